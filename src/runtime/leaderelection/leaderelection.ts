@@ -1,0 +1,208 @@
+/**
+ * Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics:
+ * - acquire when the lease is free or expired by OUR clock: we remember when we last saw the record change
+ *   and never compare remote timestamps with local time (clock skew cannot make two leaders);
+ * - renew every retryPeriod; if renewals keep failing for renewDeadline, stop leading BEFORE the lease could
+ *   expire for others (renewDeadline < leaseDuration);
+ * - every write is an optimistic update on resourceVersion;
+ * - on graceful shutdown, release by emptying holderIdentity so a successor takes over within retryPeriod.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Client } from '../client/interface.ts';
+import type { KubeObject, ResourceType } from '../client/types.ts';
+import { isAlreadyExists, isConflict, isNotFound } from '../client/errors.ts';
+import type { Logger } from '../log/logger.ts';
+
+export const LEASE: ResourceType = { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true };
+
+export interface LeaderElectionConfig {
+  namespace: string;
+  name: string;
+  identity?: string;
+  leaseDurationMs?: number;
+  renewDeadlineMs?: number;
+  retryPeriodMs?: number;
+  releaseOnCancel?: boolean;
+}
+
+export interface LeaderCallbacks {
+  onStartedLeading(signal: AbortSignal): void;
+  onStoppedLeading(): void;
+  onNewLeader?(identity: string): void;
+}
+
+interface LeaseObject extends KubeObject {
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+const microTime = () => new Date().toISOString().replace(/Z$/, '000Z');
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((r) => {
+    const t = setTimeout(r, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+  });
+
+export function defaultIdentity(): string {
+  return `${hostname()}_${randomBytes(4).toString('hex')}`;
+}
+
+export class LeaderElector {
+  readonly identity: string;
+  private readonly client: Client;
+  private readonly cfg: Required<LeaderElectionConfig>;
+  private readonly log?: Logger;
+  private observedRecord = '';
+  private observedAt = 0;
+  private current: LeaseObject | undefined;
+  private leading = false;
+  private lastLeader = '';
+  onStatus?: (leading: boolean) => void;
+
+  constructor(client: Client, cfg: LeaderElectionConfig, log?: Logger) {
+    this.client = client;
+    this.cfg = {
+      identity: cfg.identity ?? defaultIdentity(),
+      leaseDurationMs: cfg.leaseDurationMs ?? 15_000,
+      renewDeadlineMs: cfg.renewDeadlineMs ?? 10_000,
+      retryPeriodMs: cfg.retryPeriodMs ?? 2_000,
+      releaseOnCancel: cfg.releaseOnCancel ?? true,
+      ...cfg,
+    } as Required<LeaderElectionConfig>;
+    this.identity = this.cfg.identity;
+    this.log = log?.child({ lease: `${cfg.namespace}/${cfg.name}`, identity: this.identity });
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Campaigns, leads, and campaigns again after losing the lease, until `signal` aborts. */
+  async run(cb: LeaderCallbacks, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (!(await this.acquire(cb, signal))) return;
+      const leaderAbort = new AbortController();
+      this.setLeading(true);
+      this.log?.info('became leader');
+      cb.onStartedLeading(leaderAbort.signal);
+      await this.renewLoop(signal);
+      leaderAbort.abort();
+      this.setLeading(false);
+      this.log?.info('stopped leading');
+      cb.onStoppedLeading();
+      if (signal.aborted && this.cfg.releaseOnCancel) await this.release();
+    }
+  }
+
+  private setLeading(v: boolean): void {
+    this.leading = v;
+    this.onStatus?.(v);
+  }
+
+  private async acquire(cb: LeaderCallbacks, signal: AbortSignal): Promise<boolean> {
+    while (!signal.aborted) {
+      if (await this.tryAcquireOrRenew().catch(() => false)) return true;
+      const holder = this.current?.spec?.holderIdentity ?? '';
+      if (holder && holder !== this.lastLeader) {
+        this.lastLeader = holder;
+        cb.onNewLeader?.(holder);
+      }
+      await sleep(this.cfg.retryPeriodMs * (1 + Math.random() * 0.2), signal);
+    }
+    return false;
+  }
+
+  private async renewLoop(signal: AbortSignal): Promise<void> {
+    let lastRenew = performance.now();
+    while (!signal.aborted) {
+      await sleep(this.cfg.retryPeriodMs, signal);
+      if (signal.aborted) return;
+      const ok = await this.tryAcquireOrRenew().catch((err) => {
+        this.log?.warn('lease renewal failed', { err });
+        return false;
+      });
+      if (ok) lastRenew = performance.now();
+      else if (performance.now() - lastRenew >= this.cfg.renewDeadlineMs || this.heldByOther()) return;
+    }
+  }
+
+  private heldByOther(): boolean {
+    const h = this.current?.spec?.holderIdentity;
+    return !!h && h !== this.identity;
+  }
+
+  /** One attempt: create, take over an expired/free lease, or renew ours. */
+  private async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name } = this.cfg;
+    const leaseSeconds = Math.max(1, Math.round(this.cfg.leaseDurationMs / 1000));
+    let lease: LeaseObject;
+    try {
+      lease = await this.client.get<LeaseObject>(LEASE, name, namespace);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      try {
+        this.current = await this.client.create<LeaseObject>(LEASE, {
+          metadata: { name, namespace },
+          spec: { holderIdentity: this.identity, leaseDurationSeconds: leaseSeconds, acquireTime: microTime(), renewTime: microTime(), leaseTransitions: 0 },
+        });
+        this.observe(this.current);
+        return true;
+      } catch (e) {
+        if (isAlreadyExists(e)) return false;
+        throw e;
+      }
+    }
+    this.observe(lease);
+    const spec = lease.spec ?? {};
+    const holder = spec.holderIdentity ?? '';
+    const expired = performance.now() > this.observedAt + (spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
+    if (holder && holder !== this.identity && !expired) return false;
+    const transitions = (spec.leaseTransitions ?? 0) + (holder === this.identity ? 0 : 1);
+    try {
+      this.current = await this.client.update<LeaseObject>(LEASE, {
+        ...lease,
+        spec: {
+          holderIdentity: this.identity,
+          leaseDurationSeconds: leaseSeconds,
+          acquireTime: holder === this.identity ? spec.acquireTime : microTime(),
+          renewTime: microTime(),
+          leaseTransitions: transitions,
+        },
+      });
+      this.observe(this.current);
+      return true;
+    } catch (err) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  private observe(lease: LeaseObject): void {
+    const record = JSON.stringify(lease.spec ?? {});
+    if (record !== this.observedRecord) {
+      this.observedRecord = record;
+      this.observedAt = performance.now();
+    }
+    this.current = lease;
+  }
+
+  private async release(): Promise<void> {
+    const lease = this.current;
+    if (!lease || lease.spec?.holderIdentity !== this.identity) return;
+    try {
+      await this.client.update<LeaseObject>(LEASE, {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() },
+      });
+      this.log?.info('released lease');
+    } catch (err) {
+      this.log?.warn('could not release lease', { err });
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export * from './ratelimiter.ts';
+export * from './workqueue.ts';

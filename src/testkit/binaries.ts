@@ -1,0 +1,102 @@
+/**
+ * Finds or builds the binaries tests run: env overrides first (envtest's conventions, so Go tooling and this
+ * kit share binaries), then our cache, else a one-time build with the Go toolchain.
+ */
+import { execFile } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const VERSIONS = {
+  'kube-apiserver': 'v1.34.4',
+  'kube-controller-manager': 'v1.34.4',
+  etcd: 'v3.6.16',
+  kwok: 'v0.7.0',
+  compute: 'v0.6.0',
+  nso: 'v0.6.1',
+} as const;
+
+export type BinaryName = keyof typeof VERSIONS;
+
+const BUILD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'build-binary.sh');
+
+export function cacheRoot(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'datum-provider-ts');
+}
+
+export class BinaryError extends Error {
+  override name = 'BinaryError';
+}
+
+function envName(name: string): string {
+  return `TEST_ASSET_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** Where the binary is without building anything, or undefined. Throws for a bad explicit override. */
+export function findBinary(name: BinaryName): string | undefined {
+  const explicit = process.env[envName(name)];
+  if (explicit) {
+    if (!existsSync(explicit)) throw new BinaryError(`${envName(name)}=${explicit}: no such file`);
+    return explicit;
+  }
+  const assets = process.env.KUBEBUILDER_ASSETS;
+  if (assets && existsSync(join(assets, name))) return join(assets, name);
+  const cached = join(cacheRoot(), 'bin', `${name}-${VERSIONS[name]}`, name);
+  return existsSync(cached) ? cached : undefined;
+}
+
+/** Finds the binary or builds it once (a lock file keeps parallel test processes from building twice). */
+export async function resolveBinary(name: BinaryName, opts: { log?: (m: string) => void } = {}): Promise<string> {
+  const found = findBinary(name);
+  if (found) return found;
+  const binDir = join(cacheRoot(), 'bin');
+  mkdirSync(binDir, { recursive: true });
+  const lock = join(binDir, `.${name}.lock`);
+  await acquireLock(lock);
+  try {
+    const again = findBinary(name);
+    if (again) return again;
+    opts.log?.(`building ${name} ${VERSIONS[name]} with Go (once; cached in ${binDir})`);
+    return await build(name, binDir);
+  } finally {
+    try {
+      unlinkSync(lock);
+    } catch {}
+  }
+}
+
+function build(name: BinaryName, binDir: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('bash', [BUILD_SCRIPT, name, VERSIONS[name], binDir], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout.trim().split('\n').pop()!);
+      const tail = `${stderr}`.trim().split('\n').slice(-12).join('\n');
+      let hint = 'Check the Go toolchain and the Go module proxy, or point KUBEBUILDER_ASSETS / ' + `${envName(name)} at a prebuilt binary.`;
+      if ((err as { code?: number }).code === 3) hint = 'Install Go >= 1.24, or set KUBEBUILDER_ASSETS to a folder with etcd and kube-apiserver.';
+      if (/not permitted|403 Forbidden/.test(tail)) hint = `The Go module proxy does not serve this module here. Provide a prebuilt binary through ${envName(name)}.`;
+      reject(new BinaryError(`building ${name} ${VERSIONS[name]} failed.\n${tail}\n${hint}`));
+    });
+  });
+}
+
+async function acquireLock(path: string): Promise<void> {
+  for (;;) {
+    try {
+      closeSync(openSync(path, 'wx'));
+      return;
+    } catch {
+      // A lock older than 40 minutes belongs to a build that died.
+      try {
+        if (Date.now() - statSync(path).mtimeMs > 40 * 60_000) unlinkSync(path);
+      } catch {}
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** Everything the test suite needs, resolved before test files start (so they never race to build). */
+export async function prepareTestBinaries(opts: { log?: (m: string) => void } = {}): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const name of ['etcd', 'kube-apiserver'] as const) out[name] = await resolveBinary(name, opts);
+  return out;
+}

@@ -1,0 +1,4 @@
+export * from './binaries.ts';
+export * from './controlplane.ts';
+export * from './crds.ts';
+export * from './process.ts';

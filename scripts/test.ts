@@ -19,7 +19,9 @@ if (unitOnly) files = files.filter((f) => f.endsWith('.unit.test.ts'));
 if (!unitOnly) {
   const started = Date.now();
   const bins = await prepareTestBinaries({ log: (m) => process.stdout.write(`[testkit] ${m}\n`) });
-  process.stdout.write(`[testkit] binaries ready in ${((Date.now() - started) / 1000).toFixed(1)}s: ${JSON.stringify(bins)}\n`);
+  process.stdout.write(
+    `[testkit] binaries ready in ${((Date.now() - started) / 1000).toFixed(1)}s: ${JSON.stringify(bins)}\n`,
+  );
 }
 
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';

@@ -200,7 +200,8 @@ export class BackendError extends Error {
   ) {
     super(message, { cause: opts.cause });
     this.reason = reason;
-    this.retryable = opts.retryable ?? (reason === 'Throttled' || reason === 'Transient' || reason === 'DependencyNotReady');
+    this.retryable =
+      opts.retryable ?? (reason === 'Throttled' || reason === 'Transient' || reason === 'DependencyNotReady');
     this.retryAfterMs = opts.retryAfterMs;
   }
 }

@@ -47,7 +47,10 @@ export function findBinary(name: BinaryName): string | undefined {
 }
 
 /** Finds the binary or builds it once (a lock file keeps parallel test processes from building twice). */
-export async function resolveBinary(name: BinaryName, opts: { log?: (m: string) => void } = {}): Promise<string> {
+export async function resolveBinary(
+  name: BinaryName,
+  opts: { log?: (m: string) => void } = {},
+): Promise<string> {
   const found = findBinary(name);
   if (found) return found;
   const binDir = join(cacheRoot(), 'bin');
@@ -68,14 +71,23 @@ export async function resolveBinary(name: BinaryName, opts: { log?: (m: string) 
 
 function build(name: BinaryName, binDir: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [BUILD_SCRIPT, name, VERSIONS[name], binDir], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout.trim().split('\n').pop()!);
-      const tail = `${stderr}`.trim().split('\n').slice(-12).join('\n');
-      let hint = 'Check the Go toolchain and the Go module proxy, or point KUBEBUILDER_ASSETS / ' + `${envName(name)} at a prebuilt binary.`;
-      if ((err as { code?: number }).code === 3) hint = 'Install Go >= 1.24, or set KUBEBUILDER_ASSETS to a folder with etcd and kube-apiserver.';
-      if (/not permitted|403 Forbidden/.test(tail)) hint = `The Go module proxy does not serve this module here. Provide a prebuilt binary through ${envName(name)}.`;
-      reject(new BinaryError(`building ${name} ${VERSIONS[name]} failed.\n${tail}\n${hint}`));
-    });
+    execFile(
+      'bash',
+      [BUILD_SCRIPT, name, VERSIONS[name], binDir],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (!err) return resolve(stdout.trim().split('\n').pop()!);
+        const tail = `${stderr}`.trim().split('\n').slice(-12).join('\n');
+        let hint =
+          'Check the Go toolchain and the Go module proxy, or point KUBEBUILDER_ASSETS / ' +
+          `${envName(name)} at a prebuilt binary.`;
+        if ((err as { code?: number }).code === 3)
+          hint = 'Install Go >= 1.24, or set KUBEBUILDER_ASSETS to a folder with etcd and kube-apiserver.';
+        if (/not permitted|403 Forbidden/.test(tail))
+          hint = `The Go module proxy does not serve this module here. Provide a prebuilt binary through ${envName(name)}.`;
+        reject(new BinaryError(`building ${name} ${VERSIONS[name]} failed.\n${tail}\n${hint}`));
+      },
+    );
   });
 }
 
@@ -95,7 +107,9 @@ async function acquireLock(path: string): Promise<void> {
 }
 
 /** Everything the test suite needs, resolved before test files start (so they never race to build). */
-export async function prepareTestBinaries(opts: { log?: (m: string) => void } = {}): Promise<Record<string, string>> {
+export async function prepareTestBinaries(
+  opts: { log?: (m: string) => void } = {},
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const name of ['etcd', 'kube-apiserver'] as const) out[name] = await resolveBinary(name, opts);
   return out;

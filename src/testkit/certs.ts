@@ -16,9 +16,30 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes
 /** Creates (or reuses, for a persistent dir) the CA, serving cert, service-account keys and admin cert. */
 export function ensurePki(dir: string): { caCert: string; caKey: string } {
   if (!existsSync(join(dir, 'ca.crt'))) {
-    openssl(['req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=datum-testkit-ca'], dir);
-    writeFileSync(join(dir, 'serving.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n');
-    openssl(['req', ...EC, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=localhost'], dir);
+    openssl(
+      [
+        'req',
+        '-x509',
+        ...EC,
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.crt',
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=datum-testkit-ca',
+      ],
+      dir,
+    );
+    writeFileSync(
+      join(dir, 'serving.ext'),
+      'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n',
+    );
+    openssl(
+      ['req', ...EC, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=localhost'],
+      dir,
+    );
     signCsr(dir, 'apiserver', 'serving.ext');
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'sa.key'], dir);
     openssl(['ec', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
@@ -28,16 +49,43 @@ export function ensurePki(dir: string): { caCert: string; caKey: string } {
 }
 
 function signCsr(dir: string, name: string, ext: string): void {
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '3650', '-extfile', ext], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '3650',
+      '-extfile',
+      ext,
+    ],
+    dir,
+  );
 }
 
 /** A client certificate for `user` in `groups` (O= fields), signed by the control plane's CA. */
-export function clientCert(dir: string, file: string, user: string, groups: string[]): { cert: string; key: string } {
+export function clientCert(
+  dir: string,
+  file: string,
+  user: string,
+  groups: string[],
+): { cert: string; key: string } {
   if (!existsSync(join(dir, `${file}.crt`))) {
     writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
     const subj = `/CN=${user}${groups.map((g) => `/O=${g}`).join('')}`;
     openssl(['req', ...EC, '-keyout', `${file}.key`, '-out', `${file}.csr`, '-subj', subj], dir);
     signCsr(dir, file, 'client.ext');
   }
-  return { cert: readFileSync(join(dir, `${file}.crt`), 'utf8'), key: readFileSync(join(dir, `${file}.key`), 'utf8') };
+  return {
+    cert: readFileSync(join(dir, `${file}.crt`), 'utf8'),
+    key: readFileSync(join(dir, `${file}.key`), 'utf8'),
+  };
 }

@@ -8,13 +8,13 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { type HttpClient, createClient } from '../runtime/client/client.ts';
+import { createClient, type HttpClient } from '../runtime/client/client.ts';
 import { type ClusterConfig, toKubeconfigYaml } from '../runtime/client/config.ts';
 import type { KubeObject } from '../runtime/client/types.ts';
 import { resolveBinary } from './binaries.ts';
 import { clientCert, ensurePki } from './certs.ts';
 import { installCRDs } from './crds.ts';
-import { type Managed, ProcessGroup, logTail, sleep } from './process.ts';
+import { logTail, type Managed, ProcessGroup, sleep } from './process.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -68,7 +68,14 @@ export class ControlPlane {
   private apiserver: Managed | undefined;
   private admin: HttpClient | undefined;
 
-  private constructor(p: { dir: string; procs: ProcessGroup; opts: ControlPlaneOptions; apiBin: string; etcdPort: number; apiPort: number }) {
+  private constructor(p: {
+    dir: string;
+    procs: ProcessGroup;
+    opts: ControlPlaneOptions;
+    apiBin: string;
+    etcdPort: number;
+    apiPort: number;
+  }) {
     this.dir = p.dir;
     this.procs = p.procs;
     this.opts = p.opts;
@@ -174,7 +181,10 @@ export class ControlPlane {
   /** Compacts etcd to its current revision: watches from older resourceVersions then get 410 Gone. */
   async compactEtcd(): Promise<number> {
     const post = async (path: string, body: unknown) => {
-      const res = await request(`${this.etcdEndpoint}${path}`, { method: 'POST', body: JSON.stringify(body) });
+      const res = await request(`${this.etcdEndpoint}${path}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+      });
       return (await res.body.json()) as { header?: { revision?: string } };
     };
     const range = await post('/v3/kv/range', { key: Buffer.from('/').toString('base64') });
@@ -214,7 +224,9 @@ export class ControlPlane {
     try {
       for (;;) {
         if (exitCode !== undefined) {
-          throw new Error(`${proc.name} exited with code ${exitCode} during start-up. Last log lines (${proc.logPath}):\n${logTail(proc.logPath)}`);
+          throw new Error(
+            `${proc.name} exited with code ${exitCode} during start-up. Last log lines (${proc.logPath}):\n${logTail(proc.logPath)}`,
+          );
         }
         try {
           if (probe) {
@@ -227,7 +239,9 @@ export class ControlPlane {
           if (res.statusCode === 200) return;
         } catch {}
         if (Date.now() > deadline) {
-          throw new Error(`${proc.name} did not become ready at ${url} within ${timeout} ms. Last log lines (${proc.logPath}):\n${logTail(proc.logPath)}`);
+          throw new Error(
+            `${proc.name} did not become ready at ${url} within ${timeout} ms. Last log lines (${proc.logPath}):\n${logTail(proc.logPath)}`,
+          );
         }
         await sleep(200);
       }
@@ -236,4 +250,3 @@ export class ControlPlane {
     }
   }
 }
-

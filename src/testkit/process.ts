@@ -28,9 +28,9 @@ export class ProcessGroup {
     const script = `
       while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done
       [ -f "${this.stateDir}/pids" ] || exit 0
-      for p in $(cat "${this.stateDir}/pids"); do kill -TERM -- -$p 2>/dev/null; done
+      for p in $(cat "${this.stateDir}/pids"); do kill -TERM -$p 2>/dev/null; done
       sleep 2
-      for p in $(cat "${this.stateDir}/pids"); do kill -KILL -- -$p 2>/dev/null; done
+      for p in $(cat "${this.stateDir}/pids"); do kill -KILL -$p 2>/dev/null; done
       while read -r d; do [ -n "$d" ] && rm -rf "$d"; done < "${this.stateDir}/dirs"`;
     this.reaper = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
     this.reaper.unref();

@@ -15,7 +15,13 @@ export interface CacheOptions {
 }
 
 function scopeKey(r: ResourceType, o: InformerOptions): string {
-  return [resourceKey(r), o.namespace ?? '', o.labelSelector ?? '', o.fieldSelector ?? '', o.metadataOnly ? 'meta' : 'full'].join('|');
+  return [
+    resourceKey(r),
+    o.namespace ?? '',
+    o.labelSelector ?? '',
+    o.fieldSelector ?? '',
+    o.metadataOnly ? 'meta' : 'full',
+  ].join('|');
 }
 
 export class Cache {

@@ -82,6 +82,9 @@ export class Store<T extends KubeObject = KubeObject> {
 
 function addTo(idx: Map<string, Set<string>>, value: string, key: string): void {
   let set = idx.get(value);
-  if (!set) idx.set(value, (set = new Set()));
+  if (!set) {
+    set = new Set();
+    idx.set(value, set);
+  }
   set.add(key);
 }

@@ -7,9 +7,9 @@ import type { Client } from '../client/interface.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
 import { objectKey } from '../client/types.ts';
 import type { Logger } from '../log/logger.ts';
+import { type Backoff, runWatcher, type WatcherEvent, type WatcherStats } from '../watch/watcher.ts';
 import { type IndexFunc, NAMESPACE_INDEX, Store } from './indexer.ts';
 import { selectorMatches } from './selector.ts';
-import { Backoff, type WatcherEvent, type WatcherStats, runWatcher } from '../watch/watcher.ts';
 
 export interface EventHandler<T extends KubeObject = KubeObject> {
   onAdd?(obj: T): void;
@@ -62,7 +62,13 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.abort = new AbortController();
     parent?.addEventListener('abort', () => this.abort?.abort(), { once: true });
     this.running = runWatcher<T>(
-      { client: this.client, resource: this.resource, ...this.options, onEvent: (ev) => this.handle(ev), log: this.log },
+      {
+        client: this.client,
+        resource: this.resource,
+        ...this.options,
+        onEvent: (ev) => this.handle(ev),
+        log: this.log,
+      },
       this.abort.signal,
       this.stats,
     );
@@ -110,8 +116,13 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   list(opts: { namespace?: string; labelSelector?: string } = {}): T[] {
-    const base = opts.namespace !== undefined ? this.store.byIndex(NAMESPACE_INDEX, opts.namespace) : [...this.store.values()];
-    return opts.labelSelector ? base.filter((o) => selectorMatches(opts.labelSelector, o.metadata.labels)) : base;
+    const base =
+      opts.namespace !== undefined
+        ? this.store.byIndex(NAMESPACE_INDEX, opts.namespace)
+        : [...this.store.values()];
+    return opts.labelSelector
+      ? base.filter((o) => selectorMatches(opts.labelSelector, o.metadata.labels))
+      : base;
   }
 
   get size(): number {

@@ -30,7 +30,10 @@ export function parseSelector(selector: string): Requirement[] {
   return splitTerms(selector).map((term) => {
     let m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term);
     if (m) {
-      const values = m[3]!.split(',').map((v) => v.trim()).filter(Boolean);
+      const values = m[3]!
+        .split(',')
+        .map((v) => v.trim())
+        .filter(Boolean);
       return { key: m[1]!, op: m[2] as 'in' | 'notin', values };
     }
     m = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(term);
@@ -64,6 +67,9 @@ export function matches(reqs: Requirement[], labels: Record<string, string> | un
   });
 }
 
-export function selectorMatches(selector: string | undefined, labels: Record<string, string> | undefined): boolean {
+export function selectorMatches(
+  selector: string | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
   return !selector || matches(parseSelector(selector), labels);
 }

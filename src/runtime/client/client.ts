@@ -1,6 +1,6 @@
 /** The `Client` implementation: REST paths, content types and pagination on top of the transport. */
 import type { ClusterConfig } from './config.ts';
-import { ApiError, GoneError, errorFromResponse } from './errors.ts';
+import { ApiError, errorFromResponse, GoneError } from './errors.ts';
 import type {
   Client,
   DeleteOptions,
@@ -24,7 +24,12 @@ const CONTENT_TYPES: Record<PatchBody['type'], string> = {
 const META_LIST = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 const META_ONE = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
-export function resourcePath(r: ResourceType, namespace?: string, name?: string, subresource?: string): string {
+export function resourcePath(
+  r: ResourceType,
+  namespace?: string,
+  name?: string,
+  subresource?: string,
+): string {
   let p = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
   if (r.namespaced && namespace) p += `/namespaces/${encodeURIComponent(namespace)}`;
   p += `/${r.plural}`;
@@ -49,7 +54,12 @@ export class HttpClient implements Client {
     this.transport = new Transport(config, opts);
   }
 
-  private async json<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+  private async json<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T> {
     const res = await this.transport.send(method, path, {
       body: body === undefined ? undefined : JSON.stringify(body),
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -58,16 +68,24 @@ export class HttpClient implements Client {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  request<T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+  request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T> {
     return this.json<T>(method, path, body, headers);
   }
 
-  get<T extends KubeObject>(r: ResourceType, name: string, namespace?: string): Promise<T> {
+  get<T extends KubeObject = KubeObject>(r: ResourceType, name: string, namespace?: string): Promise<T> {
     return this.json<T>('GET', resourcePath(r, namespace, name));
   }
 
   /** Lists every page; the returned resourceVersion is the list's snapshot version. */
-  async list<T extends KubeObject>(r: ResourceType, opts: ListOptions = {}): Promise<KubeList<T>> {
+  async list<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    opts: ListOptions = {},
+  ): Promise<KubeList<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let last: KubeList<T> | undefined;
@@ -89,7 +107,12 @@ export class HttpClient implements Client {
       items.push(...(last.items ?? []));
       cont = last.metadata?.continue || undefined;
     } while (cont);
-    return { apiVersion: last.apiVersion, kind: last.kind, metadata: { resourceVersion: last.metadata?.resourceVersion }, items };
+    return {
+      apiVersion: last.apiVersion,
+      kind: last.kind,
+      metadata: { resourceVersion: last.metadata?.resourceVersion },
+      items,
+    };
   }
 
   /** Metadata-only GET (PartialObjectMetadata). */
@@ -97,22 +120,42 @@ export class HttpClient implements Client {
     return this.json<T>('GET', resourcePath(r, namespace, name), undefined, { accept: META_ONE });
   }
 
-  create<T extends KubeObject>(r: ResourceType, obj: T, opts: WriteOptions = {}): Promise<T> {
+  create<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    obj: KubeObject,
+    opts: WriteOptions = {},
+  ): Promise<T> {
     const body = { apiVersion: apiVersionOf(r), kind: r.kind, ...obj };
     return this.json<T>('POST', resourcePath(r, obj.metadata.namespace) + writeQuery(opts), body);
   }
 
-  update<T extends KubeObject>(r: ResourceType, obj: T, opts: WriteOptions = {}): Promise<T> {
+  update<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    obj: KubeObject,
+    opts: WriteOptions = {},
+  ): Promise<T> {
     const body = { apiVersion: apiVersionOf(r), kind: r.kind, ...obj };
-    return this.json<T>('PUT', resourcePath(r, obj.metadata.namespace, obj.metadata.name) + writeQuery(opts), body);
+    return this.json<T>(
+      'PUT',
+      resourcePath(r, obj.metadata.namespace, obj.metadata.name) + writeQuery(opts),
+      body,
+    );
   }
 
-  updateStatus<T extends KubeObject>(r: ResourceType, obj: T, opts: WriteOptions = {}): Promise<T> {
+  updateStatus<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    obj: KubeObject,
+    opts: WriteOptions = {},
+  ): Promise<T> {
     const body = { apiVersion: apiVersionOf(r), kind: r.kind, ...obj };
-    return this.json<T>('PUT', resourcePath(r, obj.metadata.namespace, obj.metadata.name, 'status') + writeQuery(opts), body);
+    return this.json<T>(
+      'PUT',
+      resourcePath(r, obj.metadata.namespace, obj.metadata.name, 'status') + writeQuery(opts),
+      body,
+    );
   }
 
-  patch<T extends KubeObject>(
+  patch<T extends KubeObject = KubeObject>(
     r: ResourceType,
     name: string,
     namespace: string | undefined,
@@ -133,7 +176,7 @@ export class HttpClient implements Client {
     });
   }
 
-  patchStatus<T extends KubeObject>(
+  patchStatus<T extends KubeObject = KubeObject>(
     r: ResourceType,
     name: string,
     namespace: string | undefined,
@@ -216,7 +259,13 @@ export async function retryOnConflict<T>(fn: () => Promise<T>, opts: { attempts?
     try {
       return await fn();
     } catch (err) {
-      if (!(err instanceof ApiError) || err.status !== 409 || err.reason === 'AlreadyExists' || i + 1 >= attempts) throw err;
+      if (
+        !(err instanceof ApiError) ||
+        err.status !== 409 ||
+        err.reason === 'AlreadyExists' ||
+        i + 1 >= attempts
+      )
+        throw err;
       await new Promise((r) => setTimeout(r, 10 * 2 ** i));
     }
   }

@@ -67,7 +67,8 @@ export function loadKubeconfig(path = defaultKubeconfigPath(), context?: string)
   const base = dirname(path);
   return {
     server: String(cluster.server ?? ''),
-    caData: fromB64(cluster['certificate-authority-data']) ?? readRelative(base, cluster['certificate-authority']),
+    caData:
+      fromB64(cluster['certificate-authority-data']) ?? readRelative(base, cluster['certificate-authority']),
     certData: fromB64(user['client-certificate-data']) ?? readRelative(base, user['client-certificate']),
     keyData: fromB64(user['client-key-data']) ?? readRelative(base, user['client-key']),
     token: typeof user.token === 'string' ? user.token : undefined,
@@ -83,7 +84,11 @@ export function inClusterConfig(): ClusterConfig {
   const port = process.env.KUBERNETES_SERVICE_PORT;
   if (!host || !port) throw new KubeconfigError('not running in a cluster (KUBERNETES_SERVICE_HOST unset)');
   const h = host.includes(':') ? `[${host}]` : host;
-  return { server: `https://${h}:${port}`, caData: readFileSync(join(SA_DIR, 'ca.crt'), 'utf8'), tokenFile: join(SA_DIR, 'token') };
+  return {
+    server: `https://${h}:${port}`,
+    caData: readFileSync(join(SA_DIR, 'ca.crt'), 'utf8'),
+    tokenFile: join(SA_DIR, 'token'),
+  };
 }
 
 /** kubeconfig if given or present, else in-cluster. */

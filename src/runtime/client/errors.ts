@@ -57,7 +57,13 @@ export class ServerError extends ApiError {
 export class TooManyRequestsError extends ApiError {
   override name = 'TooManyRequestsError';
   readonly retryAfterMs?: number;
-  constructor(status: number, reason: string, message: string, details?: StatusDetails, retryAfterMs?: number) {
+  constructor(
+    status: number,
+    reason: string,
+    message: string,
+    details?: StatusDetails,
+    retryAfterMs?: number,
+  ) {
     super(status, reason, message, details);
     this.retryAfterMs = retryAfterMs;
   }
@@ -90,14 +96,22 @@ export function errorFromResponse(status: number, body: unknown, retryAfterHeade
   const message = s.message ?? (text || `HTTP ${status}`);
   const details = s.details;
   if (status === 404) return new NotFoundError(status, reason || 'NotFound', message, details);
-  if (status === 409 && reason === 'AlreadyExists') return new AlreadyExistsError(status, reason, message, details);
+  if (status === 409 && reason === 'AlreadyExists')
+    return new AlreadyExistsError(status, reason, message, details);
   if (status === 409) return new ConflictError(status, reason || 'Conflict', message, details);
   if (status === 410) return new GoneError(status, reason || 'Expired', message, details);
   if (status === 403) return new ForbiddenError(status, reason || 'Forbidden', message, details);
   if (status === 401) return new UnauthorizedError(status, reason || 'Unauthorized', message, details);
-  if (status === 422 || status === 400) return new InvalidError(status, reason || 'Invalid', message, details);
+  if (status === 422 || status === 400)
+    return new InvalidError(status, reason || 'Invalid', message, details);
   if (status === 429) {
-    return new TooManyRequestsError(status, reason || 'TooManyRequests', message, details, retryAfterMs(retryAfterHeader, details));
+    return new TooManyRequestsError(
+      status,
+      reason || 'TooManyRequests',
+      message,
+      details,
+      retryAfterMs(retryAfterHeader, details),
+    );
   }
   return new ServerError(status, reason || 'InternalError', message, details);
 }

@@ -59,11 +59,19 @@ export interface WatchEvent<T extends KubeObject = KubeObject> {
 }
 
 export interface Client {
-  get<T extends KubeObject>(r: ResourceType, name: string, namespace?: string): Promise<T>;
-  list<T extends KubeObject>(r: ResourceType, opts?: ListOptions): Promise<KubeList<T>>;
-  create<T extends KubeObject>(r: ResourceType, obj: T, opts?: WriteOptions): Promise<T>;
-  update<T extends KubeObject>(r: ResourceType, obj: T, opts?: WriteOptions): Promise<T>;
-  patch<T extends KubeObject>(
+  get<T extends KubeObject = KubeObject>(r: ResourceType, name: string, namespace?: string): Promise<T>;
+  list<T extends KubeObject = KubeObject>(r: ResourceType, opts?: ListOptions): Promise<KubeList<T>>;
+  create<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    obj: KubeObject,
+    opts?: WriteOptions,
+  ): Promise<T>;
+  update<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    obj: KubeObject,
+    opts?: WriteOptions,
+  ): Promise<T>;
+  patch<T extends KubeObject = KubeObject>(
     r: ResourceType,
     name: string,
     namespace: string | undefined,
@@ -72,8 +80,12 @@ export interface Client {
   ): Promise<T>;
   delete(r: ResourceType, name: string, namespace?: string, opts?: DeleteOptions): Promise<void>;
   /** Status subresource. */
-  updateStatus<T extends KubeObject>(r: ResourceType, obj: T, opts?: WriteOptions): Promise<T>;
-  patchStatus<T extends KubeObject>(
+  updateStatus<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    obj: KubeObject,
+    opts?: WriteOptions,
+  ): Promise<T>;
+  patchStatus<T extends KubeObject = KubeObject>(
     r: ResourceType,
     name: string,
     namespace: string | undefined,
@@ -83,5 +95,10 @@ export interface Client {
   /** One watch request: an async iterable of events that ends when the server closes the stream. */
   watch<T extends KubeObject>(r: ResourceType, opts?: WatchOptions): AsyncIterable<WatchEvent<T>>;
   /** Raw request for anything not covered above (discovery, /readyz, CRD installs). */
-  request<T = unknown>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
+  request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T>;
 }

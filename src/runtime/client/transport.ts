@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Logger } from '../log/logger.ts';
 import type { ClusterConfig } from './config.ts';
-import { ApiError, TooManyRequestsError, TransportError, errorFromResponse } from './errors.ts';
+import { ApiError, errorFromResponse, TooManyRequestsError, TransportError } from './errors.ts';
 
 export interface RequestObserver {
   onRequest(method: string, host: string, code: string, durationSeconds: number): void;
@@ -28,7 +28,14 @@ export interface RawResponse {
   body: Dispatcher.ResponseData['body'];
 }
 
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 // Errors that prove the request never reached the server, so even a POST is safe to resend.
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT']);
 
@@ -70,7 +77,10 @@ export class Transport {
   }
 
   private headers(extra?: Record<string, string>): Record<string, string> {
-    const h: Record<string, string> = { accept: 'application/json', 'user-agent': this.opts.userAgent ?? 'datum-provider-ts' };
+    const h: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': this.opts.userAgent ?? 'datum-provider-ts',
+    };
     const token = this.cfg.tokenFile ? readFileSync(this.cfg.tokenFile, 'utf8').trim() : this.cfg.token;
     if (token) h.authorization = `Bearer ${token}`;
     return { ...h, ...extra };
@@ -80,7 +90,13 @@ export class Transport {
   async send(
     method: string,
     path: string,
-    opts: { body?: string; headers?: Record<string, string>; stream?: boolean; signal?: AbortSignal; bodyTimeoutMs?: number } = {},
+    opts: {
+      body?: string;
+      headers?: Record<string, string>;
+      stream?: boolean;
+      signal?: AbortSignal;
+      bodyTimeoutMs?: number;
+    } = {},
   ): Promise<RawResponse> {
     const maxAttempts = this.opts.maxAttempts ?? 5;
     for (let attempt = 0; ; attempt++) {
@@ -96,19 +112,30 @@ export class Transport {
           bodyTimeout: opts.bodyTimeoutMs ?? (opts.stream ? 0 : (this.opts.timeoutMs ?? 60_000)),
         });
         this.observe(method, String(res.statusCode), started);
-        if (res.statusCode >= 200 && res.statusCode < 300) return { status: res.statusCode, headers: res.headers, body: res.body };
+        if (res.statusCode >= 200 && res.statusCode < 300)
+          return { status: res.statusCode, headers: res.headers, body: res.body };
         const text = await res.body.text();
         let parsed: unknown = text;
         try {
           parsed = JSON.parse(text);
         } catch {}
         const retryAfter = res.headers['retry-after'];
-        const err = errorFromResponse(res.statusCode, parsed, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+        const err = errorFromResponse(
+          res.statusCode,
+          parsed,
+          Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
+        );
         if (attempt + 1 < maxAttempts && this.retryable(method, err)) {
-          const wait = err instanceof TooManyRequestsError && err.retryAfterMs !== undefined
-            ? Math.min(err.retryAfterMs, 30_000)
-            : backoffDelay(attempt);
-          this.opts.log?.debug('retrying API request', { method, path, status: res.statusCode, waitMs: Math.round(wait) });
+          const wait =
+            err instanceof TooManyRequestsError && err.retryAfterMs !== undefined
+              ? Math.min(err.retryAfterMs, 30_000)
+              : backoffDelay(attempt);
+          this.opts.log?.debug('retrying API request', {
+            method,
+            path,
+            status: res.statusCode,
+            waitMs: Math.round(wait),
+          });
           await sleep(wait, opts.signal);
           if (opts.signal?.aborted) throw err;
           continue;
@@ -119,9 +146,17 @@ export class Transport {
         if (opts.signal?.aborted) throw err;
         const code = (err as { code?: string }).code ?? (err as { cause?: { code?: string } }).cause?.code;
         this.observe(method, '<error>', started);
-        const terr = new TransportError(`${method} ${this.host}${path.split('?')[0]}: ${(err as Error).message}`, code, { cause: err });
+        const terr = new TransportError(
+          `${method} ${this.host}${path.split('?')[0]}: ${(err as Error).message}`,
+          code,
+          { cause: err },
+        );
         const safe = method !== 'POST' || (code !== undefined && NOT_SENT_CODES.has(code));
-        if (attempt + 1 < maxAttempts && safe && (code === undefined || TRANSIENT_CODES.has(code) || NOT_SENT_CODES.has(code))) {
+        if (
+          attempt + 1 < maxAttempts &&
+          safe &&
+          (code === undefined || TRANSIENT_CODES.has(code) || NOT_SENT_CODES.has(code))
+        ) {
           await sleep(backoffDelay(attempt), opts.signal);
           if (opts.signal?.aborted) throw terr;
           continue;

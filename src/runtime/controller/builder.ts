@@ -36,7 +36,12 @@ export class ControllerBuilder {
   for(r: ResourceType, o: WatchOpts = {}): this {
     if (this.forType) throw new Error(`controller ${this.name}: for() called twice`);
     this.forType = r;
-    this.sources.push({ resource: r, map: selfRequest, predicates: o.predicates ?? [], informerOptions: informerOpts(o) });
+    this.sources.push({
+      resource: r,
+      map: selfRequest,
+      predicates: o.predicates ?? [],
+      informerOptions: informerOpts(o),
+    });
     return this;
   }
 
@@ -47,8 +52,15 @@ export class ControllerBuilder {
       resource: r,
       map: (obj, cluster) => {
         const t = owner();
-        const ref = obj.metadata.ownerReferences?.find((x) => x.controller && x.kind === t.kind && x.apiVersion.split('/')[0] === (t.group || 'v1').split('/')[0]);
-        return ref ? [{ cluster, namespace: t.namespaced ? obj.metadata.namespace : undefined, name: ref.name }] : [];
+        const ref = obj.metadata.ownerReferences?.find(
+          (x) =>
+            x.controller &&
+            x.kind === t.kind &&
+            x.apiVersion.split('/')[0] === (t.group || 'v1').split('/')[0],
+        );
+        return ref
+          ? [{ cluster, namespace: t.namespaced ? obj.metadata.namespace : undefined, name: ref.name }]
+          : [];
       },
       predicates: o.predicates ?? [],
       informerOptions: informerOpts(o),

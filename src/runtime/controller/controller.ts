@@ -8,8 +8,8 @@ import type { KubeObject, ResourceType } from '../client/types.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Cluster } from '../manager/cluster.ts';
 import type { RuntimeMetrics } from '../metrics/metrics.ts';
-import { WorkQueue } from '../queue/workqueue.ts';
 import type { RateLimiter } from '../queue/ratelimiter.ts';
+import { WorkQueue } from '../queue/workqueue.ts';
 import { applyOutcome, type Outcome } from './outcome.ts';
 import type { Predicate, WatchEventInfo } from './predicates.ts';
 import { type Reconciler, type Request, requestKey } from './reconcile.ts';
@@ -51,14 +51,24 @@ export class Controller {
   private abort = new AbortController();
   private started = false;
 
-  constructor(name: string, sources: Source[], reconciler: Reconciler, opts: ControllerOptions, log: Logger, metrics?: RuntimeMetrics) {
+  constructor(
+    name: string,
+    sources: Source[],
+    reconciler: Reconciler,
+    opts: ControllerOptions,
+    log: Logger,
+    metrics?: RuntimeMetrics,
+  ) {
     this.name = name;
     this.sources = sources;
     this.reconciler = reconciler;
     this.options = opts;
     this.log = log.child({ controller: name });
     this.metrics = metrics;
-    this.queue = new WorkQueue<string>({ rateLimiter: opts.rateLimiter, metrics: metrics?.queueMetrics(name) });
+    this.queue = new WorkQueue<string>({
+      rateLimiter: opts.rateLimiter,
+      metrics: metrics?.queueMetrics(name),
+    });
     metrics?.maxConcurrent.set({ controller: name }, opts.maxConcurrentReconciles ?? 1);
   }
 
@@ -134,7 +144,12 @@ export class Controller {
   private async process(key: string): Promise<void> {
     const req = parseKey(key);
     const reconcileId = randomUUID();
-    const log = this.log.child({ cluster: req.cluster, namespace: req.namespace, name: req.name, reconcileID: reconcileId });
+    const log = this.log.child({
+      cluster: req.cluster,
+      namespace: req.namespace,
+      name: req.name,
+      reconcileID: reconcileId,
+    });
     const signal = this.options.reconcileTimeoutMs
       ? AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.reconcileTimeoutMs)])
       : this.abort.signal;

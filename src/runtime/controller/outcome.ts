@@ -10,19 +10,33 @@ import type { RuntimeMetrics } from '../metrics/metrics.ts';
 import type { WorkQueue } from '../queue/workqueue.ts';
 import { isTerminalError, type Result } from './reconcile.ts';
 
-export type Outcome = { kind: 'ok'; result?: Result | undefined | void } | { kind: 'error'; error: unknown; panic?: boolean };
+export type Outcome =
+  | { kind: 'ok'; result?: Result | undefined | void }
+  | { kind: 'error'; error: unknown; panic?: boolean };
 
-export type QueueAction = { action: 'forget' } | { action: 'requeueAfter'; ms: number } | { action: 'backoff'; minMs?: number };
+export type QueueAction =
+  | { action: 'forget' }
+  | { action: 'requeueAfter'; ms: number }
+  | { action: 'backoff'; minMs?: number };
 
-export function decide(outcome: Outcome): { queue: QueueAction; result: 'success' | 'error' | 'requeue_after'; terminal: boolean } {
+export function decide(outcome: Outcome): {
+  queue: QueueAction;
+  result: 'success' | 'error' | 'requeue_after';
+  terminal: boolean;
+} {
   if (outcome.kind === 'ok') {
     const after = outcome.result?.requeueAfter;
-    if (after && after > 0) return { queue: { action: 'requeueAfter', ms: after }, result: 'requeue_after', terminal: false };
+    if (after && after > 0)
+      return { queue: { action: 'requeueAfter', ms: after }, result: 'requeue_after', terminal: false };
     return { queue: { action: 'forget' }, result: 'success', terminal: false };
   }
   if (isTerminalError(outcome.error)) return { queue: { action: 'forget' }, result: 'error', terminal: true };
   const hint = (outcome.error as { retryAfterMs?: unknown })?.retryAfterMs;
-  return { queue: { action: 'backoff', minMs: typeof hint === 'number' ? hint : undefined }, result: 'error', terminal: false };
+  return {
+    queue: { action: 'backoff', minMs: typeof hint === 'number' ? hint : undefined },
+    result: 'error',
+    terminal: false,
+  };
 }
 
 export function applyOutcome(

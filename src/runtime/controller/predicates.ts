@@ -1,6 +1,7 @@
 /** Event filters, as controller-runtime's predicates: return false to ignore an event. */
-import type { KubeObject } from '../client/types.ts';
+
 import { selectorMatches } from '../cache/selector.ts';
+import type { KubeObject } from '../client/types.ts';
 
 export interface WatchEventInfo<T extends KubeObject = KubeObject> {
   type: 'create' | 'update' | 'delete';
@@ -20,7 +21,8 @@ export const resourceVersionChanged: Predicate = (ev) =>
   ev.type !== 'update' || ev.old?.metadata.resourceVersion !== ev.obj.metadata.resourceVersion;
 
 export const labelsChanged: Predicate = (ev) =>
-  ev.type !== 'update' || JSON.stringify(ev.old?.metadata.labels ?? {}) !== JSON.stringify(ev.obj.metadata.labels ?? {});
+  ev.type !== 'update' ||
+  JSON.stringify(ev.old?.metadata.labels ?? {}) !== JSON.stringify(ev.obj.metadata.labels ?? {});
 
 export const annotationsChanged: Predicate = (ev) =>
   ev.type !== 'update' ||

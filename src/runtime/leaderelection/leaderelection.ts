@@ -7,14 +7,21 @@
  * - every write is an optimistic update on resourceVersion;
  * - on graceful shutdown, release by emptying holderIdentity so a successor takes over within retryPeriod.
  */
-import { hostname } from 'node:os';
+
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { isAlreadyExists, isConflict, isNotFound } from '../client/errors.ts';
 import type { Client } from '../client/interface.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
-import { isAlreadyExists, isConflict, isNotFound } from '../client/errors.ts';
 import type { Logger } from '../log/logger.ts';
 
-export const LEASE: ResourceType = { group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true };
+export const LEASE: ResourceType = {
+  group: 'coordination.k8s.io',
+  version: 'v1',
+  kind: 'Lease',
+  plural: 'leases',
+  namespaced: true,
+};
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -46,7 +53,14 @@ const microTime = () => new Date().toISOString().replace(/Z$/, '000Z');
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((r) => {
     const t = setTimeout(r, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        r();
+      },
+      { once: true },
+    );
   });
 
 export function defaultIdentity(): string {
@@ -149,7 +163,13 @@ export class LeaderElector {
       try {
         this.current = await this.client.create<LeaseObject>(LEASE, {
           metadata: { name, namespace },
-          spec: { holderIdentity: this.identity, leaseDurationSeconds: leaseSeconds, acquireTime: microTime(), renewTime: microTime(), leaseTransitions: 0 },
+          spec: {
+            holderIdentity: this.identity,
+            leaseDurationSeconds: leaseSeconds,
+            acquireTime: microTime(),
+            renewTime: microTime(),
+            leaseTransitions: 0,
+          },
         });
         this.observe(this.current);
         return true;

@@ -30,7 +30,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const write = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < ORDER[level]) return;
     const rec: Record<string, unknown> = { ts: new Date().toISOString(), level: lvl, msg, ...base };
-    for (const [k, v] of Object.entries(fields ?? {})) rec[k] = k === 'err' || k === 'error' ? serializeError(v) : v;
+    for (const [k, v] of Object.entries(fields ?? {}))
+      rec[k] = k === 'err' || k === 'error' ? serializeError(v) : v;
     sink(JSON.stringify(rec));
   };
   return {

@@ -18,10 +18,20 @@ export interface Cluster {
 export function newCluster(
   name: string,
   config: ClusterConfig,
-  opts: { component: string; log: Logger; metrics?: RuntimeMetrics; transform?: Transform; userAgent?: string },
+  opts: {
+    component: string;
+    log: Logger;
+    metrics?: RuntimeMetrics;
+    transform?: Transform;
+    userAgent?: string;
+  },
 ): Cluster {
   const log = opts.log.child({ cluster: name });
-  const client = createClient(config, { userAgent: opts.userAgent ?? opts.component, observer: opts.metrics?.requestObserver(), log });
+  const client = createClient(config, {
+    userAgent: opts.userAgent ?? opts.component,
+    observer: opts.metrics?.requestObserver(),
+    log,
+  });
   return {
     name,
     config,

@@ -11,7 +11,7 @@ import type { Transform } from '../cache/informer.ts';
 import { stripManagedFields } from '../cache/informer.ts';
 import type { ClusterConfig } from '../client/config.ts';
 import type { Controller } from '../controller/controller.ts';
-import { LeaderElector, type LeaderElectionConfig } from '../leaderelection/leaderelection.ts';
+import { type LeaderElectionConfig, LeaderElector } from '../leaderelection/leaderelection.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { RuntimeMetrics, serveMetrics } from '../metrics/metrics.ts';
 import { type Cluster, newCluster } from './cluster.ts';
@@ -71,7 +71,12 @@ export class Manager {
     const existing = this.clusterMap.get(name);
     if (existing) return existing;
     const transform = this.opts.transform === null ? undefined : (this.opts.transform ?? stripManagedFields);
-    const cluster = newCluster(name, config, { component: this.name, log: this.log, metrics: this.metrics, transform });
+    const cluster = newCluster(name, config, {
+      component: this.name,
+      log: this.log,
+      metrics: this.metrics,
+      transform,
+    });
     this.clusterMap.set(name, cluster);
     for (const c of this.controllers) c.engage(cluster);
     if (this.started) cluster.cache.start(this.abort.signal);
@@ -113,7 +118,8 @@ export class Manager {
 
   add(r: Runnable): void {
     this.runnables.push(r);
-    if (this.started && (!r.needLeaderElection || this.leaderStarted || !this.opts.leaderElection)) this.runRunnable(r);
+    if (this.started && (!r.needLeaderElection || this.leaderStarted || !this.opts.leaderElection))
+      this.runRunnable(r);
   }
 
   /** Ready = every engaged cluster's caches have synced (controller-runtime's meaning). */
@@ -141,10 +147,14 @@ export class Manager {
     this.started = true;
     for (const c of this.clusters()) c.cache.start(this.abort.signal);
     const timeoutMs = this.opts.cacheSyncTimeoutMs ?? 120_000;
-    const synced = await Promise.all(this.clusters().map((c) => c.cache.waitForSync({ signal: this.abort.signal, timeoutMs })));
-    if (!synced.every(Boolean) && !this.abort.signal.aborted) throw new Error(`caches did not sync within ${timeoutMs} ms`);
+    const synced = await Promise.all(
+      this.clusters().map((c) => c.cache.waitForSync({ signal: this.abort.signal, timeoutMs })),
+    );
+    if (!synced.every(Boolean) && !this.abort.signal.aborted)
+      throw new Error(`caches did not sync within ${timeoutMs} ms`);
     for (const c of this.controllers) if (!c.needLeaderElection || !this.opts.leaderElection) c.start();
-    for (const r of this.runnables) if (!r.needLeaderElection || !this.opts.leaderElection) this.runRunnable(r);
+    for (const r of this.runnables)
+      if (!r.needLeaderElection || !this.opts.leaderElection) this.runRunnable(r);
     if (!this.opts.leaderElection) {
       this.leaderStarted = true;
       return;

@@ -3,11 +3,14 @@
  * operators work unchanged. One registry per manager (tests run several managers in one process).
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestObserver } from '../client/transport.ts';
 import type { QueueMetrics } from '../queue/workqueue.ts';
 
-const RECONCILE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60];
+const RECONCILE_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5,
+  1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+];
 const QUEUE_BUCKETS = [1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
 
 export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
@@ -37,29 +40,95 @@ export class RuntimeMetrics {
     const r = new Registry();
     this.registry = r;
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r });
-    const c = <L extends string>(name: string, help: string, labelNames: L[]) => new Counter<L>({ name, help, labelNames, registers: [r] });
-    const g = <L extends string>(name: string, help: string, labelNames: L[]) => new Gauge<L>({ name, help, labelNames, registers: [r] });
+    const c = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Counter<L>({ name, help, labelNames, registers: [r] });
+    const g = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Gauge<L>({ name, help, labelNames, registers: [r] });
     const h = <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
       new Histogram<L>({ name, help, labelNames, buckets, registers: [r] });
-    this.reconcileTotal = c('controller_runtime_reconcile_total', 'Total number of reconciliations per controller', ['controller', 'result']);
-    this.reconcileErrors = c('controller_runtime_reconcile_errors_total', 'Total number of reconciliation errors per controller', ['controller']);
-    this.terminalErrors = c('controller_runtime_terminal_reconcile_errors_total', 'Total number of terminal reconciliation errors per controller', ['controller']);
-    this.reconcilePanics = c('controller_runtime_reconcile_panics_total', 'Total number of reconciliation panics per controller', ['controller']);
-    this.reconcileTime = h('controller_runtime_reconcile_time_seconds', 'Length of time per reconciliation per controller', ['controller'], RECONCILE_BUCKETS);
-    this.maxConcurrent = g('controller_runtime_max_concurrent_reconciles', 'Maximum number of concurrent reconciles per controller', ['controller']);
-    this.activeWorkers = g('controller_runtime_active_workers', 'Number of currently used workers per controller', ['controller']);
+    this.reconcileTotal = c(
+      'controller_runtime_reconcile_total',
+      'Total number of reconciliations per controller',
+      ['controller', 'result'],
+    );
+    this.reconcileErrors = c(
+      'controller_runtime_reconcile_errors_total',
+      'Total number of reconciliation errors per controller',
+      ['controller'],
+    );
+    this.terminalErrors = c(
+      'controller_runtime_terminal_reconcile_errors_total',
+      'Total number of terminal reconciliation errors per controller',
+      ['controller'],
+    );
+    this.reconcilePanics = c(
+      'controller_runtime_reconcile_panics_total',
+      'Total number of reconciliation panics per controller',
+      ['controller'],
+    );
+    this.reconcileTime = h(
+      'controller_runtime_reconcile_time_seconds',
+      'Length of time per reconciliation per controller',
+      ['controller'],
+      RECONCILE_BUCKETS,
+    );
+    this.maxConcurrent = g(
+      'controller_runtime_max_concurrent_reconciles',
+      'Maximum number of concurrent reconciles per controller',
+      ['controller'],
+    );
+    this.activeWorkers = g(
+      'controller_runtime_active_workers',
+      'Number of currently used workers per controller',
+      ['controller'],
+    );
     const ql = ['name', 'controller'] as ('name' | 'controller')[];
     this.queueDepth = g('workqueue_depth', 'Current depth of workqueue', ql);
     this.queueAdds = c('workqueue_adds_total', 'Total number of adds handled by workqueue', ql);
     this.queueRetries = c('workqueue_retries_total', 'Total number of items added with a non-zero delay', ql);
-    this.queueLatency = h('workqueue_queue_duration_seconds', 'How long in seconds an item stays in workqueue before being requested', ql, QUEUE_BUCKETS);
-    this.workDuration = h('workqueue_work_duration_seconds', 'How long in seconds processing an item from workqueue takes', ql, QUEUE_BUCKETS);
-    this.unfinishedWork = g('workqueue_unfinished_work_seconds', 'How many seconds of work has been done that is in progress', ql);
-    this.longestRunning = g('workqueue_longest_running_processor_seconds', 'How many seconds has the longest running processor been running', ql);
-    this.restRequests = c('rest_client_requests_total', 'Number of HTTP requests, partitioned by status code, method, and host', ['code', 'method', 'host']);
-    this.restLatency = h('rest_client_request_duration_seconds', 'Request latency in seconds', ['verb', 'host'], [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60]);
-    this.leaderStatus = g('leader_election_master_status', 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master', ['name']);
-    this.leaderSlowpath = c('leader_election_slowpath_total', 'Total number of slow path exercised in renewing leader leases', ['name']);
+    this.queueLatency = h(
+      'workqueue_queue_duration_seconds',
+      'How long in seconds an item stays in workqueue before being requested',
+      ql,
+      QUEUE_BUCKETS,
+    );
+    this.workDuration = h(
+      'workqueue_work_duration_seconds',
+      'How long in seconds processing an item from workqueue takes',
+      ql,
+      QUEUE_BUCKETS,
+    );
+    this.unfinishedWork = g(
+      'workqueue_unfinished_work_seconds',
+      'How many seconds of work has been done that is in progress',
+      ql,
+    );
+    this.longestRunning = g(
+      'workqueue_longest_running_processor_seconds',
+      'How many seconds has the longest running processor been running',
+      ql,
+    );
+    this.restRequests = c(
+      'rest_client_requests_total',
+      'Number of HTTP requests, partitioned by status code, method, and host',
+      ['code', 'method', 'host'],
+    );
+    this.restLatency = h(
+      'rest_client_request_duration_seconds',
+      'Request latency in seconds',
+      ['verb', 'host'],
+      [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+    );
+    this.leaderStatus = g(
+      'leader_election_master_status',
+      'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master',
+      ['name'],
+    );
+    this.leaderSlowpath = c(
+      'leader_election_slowpath_total',
+      'Total number of slow path exercised in renewing leader leases',
+      ['name'],
+    );
   }
 
   /** The hook the API client calls for every request. */
@@ -89,7 +158,10 @@ export class RuntimeMetrics {
 }
 
 /** Serves `/metrics` on `addr` (host:port; port 0 picks a free one). Returns the server and its port. */
-export async function serveMetrics(metrics: RuntimeMetrics, addr: string): Promise<{ server: Server; port: number }> {
+export async function serveMetrics(
+  metrics: RuntimeMetrics,
+  addr: string,
+): Promise<{ server: Server; port: number }> {
   const [host, port] = splitAddr(addr);
   const server = createServer(async (req, res) => {
     if (req.url?.split('?')[0] !== '/metrics') {

@@ -3,8 +3,9 @@
  * watch `Project` objects in a discovery cluster, engage each project's control plane once the Project is
  * Ready, disengage it when the Project is deleted or stops being Ready.
  */
-import type { Informer } from '../cache/informer.ts';
+
 import { Cache } from '../cache/cache.ts';
+import type { Informer } from '../cache/informer.ts';
 import { createClient } from '../client/client.ts';
 import type { ClusterConfig } from '../client/config.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
@@ -32,7 +33,10 @@ export interface MiloDiscoveryOptions {
 
 export function miloProjectConfig(project: KubeObject, discovery: ClusterConfig): ClusterConfig {
   const base = discovery.server.replace(/\/+$/, '');
-  return { ...discovery, server: `${base}/apis/resourcemanager.miloapis.com/v1alpha1/projects/${project.metadata.name}/control-plane` };
+  return {
+    ...discovery,
+    server: `${base}/apis/resourcemanager.miloapis.com/v1alpha1/projects/${project.metadata.name}/control-plane`,
+  };
 }
 
 /** A runnable that keeps the manager's engaged clusters equal to the Ready projects. */
@@ -54,9 +58,15 @@ export class MiloDiscovery {
     this.cache = new Cache(client, { log: this.mgr.log });
     this.informer = this.cache.informerFor(PROJECT, { labelSelector: this.opts.labelSelector });
     const sync = (p: KubeObject, gone = false) => {
-      this.chain = this.chain.then(() => this.reconcile(p, gone)).catch((err) => this.mgr.log.error('project engage failed', { err }));
+      this.chain = this.chain
+        .then(() => this.reconcile(p, gone))
+        .catch((err) => this.mgr.log.error('project engage failed', { err }));
     };
-    this.informer.addEventHandler({ onAdd: (p) => sync(p), onUpdate: (_o, p) => sync(p), onDelete: (p) => sync(p, true) });
+    this.informer.addEventHandler({
+      onAdd: (p) => sync(p),
+      onUpdate: (_o, p) => sync(p),
+      onDelete: (p) => sync(p, true),
+    });
     this.cache.start(signal);
     await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
     await this.cache.stop();
@@ -65,7 +75,8 @@ export class MiloDiscovery {
 
   private async reconcile(project: KubeObject, gone: boolean): Promise<void> {
     const name = project.metadata.name!;
-    const ready = !gone && !project.metadata.deletionTimestamp && isConditionTrue(project.status?.conditions, 'Ready');
+    const ready =
+      !gone && !project.metadata.deletionTimestamp && isConditionTrue(project.status?.conditions, 'Ready');
     if (ready && !this.mgr.getCluster(name)) {
       const cfg = (this.opts.projectConfig ?? miloProjectConfig)(project, this.opts.discovery);
       await this.mgr.engage(name, cfg);

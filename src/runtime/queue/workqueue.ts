@@ -49,7 +49,10 @@ export class WorkQueue<K = string> {
   /** Adds after `ms`. An earlier pending delayed add for the same key wins. */
   addAfter(key: K, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) return this.add(key);
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     this.metrics?.retry();
     const at = Date.now() + ms;
     const existing = this.timers.get(key);

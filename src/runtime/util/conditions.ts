@@ -16,11 +16,16 @@ export function isConditionTrue(conds: Condition[] | undefined, type: string): b
 }
 
 /** Returns a new list with `cond` set; `now` is used only when the status changes. */
-export function setCondition(conds: Condition[] | undefined, cond: ConditionInput, now = new Date()): Condition[] {
+export function setCondition(
+  conds: Condition[] | undefined,
+  cond: ConditionInput,
+  now = new Date(),
+): Condition[] {
   const list = [...(conds ?? [])];
   const i = list.findIndex((c) => c.type === cond.type);
   const prev = i >= 0 ? list[i] : undefined;
-  const ltt = prev && prev.status === cond.status ? prev.lastTransitionTime : (cond.lastTransitionTime ?? rfc3339(now));
+  const ltt =
+    prev && prev.status === cond.status ? prev.lastTransitionTime : (cond.lastTransitionTime ?? rfc3339(now));
   const next: Condition = { ...cond, lastTransitionTime: ltt };
   if (i >= 0) list[i] = next;
   else list.push(next);
@@ -28,7 +33,11 @@ export function setCondition(conds: Condition[] | undefined, cond: ConditionInpu
 }
 
 /** Server conditions with the `owned` types replaced by ours (transition times preserved where unchanged). */
-export function mergeConditions(server: Condition[] | undefined, ours: Condition[], owned: string[]): Condition[] {
+export function mergeConditions(
+  server: Condition[] | undefined,
+  ours: Condition[],
+  owned: string[],
+): Condition[] {
   let out = [...(server ?? [])];
   for (const type of owned) {
     const mine = ours.find((c) => c.type === type);
@@ -39,7 +48,8 @@ export function mergeConditions(server: Condition[] | undefined, ours: Condition
 
 /** True when the two lists differ in anything but ordering. */
 export function conditionsEqual(a: Condition[] | undefined, b: Condition[] | undefined): boolean {
-  const norm = (l: Condition[] | undefined) => JSON.stringify([...(l ?? [])].sort((x, y) => x.type.localeCompare(y.type)));
+  const norm = (l: Condition[] | undefined) =>
+    JSON.stringify([...(l ?? [])].sort((x, y) => x.type.localeCompare(y.type)));
   return norm(a) === norm(b);
 }
 

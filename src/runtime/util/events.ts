@@ -3,13 +3,19 @@
  * object within the process bump `count` instead of creating new objects. Recording never fails a reconcile.
  */
 import { createHash } from 'node:crypto';
+import { isNotFound } from '../client/errors.ts';
 import type { Client } from '../client/interface.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
-import { isNotFound } from '../client/errors.ts';
 import type { Logger } from '../log/logger.ts';
 import { rfc3339 } from './conditions.ts';
 
-export const EVENT_RESOURCE: ResourceType = { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true };
+export const EVENT_RESOURCE: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'Event',
+  plural: 'events',
+  namespaced: true,
+};
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -33,9 +39,11 @@ export class ClientEventRecorder implements EventRecorder {
   }
 
   event(obj: KubeObject, type: EventType, reason: string, message: string): void {
-    this.pending = this.pending.then(() => this.write(obj, type, reason, message)).catch((err) => {
-      this.log?.debug('event not recorded', { reason, err });
-    });
+    this.pending = this.pending
+      .then(() => this.write(obj, type, reason, message))
+      .catch((err) => {
+        this.log?.debug('event not recorded', { reason, err });
+      });
   }
 
   flush(): Promise<void> {

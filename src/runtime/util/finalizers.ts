@@ -9,7 +9,12 @@ export function hasFinalizer(obj: KubeObject, name: string): boolean {
   return obj.metadata.finalizers?.includes(name) ?? false;
 }
 
-export async function addFinalizer<T extends KubeObject>(client: Client, r: ResourceType, obj: T, name: string): Promise<T> {
+export async function addFinalizer<T extends KubeObject>(
+  client: Client,
+  r: ResourceType,
+  obj: T,
+  name: string,
+): Promise<T> {
   if (hasFinalizer(obj, name)) return obj;
   const ops = obj.metadata.finalizers
     ? [
@@ -23,7 +28,12 @@ export async function addFinalizer<T extends KubeObject>(client: Client, r: Reso
   return client.patch<T>(r, obj.metadata.name!, obj.metadata.namespace, { type: 'json', patch: ops });
 }
 
-export async function removeFinalizer<T extends KubeObject>(client: Client, r: ResourceType, obj: T, name: string): Promise<T> {
+export async function removeFinalizer<T extends KubeObject>(
+  client: Client,
+  r: ResourceType,
+  obj: T,
+  name: string,
+): Promise<T> {
   const i = obj.metadata.finalizers?.indexOf(name) ?? -1;
   if (i < 0) return obj;
   return client.patch<T>(r, obj.metadata.name!, obj.metadata.namespace, {

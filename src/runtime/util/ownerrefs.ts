@@ -1,8 +1,12 @@
 /** Owner references: who owns an object, and setting them the way controllerutil does. */
 import type { KubeObject, OwnerReference } from '../client/types.ts';
 
-export function ownerRefFor(owner: KubeObject, opts: { controller?: boolean; blockOwnerDeletion?: boolean } = {}): OwnerReference {
-  if (!owner.apiVersion || !owner.kind || !owner.metadata.uid) throw new Error('owner must have apiVersion, kind and uid');
+export function ownerRefFor(
+  owner: KubeObject,
+  opts: { controller?: boolean; blockOwnerDeletion?: boolean } = {},
+): OwnerReference {
+  if (!owner.apiVersion || !owner.kind || !owner.metadata.uid)
+    throw new Error('owner must have apiVersion, kind and uid');
   return {
     apiVersion: owner.apiVersion,
     kind: owner.kind,
@@ -14,7 +18,11 @@ export function ownerRefFor(owner: KubeObject, opts: { controller?: boolean; blo
 }
 
 /** Adds or replaces the owner reference for `owner` (matched by uid). */
-export function setOwnerReference<T extends KubeObject>(obj: T, owner: KubeObject, opts: { blockOwnerDeletion?: boolean } = {}): T {
+export function setOwnerReference<T extends KubeObject>(
+  obj: T,
+  owner: KubeObject,
+  opts: { blockOwnerDeletion?: boolean } = {},
+): T {
   const ref = ownerRefFor(owner, opts);
   const refs = (obj.metadata.ownerReferences ?? []).filter((r) => r.uid !== ref.uid);
   obj.metadata.ownerReferences = [...refs, ref];
@@ -28,7 +36,10 @@ export function setControllerReference<T extends KubeObject>(obj: T, owner: Kube
     throw new Error(`${obj.metadata.name} is already controlled by ${existing.kind} ${existing.name}`);
   }
   const ref = ownerRefFor(owner, { controller: true, blockOwnerDeletion: true });
-  obj.metadata.ownerReferences = [...(obj.metadata.ownerReferences ?? []).filter((r) => r.uid !== ref.uid), ref];
+  obj.metadata.ownerReferences = [
+    ...(obj.metadata.ownerReferences ?? []).filter((r) => r.uid !== ref.uid),
+    ref,
+  ];
   return obj;
 }
 

@@ -10,8 +10,9 @@
  * its contents atomically and deliver deletions for objects that vanished while we were away — then
  * `applied` / `deleted` for each watch event.
  */
-import type { Client } from '../client/interface.ts';
+
 import { GoneError } from '../client/errors.ts';
+import type { Client } from '../client/interface.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -55,7 +56,10 @@ export interface StepContext<T extends KubeObject> {
 }
 
 /** One list page. Pagination is done here (not inside client.list) so a huge first list streams out. */
-async function listPage<T extends KubeObject>(ctx: StepContext<T>, continueToken?: string): Promise<WatcherState> {
+async function listPage<T extends KubeObject>(
+  ctx: StepContext<T>,
+  continueToken?: string,
+): Promise<WatcherState> {
   const { client, resource, config } = ctx;
   const page = await pageOnce<T>(client, resource, config, continueToken);
   if (!continueToken) {
@@ -64,7 +68,8 @@ async function listPage<T extends KubeObject>(ctx: StepContext<T>, continueToken
   }
   for (const obj of page.items) ctx.emit({ type: 'init-object', obj });
   const rv = page.metadata.resourceVersion ?? '';
-  if (page.metadata.continue) return { kind: 'InitListing', continueToken: page.metadata.continue, resourceVersion: rv };
+  if (page.metadata.continue)
+    return { kind: 'InitListing', continueToken: page.metadata.continue, resourceVersion: rv };
   ctx.emit({ type: 'init-done', resourceVersion: rv });
   return { kind: 'Watching', resourceVersion: rv };
 }
@@ -81,7 +86,12 @@ function pageOnce<T extends KubeObject>(client: Client, r: ResourceType, cfg: Wa
   const accept = cfg.metadataOnly
     ? { accept: 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json' }
     : undefined;
-  return client.request<{ items: T[]; metadata: { resourceVersion?: string; continue?: string } }>('GET', path, undefined, accept);
+  return client.request<{ items: T[]; metadata: { resourceVersion?: string; continue?: string } }>(
+    'GET',
+    path,
+    undefined,
+    accept,
+  );
 }
 
 /** Watches from `rv` until the stream ends; returns the state to continue from. Throws on errors. */
@@ -114,7 +124,10 @@ async function watchFrom<T extends KubeObject>(ctx: StepContext<T>, rv: string):
 }
 
 /** Performs one transition. Errors propagate to the loop, which decides about backoff. */
-export async function step<T extends KubeObject>(state: WatcherState, ctx: StepContext<T>): Promise<WatcherState> {
+export async function step<T extends KubeObject>(
+  state: WatcherState,
+  ctx: StepContext<T>,
+): Promise<WatcherState> {
   switch (state.kind) {
     case 'Empty':
       return listPage(ctx);
@@ -162,9 +175,20 @@ export interface WatcherOptions<T extends KubeObject> extends WatcherConfig {
 }
 
 /** Runs the state machine until `signal` aborts. Never gives up on its own. */
-export async function runWatcher<T extends KubeObject>(opts: WatcherOptions<T>, signal: AbortSignal, stats?: WatcherStats): Promise<void> {
+export async function runWatcher<T extends KubeObject>(
+  opts: WatcherOptions<T>,
+  signal: AbortSignal,
+  stats?: WatcherStats,
+): Promise<void> {
   const st = stats ?? { lists: 0, relists: 0, reconnects: 0, events: 0, bookmarks: 0 };
-  const ctx: StepContext<T> = { client: opts.client, resource: opts.resource, config: opts, signal, emit: opts.onEvent, stats: st };
+  const ctx: StepContext<T> = {
+    client: opts.client,
+    resource: opts.resource,
+    config: opts,
+    signal,
+    emit: opts.onEvent,
+    stats: st,
+  };
   const backoff = opts.backoff ?? new Backoff();
   let state: WatcherState = { kind: 'Empty' };
   while (!signal.aborted) {
@@ -175,7 +199,11 @@ export async function runWatcher<T extends KubeObject>(opts: WatcherOptions<T>, 
       const { next, backoff: wait } = onError(state, err);
       if (next.kind === 'Empty' && state.kind === 'Watching') st.relists++;
       else st.reconnects++;
-      opts.log?.debug('watch interrupted', { resource: opts.resource.plural, err, relist: next.kind === 'Empty' });
+      opts.log?.debug('watch interrupted', {
+        resource: opts.resource.plural,
+        err,
+        relist: next.kind === 'Empty',
+      });
       state = next;
       if (wait) await sleep(backoff.next(), signal);
     }

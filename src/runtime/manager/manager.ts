@@ -131,9 +131,9 @@ export class Manager {
     return !this.opts.leaderElection || (this.elector?.isLeader() ?? false);
   }
 
-  /** Starts everything and resolves once running (it does not block until shutdown; see `wait()`). */
-  async start(): Promise<void> {
-    if (this.started) throw new Error('manager already started');
+  /** Starts the probe and metrics servers (start() does this too); /readyz answers 503 until caches sync. */
+  async startServers(): Promise<void> {
+    if (this.servers.length > 0) return;
     if (this.opts.probeAddr) {
       const p = await serveProbes(this.opts.probeAddr, { healthy: () => true, ready: () => this.isReady() });
       this.servers.push(p.server);
@@ -144,6 +144,12 @@ export class Manager {
       this.servers.push(m.server);
       this.metricsPort = m.port;
     }
+  }
+
+  /** Starts everything and resolves once running (it does not block until shutdown). */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('manager already started');
+    await this.startServers();
     this.started = true;
     for (const c of this.clusters()) c.cache.start(this.abort.signal);
     const timeoutMs = this.opts.cacheSyncTimeoutMs ?? 120_000;

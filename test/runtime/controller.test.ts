@@ -2,18 +2,28 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   ControllerBuilder,
+  createLogger,
+  generationChanged,
   type KubeObject,
   Manager,
   type ResourceType,
-  createLogger,
-  generationChanged,
 } from '../../src/runtime/index.ts';
 import { ControlPlane } from '../../src/testkit/index.ts';
 
-const CM: ResourceType = { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
+const CM: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'ConfigMap',
+  plural: 'configmaps',
+  namespaced: true,
+};
 const quiet = createLogger({ level: 'error', sink: () => {} });
 
-async function eventually(fn: () => boolean | Promise<boolean>, ms = 20_000, what = 'condition'): Promise<void> {
+async function eventually(
+  fn: () => boolean | Promise<boolean>,
+  ms = 20_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -33,7 +43,10 @@ describe('controllers against a real API server', () => {
   it('converges objects created before and after start, never reconciling one key twice at once, deduplicating bursts', async () => {
     const client = cp.client();
     const ns = 'conv';
-    await client.create({ group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, { metadata: { name: ns } });
+    await client.create(
+      { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
+      { metadata: { name: ns } },
+    );
     await client.create(CM, { metadata: { name: 'early', namespace: ns }, data: { want: 'a' } });
     const mgr = new Manager({ log: quiet, probeAddr: '127.0.0.1:0', metricsAddr: '127.0.0.1:0' });
     const cluster = await mgr.engage('single', cp.connection);
@@ -49,10 +62,15 @@ describe('controllers against a real API server', () => {
           maxInFlight = Math.max(maxInFlight, inFlight);
           runs.set(req.name, (runs.get(req.name) ?? 0) + 1);
           try {
-            const cm = cluster.cache.informerFor(CM, { labelSelector: 'test!=ignored' }).get(req.name, req.namespace);
+            const cm = cluster.cache
+              .informerFor(CM, { labelSelector: 'test!=ignored' })
+              .get(req.name, req.namespace);
             if (!cm || cm.data?.want === cm.data?.have) return;
             await new Promise((r) => setTimeout(r, 20));
-            await cluster.client.patch(CM, req.name, req.namespace, { type: 'merge', patch: { data: { have: cm.data?.want } } });
+            await cluster.client.patch(CM, req.name, req.namespace, {
+              type: 'merge',
+              patch: { data: { have: cm.data?.want } },
+            });
           } finally {
             inFlight--;
           }
@@ -62,17 +80,34 @@ describe('controllers against a real API server', () => {
     const ready = await fetch(`http://127.0.0.1:${mgr.probePort}/readyz`);
     assert.equal(ready.status, 503, '/readyz fails before caches have synced');
     await mgr.start();
-    assert.equal((await fetch(`http://127.0.0.1:${mgr.probePort}/readyz`)).status, 200, '/readyz passes after sync');
+    assert.equal(
+      (await fetch(`http://127.0.0.1:${mgr.probePort}/readyz`)).status,
+      200,
+      '/readyz passes after sync',
+    );
     await client.create(CM, { metadata: { name: 'late', namespace: ns }, data: { want: 'b' } });
-    await eventually(async () => (await client.get(CM, 'early', ns)).data?.have === 'a', 20_000, 'early converged');
-    await eventually(async () => (await client.get(CM, 'late', ns)).data?.have === 'b', 20_000, 'late converged');
+    await eventually(
+      async () => (await client.get(CM, 'early', ns)).data?.have === 'a',
+      20_000,
+      'early converged',
+    );
+    await eventually(
+      async () => (await client.get(CM, 'late', ns)).data?.have === 'b',
+      20_000,
+      'late converged',
+    );
 
     // A burst of 100 updates to one object.
     await client.create(CM, { metadata: { name: 'burst', namespace: ns }, data: { want: '0' } });
     await eventually(() => (runs.get('burst') ?? 0) > 0);
     const before = runs.get('burst')!;
-    for (let i = 1; i <= 100; i++) await client.patch(CM, 'burst', ns, { type: 'merge', patch: { data: { want: String(i) } } });
-    await eventually(async () => (await client.get(CM, 'burst', ns)).data?.have === '100', 20_000, 'burst converged');
+    for (let i = 1; i <= 100; i++)
+      await client.patch(CM, 'burst', ns, { type: 'merge', patch: { data: { want: String(i) } } });
+    await eventually(
+      async () => (await client.get(CM, 'burst', ns)).data?.have === '100',
+      20_000,
+      'burst converged',
+    );
     const burstRuns = runs.get('burst')! - before;
     assert.ok(burstRuns < 100, `100 updates caused ${burstRuns} reconciles`);
     assert.ok(maxInFlight <= 4);
@@ -88,7 +123,9 @@ describe('controllers against a real API server', () => {
     ]) {
       assert.ok(metrics.includes(name), `metrics has ${name}`);
     }
-    const total = Number(/controller_runtime_reconcile_total\{controller="mirror",result="success"\} (\d+)/.exec(metrics)?.[1]);
+    const total = Number(
+      /controller_runtime_reconcile_total\{controller="mirror",result="success"\} (\d+)/.exec(metrics)?.[1],
+    );
     assert.ok(total >= 3 && total < 300, `plausible reconcile count ${total}`);
     await mgr.stop();
   });
@@ -96,8 +133,12 @@ describe('controllers against a real API server', () => {
   it('keeps the cache equal to the server across an apiserver outage and a forced relist (410), with deletions', async () => {
     const client = cp.client();
     const ns = 'outage';
-    await client.create({ group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false }, { metadata: { name: ns } });
-    for (const n of ['keep', 'gone-1', 'gone-2']) await client.create(CM, { metadata: { name: n, namespace: ns } });
+    await client.create(
+      { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
+      { metadata: { name: ns } },
+    );
+    for (const n of ['keep', 'gone-1', 'gone-2'])
+      await client.create(CM, { metadata: { name: n, namespace: ns } });
     const mgr = new Manager({ log: quiet });
     const cluster = await mgr.engage('single', cp.connection);
     const inf = cluster.cache.informerFor<KubeObject>(CM, { namespace: ns });
@@ -111,7 +152,11 @@ describe('controllers against a real API server', () => {
     await cp.startApiServer();
     await client.delete(CM, 'gone-1', ns);
     await client.create(CM, { metadata: { name: 'new-1', namespace: ns } });
-    await eventually(() => !inf.get('gone-1', ns) && !!inf.get('new-1', ns), 60_000, 'cache caught up after outage');
+    await eventually(
+      () => !inf.get('gone-1', ns) && !!inf.get('new-1', ns),
+      60_000,
+      'cache caught up after outage',
+    );
 
     // Force 410: delete + churn while the watch is down, compact etcd, restart so the watch cache is cold.
     await cp.stopApiServer();
@@ -120,9 +165,23 @@ describe('controllers against a real API server', () => {
     for (let i = 0; i < 5; i++) await client.create(CM, { metadata: { name: `churn-${i}`, namespace: ns } });
     await cp.compactEtcd();
     await cp.restartApiServer();
-    const server = async () => (await client.list(CM, { namespace: ns })).items.map((o) => o.metadata.name).sort();
-    await eventually(async () => JSON.stringify(inf.list({ namespace: ns }).map((o) => o.metadata.name).sort()) === JSON.stringify(await server()), 60_000, 'cache equals server');
-    assert.ok(deleted.includes('gone-1') && deleted.includes('gone-2'), `deletions delivered: ${deleted.join(',')}`);
+    const server = async () =>
+      (await client.list(CM, { namespace: ns })).items.map((o) => o.metadata.name).sort();
+    await eventually(
+      async () =>
+        JSON.stringify(
+          inf
+            .list({ namespace: ns })
+            .map((o) => o.metadata.name)
+            .sort(),
+        ) === JSON.stringify(await server()),
+      60_000,
+      'cache equals server',
+    );
+    assert.ok(
+      deleted.includes('gone-1') && deleted.includes('gone-2'),
+      `deletions delivered: ${deleted.join(',')}`,
+    );
     await mgr.stop();
   });
 
@@ -132,13 +191,11 @@ describe('controllers against a real API server', () => {
       const mgr = new Manager({ log: quiet });
       await mgr.engage('one', cp.connection);
       const seen = new Set<string>();
-      new ControllerBuilder(mgr, 'seen')
-        .for(CM, { predicates: [generationChanged] })
-        .complete({
-          async reconcile(req) {
-            seen.add(`${req.cluster}/${req.namespace}/${req.name}`);
-          },
-        });
+      new ControllerBuilder(mgr, 'seen').for(CM, { predicates: [generationChanged] }).complete({
+        async reconcile(req) {
+          seen.add(`${req.cluster}/${req.namespace}/${req.name}`);
+        },
+      });
       await mgr.start();
       await other.client().create(CM, { metadata: { name: 'in-two', namespace: 'default' } });
       await mgr.engage('two', other.connection);

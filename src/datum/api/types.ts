@@ -5,7 +5,7 @@
  * enum and required marker against the upstream CRD schemas, so they cannot drift silently.
  * Optional (`?`) means optional in the CRD schema; a field without `?` is required there.
  */
-import type { Condition, KubeObject, ObjectMeta } from '../../runtime/client/types.ts';
+import type { Condition, KubeObject } from '../../runtime/client/types.ts';
 
 /** A Kubernetes quantity: "10Gi", "500m" or a number. */
 export type Quantity = string | number;

@@ -1,0 +1,315 @@
+/**
+ * The in-memory backend: the reference implementation of `Backend`, read it first when writing your own.
+ * It behaves like a small cloud: resources take time to start and stop (asynchronous state transitions),
+ * subnets refuse to go while instances use them, and every call can be slowed down or made to fail
+ * (errors, throttling, "lost responses" where the call succeeds but the caller never hears it). With
+ * `stateFile` its state survives a process crash, for crash-safety tests.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  type Backend,
+  type BackendCapabilities,
+  type BackendContext,
+  BackendError,
+  type BackendErrorReason,
+  type DeleteResult,
+  type InstanceDesired,
+  type InstanceObserved,
+  type ManagedResource,
+  type NetworkDesired,
+  type NetworkObserved,
+  type PowerState,
+  type ResourceOwner,
+  type SubnetDesired,
+  type SubnetObserved,
+} from '../../datum/backend.ts';
+
+export type Operation =
+  | 'ensureNetwork'
+  | 'deleteNetwork'
+  | 'ensureSubnet'
+  | 'deleteSubnet'
+  | 'ensureInstance'
+  | 'deleteInstance'
+  | 'listManaged';
+
+export interface Fault {
+  op: Operation;
+  /** error: fails before doing anything; throttle: like error with reason Throttled; lostResponse: does the work, then fails. */
+  mode: 'error' | 'throttle' | 'lostResponse';
+  reason?: BackendErrorReason;
+  message?: string;
+  /** How many calls it affects (default 1). */
+  times?: number;
+}
+
+export interface InMemoryOptions {
+  latencyMs?: number;
+  /** How long an instance stays `pending` after creation, and `stopping` after deletion starts. */
+  pendingMs?: number;
+  stoppingMs?: number;
+  stateFile?: string;
+  capabilities?: Partial<BackendCapabilities>;
+}
+
+interface Stored {
+  id: string;
+  providerId: string;
+  owner: ResourceOwner;
+  createdAt: number;
+  deletingAt?: number;
+}
+interface StoredNetwork extends Stored {
+  desired: NetworkDesired;
+}
+interface StoredSubnet extends Stored {
+  desired: SubnetDesired;
+}
+interface StoredInstance extends Stored {
+  desired: InstanceDesired;
+  addresses: { networkIP?: string; externalIP?: string }[];
+}
+
+interface State {
+  seq: number;
+  networks: Record<string, StoredNetwork>;
+  subnets: Record<string, StoredSubnet>;
+  instances: Record<string, StoredInstance>;
+}
+
+export const DEFAULT_CAPABILITIES: BackendCapabilities = {
+  runtimes: ['sandbox', 'virtualMachine'],
+  volumeKinds: ['disk', 'configMap', 'secret'],
+  features: ['externalIP', 'networkPolicy', 'sshKeys', 'namedPorts'],
+  instanceTypes: ['datumcloud/d1-standard-2'],
+  images: ['datumcloud/ubuntu-2204-lts'],
+};
+
+export class InMemoryBackend implements Backend {
+  readonly name = 'inmemory';
+  readonly calls: { op: Operation; id?: string; at: number }[] = [];
+  private readonly opts: InMemoryOptions;
+  private state: State = { seq: 0, networks: {}, subnets: {}, instances: {} };
+  private faults: (Fault & { left: number })[] = [];
+
+  constructor(opts: InMemoryOptions = {}) {
+    this.opts = opts;
+    if (opts.stateFile && existsSync(opts.stateFile))
+      this.state = JSON.parse(readFileSync(opts.stateFile, 'utf8'));
+  }
+
+  capabilities(): BackendCapabilities {
+    return { ...DEFAULT_CAPABILITIES, ...this.opts.capabilities };
+  }
+
+  injectFault(f: Fault): void {
+    this.faults.push({ ...f, left: f.times ?? 1 });
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  // ---- networks ----
+  async ensureNetwork(_ctx: BackendContext, d: NetworkDesired): Promise<NetworkObserved> {
+    return this.call('ensureNetwork', d.id, () => {
+      const n = (this.state.networks[d.id] ??= {
+        id: d.id,
+        providerId: this.newId('vpc'),
+        owner: d.owner,
+        createdAt: Date.now(),
+        desired: d,
+      });
+      n.desired = d;
+      return { providerId: n.providerId, ready: true };
+    });
+  }
+
+  async deleteNetwork(_ctx: BackendContext, id: string): Promise<DeleteResult> {
+    return this.call('deleteNetwork', id, () => {
+      if (!this.state.networks[id]) return { gone: true };
+      if (Object.values(this.state.subnets).some((s) => s.desired.networkId === id)) return { gone: false };
+      delete this.state.networks[id];
+      return { gone: true };
+    });
+  }
+
+  // ---- subnets ----
+  async ensureSubnet(_ctx: BackendContext, d: SubnetDesired): Promise<SubnetObserved> {
+    return this.call('ensureSubnet', d.id, () => {
+      if (!this.state.networks[d.networkId])
+        throw new BackendError('DependencyNotReady', `network ${d.networkId} does not exist yet`);
+      const s = (this.state.subnets[d.id] ??= {
+        id: d.id,
+        providerId: this.newId('subnet'),
+        owner: d.owner,
+        createdAt: Date.now(),
+        desired: d,
+      });
+      s.desired = d;
+      return { providerId: s.providerId, ready: true };
+    });
+  }
+
+  async deleteSubnet(_ctx: BackendContext, id: string): Promise<DeleteResult> {
+    return this.call('deleteSubnet', id, () => {
+      if (!this.state.subnets[id]) return { gone: true };
+      const inUse = Object.values(this.state.instances).some((i) =>
+        i.desired.interfaces.some((n) => n.subnetId === id),
+      );
+      if (inUse) return { gone: false };
+      delete this.state.subnets[id];
+      return { gone: true };
+    });
+  }
+
+  // ---- instances ----
+  async ensureInstance(_ctx: BackendContext, d: InstanceDesired): Promise<InstanceObserved> {
+    return this.call('ensureInstance', d.id, () => {
+      const caps = this.capabilities();
+      if (!caps.instanceTypes.includes(d.instanceType))
+        throw new BackendError('Unsupported', `instance type ${d.instanceType} is not offered`);
+      for (const nic of d.interfaces) {
+        if (!this.state.subnets[nic.subnetId])
+          throw new BackendError('DependencyNotReady', `subnet ${nic.subnetId} does not exist yet`);
+      }
+      let inst = this.state.instances[d.id];
+      if (!inst) {
+        inst = {
+          id: d.id,
+          providerId: this.newId('i'),
+          owner: d.owner,
+          createdAt: Date.now(),
+          desired: d,
+          addresses: [],
+        };
+        inst.addresses = d.interfaces.map((nic, i) => ({
+          networkIP: this.allocateIP(nic.subnetId),
+          externalIP: i === 0 ? `203.0.113.${(this.state.seq % 250) + 1}` : undefined,
+        }));
+        this.state.instances[d.id] = inst;
+      }
+      // Converge: a new template replaces the desired state in place (a real cloud may need a replace).
+      inst.desired = d;
+      return { providerId: inst.providerId, powerState: this.powerState(inst), addresses: inst.addresses };
+    });
+  }
+
+  async deleteInstance(_ctx: BackendContext, id: string): Promise<DeleteResult> {
+    return this.call('deleteInstance', id, () => {
+      const inst = this.state.instances[id];
+      if (!inst) return { gone: true };
+      inst.deletingAt ??= Date.now();
+      if (Date.now() - inst.deletingAt >= (this.opts.stoppingMs ?? 0)) {
+        delete this.state.instances[id];
+        return { gone: true };
+      }
+      return { gone: false };
+    });
+  }
+
+  async listManaged(_ctx: BackendContext): Promise<ManagedResource[]> {
+    return this.call('listManaged', undefined, () => [
+      ...Object.values(this.state.instances).map((r) => ({
+        kind: 'instance' as const,
+        id: r.id,
+        providerId: r.providerId,
+        owner: r.owner,
+      })),
+      ...Object.values(this.state.subnets).map((r) => ({
+        kind: 'subnet' as const,
+        id: r.id,
+        providerId: r.providerId,
+        owner: r.owner,
+      })),
+      ...Object.values(this.state.networks).map((r) => ({
+        kind: 'network' as const,
+        id: r.id,
+        providerId: r.providerId,
+        owner: r.owner,
+      })),
+    ]);
+  }
+
+  // ---- inspection for tests ----
+  snapshot(): { networks: StoredNetwork[]; subnets: StoredSubnet[]; instances: StoredInstance[] } {
+    this.reload();
+    return {
+      networks: Object.values(this.state.networks),
+      subnets: Object.values(this.state.subnets),
+      instances: Object.values(this.state.instances),
+    };
+  }
+
+  /** Plants a resource nobody upstream owns, for sweeper tests. */
+  plantOrphan(kind: 'instance', owner: ResourceOwner, id = `inst-orphan-${Date.now()}`): string {
+    this.state.instances[id] = {
+      id,
+      providerId: this.newId('i'),
+      owner,
+      createdAt: Date.now(),
+      addresses: [],
+      desired: {
+        id,
+        owner,
+        instanceType: 'datumcloud/d1-standard-2',
+        runtime: { kind: 'sandbox', containers: [] },
+        interfaces: [],
+        sshKeys: [],
+        templateHash: '',
+      },
+    };
+    this.persist();
+    return id;
+  }
+
+  private powerState(inst: StoredInstance): PowerState {
+    if (inst.deletingAt) return 'stopping';
+    return Date.now() - inst.createdAt < (this.opts.pendingMs ?? 0) ? 'pending' : 'running';
+  }
+
+  private allocateIP(subnetId: string): string | undefined {
+    const cidr = this.state.subnets[subnetId]?.desired.cidr;
+    if (!cidr) return undefined;
+    const [base] = cidr.split('/');
+    const parts = base!.split('.').map(Number);
+    const used = Object.values(this.state.instances).filter((i) =>
+      i.desired.interfaces.some((n) => n.subnetId === subnetId),
+    ).length;
+    const host = (parts[3] ?? 0) + 2 + used; // .0 network, .1 gateway
+    return `${parts[0]}.${parts[1]}.${(parts[2] ?? 0) + Math.floor(host / 256)}.${host % 256}`;
+  }
+
+  private newId(prefix: string): string {
+    this.state.seq++;
+    return `${prefix}-${this.state.seq.toString(16).padStart(8, '0')}`;
+  }
+
+  private async call<T>(op: Operation, id: string | undefined, work: () => T): Promise<T> {
+    this.calls.push({ op, id, at: Date.now() });
+    if (this.opts.latencyMs) await new Promise((r) => setTimeout(r, this.opts.latencyMs));
+    this.reload();
+    const fault = this.faults.find((f) => f.op === op && f.left > 0);
+    if (fault) fault.left--;
+    if (fault?.mode === 'throttle')
+      throw new BackendError('Throttled', fault.message ?? 'request rate exceeded', { retryAfterMs: 200 });
+    if (fault?.mode === 'error')
+      throw new BackendError(fault.reason ?? 'Transient', fault.message ?? `injected ${op} failure`);
+    const result = work();
+    this.persist();
+    if (fault?.mode === 'lostResponse')
+      throw new BackendError('Transient', `connection reset after ${op} (response lost)`);
+    return result;
+  }
+
+  private reload(): void {
+    if (this.opts.stateFile && existsSync(this.opts.stateFile))
+      this.state = JSON.parse(readFileSync(this.opts.stateFile, 'utf8'));
+  }
+
+  private persist(): void {
+    if (!this.opts.stateFile) return;
+    writeFileSync(`${this.opts.stateFile}.tmp`, JSON.stringify(this.state));
+    renameSync(`${this.opts.stateFile}.tmp`, this.opts.stateFile);
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Wires the Datum contract onto a manager: the Instance, NetworkContext, Subnet and Network controllers and
+ * the orphan sweeper, across every engaged project cluster.
+ *
+ *   const mgr = new Manager({ ... });
+ *   await mgr.engage('single', loadKubeconfig());
+ *   const provider = registerProvider(mgr, { backend: new InMemoryBackend(), settings: defaultSettings(), home });
+ *   await mgr.start();
+ */
+import type { HttpClient } from '../runtime/client/client.ts';
+import type { KubeObject } from '../runtime/client/types.ts';
+import { ControllerBuilder } from '../runtime/controller/builder.ts';
+import {
+  annotationsChanged,
+  generationChanged,
+  labelsChanged,
+  or,
+} from '../runtime/controller/predicates.ts';
+import type { Request } from '../runtime/controller/reconcile.ts';
+import type { Manager } from '../runtime/manager/manager.ts';
+import { INSTANCE, LOCATION, NETWORK, NETWORK_CONTEXT, SUBNET } from './api/resources.ts';
+import type { Instance, NetworkContext, Subnet } from './api/types.ts';
+import type { Backend } from './backend.ts';
+import { ProviderConfigResolver } from './providerconfig.ts';
+import type { ProviderContext } from './reconcilers/common.ts';
+import { InstanceReconciler } from './reconcilers/instance.ts';
+import {
+  NetworkContextReconciler,
+  NetworkFinalizerReconciler,
+  SubnetReconciler,
+} from './reconcilers/network.ts';
+import { OrphanSweeper } from './reconcilers/sweeper.ts';
+import { Redactor } from './redact.ts';
+import type { ProviderSettings } from './settings.ts';
+
+export interface ProviderOptions {
+  backend: Backend;
+  settings: ProviderSettings;
+  /** The cluster holding ProviderConfigs and credential Secrets. */
+  home: HttpClient;
+  redactor?: Redactor;
+}
+
+export interface Provider {
+  context: ProviderContext;
+  sweeper: OrphanSweeper;
+}
+
+const toRequests = (cluster: string, objs: KubeObject[]): Request[] =>
+  objs.map((o) => ({ cluster, namespace: o.metadata.namespace, name: o.metadata.name! }));
+
+export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider {
+  const redactor = opts.redactor ?? new Redactor();
+  const p: ProviderContext = {
+    mgr,
+    backend: opts.backend,
+    settings: opts.settings,
+    resolver: new ProviderConfigResolver(opts.home, opts.settings, redactor),
+    redactor,
+    log: mgr.log.child({ provider: opts.backend.name }),
+  };
+  const concurrency = { maxConcurrentReconciles: opts.settings.maxConcurrentReconciles };
+  const instances = (cluster: string) => mgr.cluster(cluster).cache.informerFor<Instance>(INSTANCE);
+
+  new ControllerBuilder(mgr, 'instance')
+    .for(INSTANCE, { predicates: [or(generationChanged, annotationsChanged, labelsChanged)] })
+    // A Location changing class, or networking becoming ready, re-evaluates the Instances that use it.
+    .watches(LOCATION, (loc, cluster) =>
+      toRequests(
+        cluster,
+        instances(cluster)
+          .list()
+          .filter(
+            (i) =>
+              i.spec?.location?.name === loc.metadata.name &&
+              i.spec?.location?.namespace === loc.metadata.namespace,
+          ),
+      ),
+    )
+    .watches(SUBNET, (s, cluster) => {
+      const sub = s as Subnet;
+      return toRequests(
+        cluster,
+        instances(cluster)
+          .list({ namespace: sub.metadata.namespace })
+          .filter((i) => i.spec?.location?.name === sub.spec?.location.name),
+      );
+    })
+    .withOptions(concurrency)
+    .complete(new InstanceReconciler(p));
+
+  new ControllerBuilder(mgr, 'networkcontext')
+    .for(NETWORK_CONTEXT)
+    .watches(NETWORK, (net, cluster) =>
+      toRequests(
+        cluster,
+        mgr
+          .cluster(cluster)
+          .cache.informerFor<NetworkContext>(NETWORK_CONTEXT)
+          .list({ namespace: net.metadata.namespace })
+          .filter((c) => c.spec?.network.name === net.metadata.name),
+      ),
+    )
+    .withOptions(concurrency)
+    .complete(new NetworkContextReconciler(p));
+
+  new ControllerBuilder(mgr, 'subnet')
+    .for(SUBNET)
+    .watches(NETWORK_CONTEXT, (ctx, cluster) =>
+      toRequests(
+        cluster,
+        mgr
+          .cluster(cluster)
+          .cache.informerFor<Subnet>(SUBNET)
+          .list({ namespace: ctx.metadata.namespace })
+          .filter((s) => s.spec?.networkContext.name === ctx.metadata.name),
+      ),
+    )
+    .withOptions(concurrency)
+    .complete(new SubnetReconciler(p));
+
+  new ControllerBuilder(mgr, 'network-finalizer')
+    .for(NETWORK)
+    .watches(NETWORK_CONTEXT, (ctx, cluster) => [
+      { cluster, namespace: ctx.metadata.namespace, name: (ctx as NetworkContext).spec?.network.name ?? '' },
+    ])
+    .complete(new NetworkFinalizerReconciler(p));
+
+  const sweeper = new OrphanSweeper(p);
+  mgr.add(sweeper);
+  return { context: p, sweeper };
+}

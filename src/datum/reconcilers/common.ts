@@ -1,0 +1,142 @@
+/** What every Datum reconciler shares: the provider context, backend contexts, and the single status write. */
+
+import type { Condition, KubeObject, ResourceType } from '../../runtime/client/types.ts';
+import type { Logger } from '../../runtime/log/logger.ts';
+import type { Cluster } from '../../runtime/manager/cluster.ts';
+import type { Manager } from '../../runtime/manager/manager.ts';
+import type { ConditionInput } from '../../runtime/util/conditions.ts';
+import { conditionsEqual, mergeConditions, setCondition } from '../../runtime/util/conditions.ts';
+import { LOCATION } from '../api/resources.ts';
+import type { Location } from '../api/types.ts';
+import { type Backend, type BackendContext, BackendError } from '../backend.ts';
+import { CITY_CODE_KEY, ownsLocation, REGION_KEY } from '../classic.ts';
+import type { ProviderConfigResolver } from '../providerconfig.ts';
+import type { Redactor } from '../redact.ts';
+import { PROVIDER_GROUP, type ProviderSettings } from '../settings.ts';
+
+/** Our finalizer on Instances, NetworkContexts, Subnets and Networks. */
+export const FINALIZER = `${PROVIDER_GROUP}/provider`;
+
+export interface ProviderContext {
+  mgr: Manager;
+  backend: Backend;
+  settings: ProviderSettings;
+  resolver: ProviderConfigResolver;
+  redactor: Redactor;
+  log: Logger;
+}
+
+/** The Location an object refers to, from the cache, and whether it is ours. */
+export function locationOf(
+  cluster: Cluster,
+  ref: { name: string; namespace: string } | undefined,
+  settings: ProviderSettings,
+): { loc?: Location; ours: boolean } {
+  if (!ref) return { ours: false };
+  const loc = cluster.cache.informerFor<Location>(LOCATION).get(ref.name, ref.namespace);
+  return { loc, ours: ownsLocation(loc, settings.locationClassName) };
+}
+
+export async function backendContext(
+  p: ProviderContext,
+  loc: Location,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<BackendContext> {
+  const rc = await p.resolver.forLocation(loc);
+  const topology = loc.spec?.topology ?? {};
+  return {
+    credentials: rc.credentials,
+    region: topology[REGION_KEY] ?? rc.region,
+    config: { ...p.settings.backendConfig, ...rc.config },
+    location: {
+      namespace: loc.metadata.namespace!,
+      name: loc.metadata.name!,
+      cityCode: topology[CITY_CODE_KEY],
+      topology,
+    },
+    log,
+    signal,
+  };
+}
+
+export function cond(
+  type: string,
+  status: Condition['status'],
+  reason: string,
+  message: string,
+  generation?: number,
+): ConditionInput {
+  return { type, status, reason, message, observedGeneration: generation };
+}
+
+/**
+ * The one status write of a reconcile: our condition types merged into the server's list (other writers'
+ * conditions kept), plus any other status fields we own. Guarded by resourceVersion so a concurrent writer
+ * causes a retry instead of a lost update. Skipped when nothing changes.
+ */
+export async function writeStatus(
+  cluster: Cluster,
+  r: ResourceType,
+  obj: KubeObject,
+  conditions: ConditionInput[],
+  fields: Record<string, unknown>,
+  redactor: Redactor,
+): Promise<boolean> {
+  const current: Condition[] = obj.status?.conditions ?? [];
+  let ours: Condition[] = current;
+  for (const c of conditions)
+    ours = setCondition(ours, { ...c, message: redactor.redact(c.message).slice(0, 32_000) });
+  const merged = mergeConditions(
+    current,
+    ours,
+    conditions.map((c) => c.type),
+  );
+  const changedFields = Object.entries(fields).some(
+    ([k, v]) => JSON.stringify(obj.status?.[k]) !== JSON.stringify(v),
+  );
+  if (conditionsEqual(current, merged) && !changedFields) return false;
+  await cluster.client.patchStatus(r, obj.metadata.name!, obj.metadata.namespace, {
+    type: 'merge',
+    patch: {
+      metadata: { resourceVersion: obj.metadata.resourceVersion },
+      status: { ...fields, conditions: merged },
+    },
+  });
+  return true;
+}
+
+/** Backend failures split into "tell the user and wait for a change" and "retry with backoff". */
+export function classify(err: unknown): {
+  retry: boolean;
+  reason: string;
+  message: string;
+  retryAfterMs?: number;
+} {
+  if (err instanceof BackendError) {
+    return {
+      retry: err.retryable,
+      reason: err.reason === 'Throttled' || err.reason === 'Transient' ? 'ProgrammingInProgress' : err.reason,
+      message: err.message,
+      retryAfterMs: err.retryAfterMs,
+    };
+  }
+  return {
+    retry: true,
+    reason: 'ProgrammingInProgress',
+    message: err instanceof Error ? err.message : String(err),
+  };
+}
+
+export function hasCondition(obj: KubeObject, type: string, status: string): boolean {
+  return (
+    (obj.status?.conditions as Condition[] | undefined)?.some(
+      (c) => c.type === type && c.status === status,
+    ) ?? false
+  );
+}
+
+/** Crash-safety test hook: `DATUM_FAILPOINT=<name>` kills the process right after that side effect. */
+export function failpoint(name: string): void {
+  if (process.env.DATUM_FAILPOINT === name) process.kill(process.pid, 'SIGKILL');
+}

@@ -1,0 +1,205 @@
+/**
+ * The Instance reconciler: realizes an Instance in one of our Locations on the backend and reports
+ * Programmed, Running, addresses and the observed template hash. It never writes Ready (compute derives it),
+ * never touches an Instance of someone else's Location, and does nothing while scheduling gates remain.
+ */
+import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
+import type { Cluster } from '../../runtime/manager/cluster.ts';
+import type { ConditionInput } from '../../runtime/util/conditions.ts';
+import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
+import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
+import type { Instance, Location, NetworkContext, Subnet } from '../api/types.ts';
+import type { InstanceObserved, PowerState, ResourceOwner } from '../backend.ts';
+import { CONDITION, networkContextName, REASON, schedulingGates, subnetName } from '../classic.ts';
+import {
+  backendContext,
+  classify,
+  cond,
+  FINALIZER,
+  failpoint,
+  hasCondition,
+  locationOf,
+  type ProviderContext,
+  writeStatus,
+} from './common.ts';
+import { buildDesired, instanceId, Refusal, templateHashOf, validate } from './instance-desired.ts';
+
+const RUNNING: Record<PowerState, [ConditionInput['status'], string, string]> = {
+  pending: ['False', REASON.Starting, 'Instance is starting'],
+  running: ['True', REASON.Running, 'Instance is running'],
+  stopping: ['False', REASON.Stopping, 'Instance is stopping'],
+  stopped: ['False', REASON.Stopped, 'Instance is stopped'],
+  terminated: ['False', REASON.Stopped, 'Instance was terminated'],
+};
+
+export function ownerOf(
+  cluster: string,
+  obj: { metadata: { namespace?: string; name?: string; uid?: string } },
+  kind: ResourceOwner['kind'],
+): ResourceOwner {
+  return {
+    cluster,
+    namespace: obj.metadata.namespace ?? '',
+    kind,
+    name: obj.metadata.name!,
+    uid: obj.metadata.uid!,
+  };
+}
+
+export class InstanceReconciler implements Reconciler {
+  private readonly p: ProviderContext;
+  constructor(p: ProviderContext) {
+    this.p = p;
+  }
+
+  async reconcile(req: Request, rc: ReconcileContext): Promise<Result | undefined> {
+    const cluster = this.p.mgr.cluster(req.cluster);
+    let inst = cluster.cache.informerFor<Instance>(INSTANCE).get(req.name, req.namespace);
+    if (!inst) return;
+    const { loc, ours } = locationOf(cluster, inst.spec?.location, this.p.settings);
+    const mine = hasFinalizer(inst, FINALIZER);
+    if (!ours && !mine) return; // someone else's Instance (or not scheduled yet): leave it entirely alone
+    if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, rc) : undefined;
+    if (!ours) return; // our finalizer but the Location moved away: keep the resource until deletion
+    if (!mine) inst = await addFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
+    if (schedulingGates(inst).length > 0) return; // compute removes the Network gate once networking is ready
+    return this.converge(cluster, inst, loc!, rc);
+  }
+
+  private async converge(
+    cluster: Cluster,
+    inst: Instance,
+    loc: Location,
+    rc: ReconcileContext,
+  ): Promise<Result | undefined> {
+    const gen = inst.metadata.generation;
+    const programmed = (status: ConditionInput['status'], reason: string, message: string) =>
+      cond(CONDITION.Programmed, status, reason, message, gen);
+    const caps = this.p.backend.capabilities();
+    let nics: { networkId: string; subnetId: string }[];
+    try {
+      validate(inst, caps, this.p.backend.name);
+      nics = this.networks(cluster, inst);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      await this.refuse(cluster, inst, err);
+      return err.transient ? { requeueAfter: 5000 } : undefined;
+    }
+    let observed: InstanceObserved;
+    try {
+      const desired = await buildDesired(inst, ownerOf(cluster.name, inst, 'Instance'), nics, cluster.client);
+      const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
+      observed = await this.p.backend.ensureInstance(bctx, desired);
+      failpoint('after-ensure-instance');
+    } catch (err) {
+      if (err instanceof Refusal) {
+        await this.refuse(cluster, inst, err);
+        return err.transient ? { requeueAfter: 10_000 } : undefined;
+      }
+      const c = classify(err);
+      await writeStatus(
+        cluster,
+        INSTANCE,
+        inst,
+        [programmed('False', c.reason, c.message)],
+        {},
+        this.p.redactor,
+      );
+      cluster.recorder.event(inst, 'Warning', c.reason, this.p.redactor.redact(c.message));
+      if (c.retry)
+        throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
+      return { requeueAfter: this.p.settings.resyncSeconds * 1000 };
+    }
+    const [rs, rr, rm] = RUNNING[observed.powerState];
+    const wasProgrammed = hasCondition(inst, CONDITION.Programmed, 'True');
+    const changed = await writeStatus(
+      cluster,
+      INSTANCE,
+      inst,
+      [
+        programmed('True', REASON.Programmed, 'Instance has been programmed'),
+        cond(CONDITION.Running, rs, rr, rm, gen),
+      ],
+      {
+        // compute dereferences status.controller whenever Programmed=True: always write them together.
+        controller: { observedTemplateHash: templateHashOf(inst) },
+        networkInterfaces: inst.spec!.networkInterfaces.map((_, i) => ({
+          assignments: observed.addresses[i] ?? {},
+        })),
+      },
+      this.p.redactor,
+    );
+    if (changed && !wasProgrammed)
+      cluster.recorder.event(inst, 'Normal', REASON.Programmed, `Programmed as ${observed.providerId}`);
+    // Poll while the platform is still moving; afterwards re-check periodically to correct drift.
+    return { requeueAfter: observed.powerState === 'running' ? this.p.settings.resyncSeconds * 1000 : 2000 };
+  }
+
+  /** NIC i → its NetworkContext (NSO's deterministic name) and the context's subnet; both must be programmed. */
+  private networks(cluster: Cluster, inst: Instance): { networkId: string; subnetId: string }[] {
+    return inst.spec!.networkInterfaces.map((nic) => {
+      const ns = nic.network.namespace ?? inst.metadata.namespace!;
+      const ctxName = networkContextName(nic.network.name, inst.spec!.location!);
+      const ctx = cluster.cache.informerFor<NetworkContext>(NETWORK_CONTEXT).get(ctxName, ns);
+      const sub = cluster.cache.informerFor<Subnet>(SUBNET).get(subnetName(ctxName), ns);
+      if (!ctx || !hasCondition(ctx, CONDITION.Programmed, 'True'))
+        throw new Refusal(
+          REASON.NetworkNotReady,
+          `waiting for NetworkContext ${ns}/${ctxName} to be programmed`,
+          true,
+        );
+      if (!sub || !hasCondition(sub, CONDITION.Programmed, 'True'))
+        throw new Refusal(
+          REASON.NetworkNotReady,
+          `waiting for Subnet ${ns}/${subnetName(ctxName)} to be programmed`,
+          true,
+        );
+      return { networkId: `net-${ctx.metadata.uid}`, subnetId: `subnet-${sub.metadata.uid}` };
+    });
+  }
+
+  private async refuse(cluster: Cluster, inst: Instance, err: Refusal): Promise<void> {
+    const changed = await writeStatus(
+      cluster,
+      INSTANCE,
+      inst,
+      [cond(CONDITION.Programmed, 'False', err.reason, err.message, inst.metadata.generation)],
+      {},
+      this.p.redactor,
+    );
+    if (changed) cluster.recorder.event(inst, 'Warning', err.reason, this.p.redactor.redact(err.message));
+  }
+
+  /** Awaited teardown: the finalizer comes off only once the backend says the instance is gone. */
+  private async delete(
+    cluster: Cluster,
+    inst: Instance,
+    loc: Location | undefined,
+    rc: ReconcileContext,
+  ): Promise<Result | undefined> {
+    const location = loc ?? ({ metadata: { ...inst.spec?.location }, spec: { topology: {} } } as Location);
+    const bctx = await backendContext(this.p, location, rc.log, rc.signal);
+    const { gone } = await this.p.backend.deleteInstance(bctx, instanceId(inst));
+    if (!gone) {
+      await writeStatus(
+        cluster,
+        INSTANCE,
+        inst,
+        [
+          cond(
+            CONDITION.Running,
+            'False',
+            REASON.Stopping,
+            'Instance is being deleted',
+            inst.metadata.generation,
+          ),
+        ],
+        {},
+        this.p.redactor,
+      );
+      return { requeueAfter: 1000 };
+    }
+    await removeFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
+    return;
+  }
+}

@@ -1,0 +1,268 @@
+/**
+ * NetworkContext → backend network, Subnet → backend subnet (once upstream allocated its addresses), and the
+ * Network finalizer that keeps a Network until every backend network made for it is gone.
+ * Teardown order is enforced here and by the backend: a subnet waits for its instances, a network for its
+ * subnets.
+ */
+
+import type { KubeObject, ResourceType } from '../../runtime/client/types.ts';
+import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
+import type { Cluster } from '../../runtime/manager/cluster.ts';
+import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
+import { NETWORK, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
+import type { Location, Network, NetworkContext, Subnet } from '../api/types.ts';
+import { CONDITION, REASON } from '../classic.ts';
+import {
+  backendContext,
+  classify,
+  cond,
+  FINALIZER,
+  hasCondition,
+  locationOf,
+  type ProviderContext,
+  writeStatus,
+} from './common.ts';
+import { ownerOf } from './instance.ts';
+
+const DEFAULT_IPV4_RANGE = '10.128.0.0/9';
+
+abstract class BackendObjectReconciler<T extends KubeObject> implements Reconciler {
+  protected readonly p: ProviderContext;
+  protected abstract readonly resource: ResourceType;
+  constructor(p: ProviderContext) {
+    this.p = p;
+  }
+  protected abstract ensure(
+    cluster: Cluster,
+    obj: T,
+    loc: Location,
+    rc: ReconcileContext,
+  ): Promise<Result | undefined>;
+  protected abstract remove(cluster: Cluster, obj: T, loc: Location, rc: ReconcileContext): Promise<boolean>;
+
+  async reconcile(req: Request, rc: ReconcileContext): Promise<Result | undefined> {
+    const cluster = this.p.mgr.cluster(req.cluster);
+    let obj = cluster.cache.informerFor<T>(this.resource).get(req.name, req.namespace);
+    if (!obj) return;
+    const { loc, ours } = locationOf(cluster, obj.spec?.location, this.p.settings);
+    const mine = hasFinalizer(obj, FINALIZER);
+    if (!ours && !mine) return;
+    const location = loc ?? ({ metadata: { ...obj.spec?.location }, spec: { topology: {} } } as Location);
+    if (obj.metadata.deletionTimestamp) {
+      if (!mine) return;
+      if (!(await this.remove(cluster, obj, location, rc))) return { requeueAfter: 1000 };
+      await removeFinalizer(cluster.client, this.resource, obj, FINALIZER);
+      return;
+    }
+    if (!ours) return;
+    if (!mine) obj = await addFinalizer(cluster.client, this.resource, obj, FINALIZER);
+    return this.ensure(cluster, obj, location, rc);
+  }
+
+  /** Writes Programmed from the outcome of an ensure call; retryable failures go back to the queue. */
+  protected async report(
+    cluster: Cluster,
+    obj: T,
+    run: () => Promise<unknown>,
+    failedReason: string,
+  ): Promise<Result | undefined> {
+    const gen = obj.metadata.generation;
+    try {
+      await run();
+    } catch (err) {
+      const c = classify(err);
+      const reason = c.retry ? REASON.ProgrammingInProgress : failedReason;
+      await writeStatus(
+        cluster,
+        this.resource,
+        obj,
+        [cond(CONDITION.Programmed, 'False', reason, c.message, gen)],
+        {},
+        this.p.redactor,
+      );
+      if (!c.retry) cluster.recorder.event(obj, 'Warning', failedReason, this.p.redactor.redact(c.message));
+      if (c.retry)
+        throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
+      return { requeueAfter: this.p.settings.resyncSeconds * 1000 };
+    }
+    await writeStatus(
+      cluster,
+      this.resource,
+      obj,
+      [
+        cond(
+          CONDITION.Programmed,
+          'True',
+          REASON.Programmed,
+          `${this.resource.kind} has been programmed`,
+          gen,
+        ),
+      ],
+      {},
+      this.p.redactor,
+    );
+    return { requeueAfter: this.p.settings.resyncSeconds * 1000 };
+  }
+}
+
+export function networkId(ctx: KubeObject): string {
+  return `net-${ctx.metadata.uid}`;
+}
+
+export class NetworkContextReconciler extends BackendObjectReconciler<NetworkContext> {
+  protected readonly resource = NETWORK_CONTEXT;
+
+  protected async ensure(cluster: Cluster, ctx: NetworkContext, loc: Location, rc: ReconcileContext) {
+    const net = cluster.cache
+      .informerFor<Network>(NETWORK)
+      .get(ctx.spec!.network.name, ctx.metadata.namespace);
+    if (!net) {
+      await writeStatus(
+        cluster,
+        NETWORK_CONTEXT,
+        ctx,
+        [
+          cond(
+            CONDITION.Programmed,
+            'False',
+            REASON.NotProgrammed,
+            `Network ${ctx.spec!.network.name} not found`,
+            ctx.metadata.generation,
+          ),
+        ],
+        {},
+        this.p.redactor,
+      );
+      return { requeueAfter: 5000 };
+    }
+    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
+    return this.report(
+      cluster,
+      ctx,
+      () =>
+        this.p.backend.ensureNetwork(bctx, {
+          id: networkId(ctx),
+          owner: ownerOf(cluster.name, ctx, 'NetworkContext'),
+          ipv4Cidr: net.spec.ipam.ipv4Range ?? DEFAULT_IPV4_RANGE,
+          mtu: net.spec.mtu ?? 1460,
+        }),
+      REASON.NetworkFailedToCreate,
+    );
+  }
+
+  protected async remove(
+    cluster: Cluster,
+    ctx: NetworkContext,
+    loc: Location,
+    rc: ReconcileContext,
+  ): Promise<boolean> {
+    // Subnets of this context go first; the backend refuses too, but waiting here keeps the order visible.
+    const subnets = cluster.cache
+      .informerFor<Subnet>(SUBNET)
+      .list({ namespace: ctx.metadata.namespace })
+      .filter((s) => s.spec?.networkContext.name === ctx.metadata.name && hasFinalizer(s, FINALIZER));
+    if (subnets.length > 0) return false;
+    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
+    return (await this.p.backend.deleteNetwork(bctx, networkId(ctx))).gone;
+  }
+}
+
+export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
+  protected readonly resource = SUBNET;
+
+  protected async ensure(cluster: Cluster, subnet: Subnet, loc: Location, rc: ReconcileContext) {
+    const gen = subnet.metadata.generation;
+    const st = subnet.status;
+    if (!hasCondition(subnet, CONDITION.Allocated, 'True') || !st?.startAddress || !st.prefixLength) {
+      await writeStatus(
+        cluster,
+        SUBNET,
+        subnet,
+        [
+          cond(
+            CONDITION.Programmed,
+            'False',
+            REASON.WaitingForAllocation,
+            'Waiting for the subnet addresses to be allocated',
+            gen,
+          ),
+        ],
+        {},
+        this.p.redactor,
+      );
+      return;
+    }
+    const ctx = cluster.cache
+      .informerFor<NetworkContext>(NETWORK_CONTEXT)
+      .get(subnet.spec!.networkContext.name, subnet.metadata.namespace);
+    if (!ctx || !hasCondition(ctx, CONDITION.Programmed, 'True')) {
+      await writeStatus(
+        cluster,
+        SUBNET,
+        subnet,
+        [
+          cond(
+            CONDITION.Programmed,
+            'False',
+            REASON.NetworkNotReady,
+            `Waiting for NetworkContext ${subnet.spec!.networkContext.name} to be programmed`,
+            gen,
+          ),
+        ],
+        {},
+        this.p.redactor,
+      );
+      return { requeueAfter: 2000 };
+    }
+    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
+    return this.report(
+      cluster,
+      subnet,
+      () =>
+        this.p.backend.ensureSubnet(bctx, {
+          id: `subnet-${subnet.metadata.uid}`,
+          owner: ownerOf(cluster.name, subnet, 'Subnet'),
+          networkId: networkId(ctx),
+          cidr: `${st.startAddress}/${st.prefixLength}`,
+        }),
+      REASON.BackendError,
+    );
+  }
+
+  protected async remove(
+    _cluster: Cluster,
+    subnet: Subnet,
+    loc: Location,
+    rc: ReconcileContext,
+  ): Promise<boolean> {
+    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
+    return (await this.p.backend.deleteSubnet(bctx, `subnet-${subnet.metadata.uid}`)).gone;
+  }
+}
+
+/** Keeps our finalizer on a Network while any of our NetworkContexts for it still exists. */
+export class NetworkFinalizerReconciler implements Reconciler {
+  private readonly p: ProviderContext;
+  constructor(p: ProviderContext) {
+    this.p = p;
+  }
+
+  async reconcile(req: Request): Promise<Result | undefined> {
+    const cluster = this.p.mgr.cluster(req.cluster);
+    const net = cluster.cache.informerFor<Network>(NETWORK).get(req.name, req.namespace);
+    if (!net) return;
+    const contexts = cluster.cache
+      .informerFor<NetworkContext>(NETWORK_CONTEXT)
+      .list({ namespace: net.metadata.namespace })
+      .filter(
+        (c) =>
+          c.spec?.network.name === net.metadata.name &&
+          (hasFinalizer(c, FINALIZER) || locationOf(cluster, c.spec?.location, this.p.settings).ours),
+      );
+    const mine = hasFinalizer(net, FINALIZER);
+    if (contexts.length > 0 && !mine && !net.metadata.deletionTimestamp)
+      await addFinalizer(cluster.client, NETWORK, net, FINALIZER);
+    if (contexts.length === 0 && mine) await removeFinalizer(cluster.client, NETWORK, net, FINALIZER);
+    return;
+  }
+}

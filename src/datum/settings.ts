@@ -1,0 +1,144 @@
+/**
+ * Provider-wide settings: a versioned file (`kind: ProviderSettings`) plus flags, with defaults that work.
+ * Validation errors name the field and what is accepted.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+export const PROVIDER_GROUP = 'infra.provider-ts.io';
+export const SETTINGS_API_VERSION = `${PROVIDER_GROUP}/v1alpha1`;
+
+export interface ProviderSettings {
+  /** Locations of this class are ours (classic ownership rule). */
+  locationClassName: string;
+  /** Which backend realizes resources: `inmemory` or `aws`. */
+  backend: string;
+  discovery: {
+    mode: 'single' | 'milo';
+    projectKubeconfig?: string;
+    discoveryKubeconfig?: string;
+    labelSelector?: string;
+  };
+  /** Where ProviderConfigs and credential Secrets live; default: the project cluster in single mode. */
+  homeKubeconfig?: string;
+  /** ProviderConfig used when none names the Location (may be absent: then injected identity). */
+  defaultProviderConfig: string;
+  metricsBindAddress?: string;
+  healthProbeBindAddress?: string;
+  leaderElection: {
+    enabled: boolean;
+    namespace: string;
+    name: string;
+    leaseDurationSeconds: number;
+    renewDeadlineSeconds: number;
+    retryPeriodSeconds: number;
+  };
+  /** Datum image name -> platform image (e.g. an AMI id). */
+  imageMap: Record<string, string>;
+  /** Datum instance type -> platform instance type. */
+  instanceTypeMap: Record<string, string>;
+  /** How often the orphan sweep runs, and how often a converged object is re-checked for drift. */
+  sweepIntervalSeconds: number;
+  resyncSeconds: number;
+  maxConcurrentReconciles: number;
+  /** Backend-specific settings (e.g. `endpoint` for an emulator). */
+  backendConfig: Record<string, string>;
+}
+
+export function defaultSettings(): ProviderSettings {
+  return {
+    locationClassName: 'datum-provider-ts',
+    backend: 'inmemory',
+    discovery: { mode: 'single' },
+    defaultProviderConfig: 'default',
+    leaderElection: {
+      enabled: false,
+      namespace: 'datum-provider-system',
+      name: 'datum-provider-ts-leader',
+      leaseDurationSeconds: 15,
+      renewDeadlineSeconds: 10,
+      retryPeriodSeconds: 2,
+    },
+    imageMap: {},
+    instanceTypeMap: {},
+    sweepIntervalSeconds: 300,
+    resyncSeconds: 600,
+    maxConcurrentReconciles: 4,
+    backendConfig: {},
+  };
+}
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+const KNOWN = new Set([
+  'apiVersion',
+  'kind',
+  ...Object.keys(defaultSettings()),
+  'homeKubeconfig',
+  'metricsBindAddress',
+  'healthProbeBindAddress',
+]);
+
+/** Parses and validates a settings document; unknown fields are errors (a typo must not pass silently). */
+export function parseSettings(text: string, source = 'settings'): ProviderSettings {
+  let doc: Record<string, unknown>;
+  try {
+    doc = (parse(text) ?? {}) as Record<string, unknown>;
+  } catch (err) {
+    throw new SettingsError(`${source}: not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc.apiVersion !== SETTINGS_API_VERSION || doc.kind !== 'ProviderSettings') {
+    throw new SettingsError(
+      `${source}: expected apiVersion ${SETTINGS_API_VERSION} and kind ProviderSettings`,
+    );
+  }
+  for (const k of Object.keys(doc))
+    if (!KNOWN.has(k)) throw new SettingsError(`${source}: unknown field '${k}'`);
+  const d = defaultSettings();
+  const s: ProviderSettings = {
+    ...d,
+    ...(doc as Partial<ProviderSettings>),
+    discovery: { ...d.discovery, ...((doc.discovery as object) ?? {}) },
+    leaderElection: { ...d.leaderElection, ...((doc.leaderElection as object) ?? {}) },
+  };
+  validateSettings(s, source);
+  return s;
+}
+
+export function loadSettings(path: string): ProviderSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SettingsError(`cannot read settings file ${path}: ${(err as Error).message}`);
+  }
+  return parseSettings(text, path);
+}
+
+export function validateSettings(s: ProviderSettings, source = 'settings'): void {
+  const fail = (m: string) => {
+    throw new SettingsError(`${source}: ${m}`);
+  };
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s.locationClassName))
+    fail(`locationClassName '${s.locationClassName}' must be a DNS-style name`);
+  if (!['single', 'milo'].includes(s.discovery.mode))
+    fail(`discovery.mode must be 'single' or 'milo', not '${s.discovery.mode}'`);
+  if (s.discovery.mode === 'milo' && !s.discovery.discoveryKubeconfig)
+    fail('discovery.discoveryKubeconfig is required in milo mode');
+  for (const [k, v] of Object.entries({
+    sweepIntervalSeconds: s.sweepIntervalSeconds,
+    resyncSeconds: s.resyncSeconds,
+    maxConcurrentReconciles: s.maxConcurrentReconciles,
+  })) {
+    if (!Number.isInteger(v) || v <= 0) fail(`${k} must be a positive integer`);
+  }
+  const le = s.leaderElection;
+  if (
+    le.enabled &&
+    !(le.renewDeadlineSeconds < le.leaseDurationSeconds && le.retryPeriodSeconds < le.renewDeadlineSeconds)
+  ) {
+    fail('leaderElection needs retryPeriodSeconds < renewDeadlineSeconds < leaseDurationSeconds');
+  }
+}

@@ -113,13 +113,14 @@ export class InMemoryBackend implements Backend {
   // ---- networks ----
   async ensureNetwork(_ctx: BackendContext, d: NetworkDesired): Promise<NetworkObserved> {
     return this.call('ensureNetwork', d.id, () => {
-      const n = (this.state.networks[d.id] ??= {
+      this.state.networks[d.id] ??= {
         id: d.id,
         providerId: this.newId('vpc'),
         owner: d.owner,
         createdAt: Date.now(),
         desired: d,
-      });
+      };
+      const n = this.state.networks[d.id];
       n.desired = d;
       return { providerId: n.providerId, ready: true };
     });
@@ -139,13 +140,14 @@ export class InMemoryBackend implements Backend {
     return this.call('ensureSubnet', d.id, () => {
       if (!this.state.networks[d.networkId])
         throw new BackendError('DependencyNotReady', `network ${d.networkId} does not exist yet`);
-      const s = (this.state.subnets[d.id] ??= {
+      this.state.subnets[d.id] ??= {
         id: d.id,
         providerId: this.newId('subnet'),
         owner: d.owner,
         createdAt: Date.now(),
         desired: d,
-      });
+      };
+      const s = this.state.subnets[d.id];
       s.desired = d;
       return { providerId: s.providerId, ready: true };
     });
@@ -242,7 +244,7 @@ export class InMemoryBackend implements Backend {
   }
 
   /** Plants a resource nobody upstream owns, for sweeper tests. */
-  plantOrphan(kind: 'instance', owner: ResourceOwner, id = `inst-orphan-${Date.now()}`): string {
+  plantOrphan(owner: ResourceOwner, id = `inst-orphan-${Date.now()}`): string {
     this.state.instances[id] = {
       id,
       providerId: this.newId('i'),

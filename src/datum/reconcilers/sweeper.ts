@@ -40,7 +40,7 @@ export class OrphanSweeper {
     const deleted: string[] = [];
     for (const r of managed) {
       const cluster = this.p.mgr.getCluster(r.owner.cluster);
-      if (!cluster || !cluster.cache.hasSynced()) continue;
+      if (!cluster?.cache.hasSynced()) continue;
       const type = OWNER_TYPES[r.owner.kind];
       const owner = cluster.cache
         .informerFor<KubeObject>(type)

@@ -120,7 +120,7 @@ export class InMemoryBackend implements Backend {
         createdAt: Date.now(),
         desired: d,
       };
-      const n = this.state.networks[d.id];
+      const n = this.state.networks[d.id]!;
       n.desired = d;
       return { providerId: n.providerId, ready: true };
     });
@@ -147,7 +147,7 @@ export class InMemoryBackend implements Backend {
         createdAt: Date.now(),
         desired: d,
       };
-      const s = this.state.subnets[d.id];
+      const s = this.state.subnets[d.id]!;
       s.desired = d;
       return { providerId: s.providerId, ready: true };
     });

@@ -9,6 +9,7 @@
 import type { Server } from 'node:http';
 import type { Transform } from '../cache/informer.ts';
 import { stripManagedFields } from '../cache/informer.ts';
+import { createClient } from '../client/client.ts';
 import type { ClusterConfig } from '../client/config.ts';
 import type { Controller } from '../controller/controller.ts';
 import { type LeaderElectionConfig, LeaderElector } from '../leaderelection/leaderelection.ts';
@@ -31,7 +32,7 @@ export interface ManagerOptions {
   /** host:port for /healthz and /readyz; undefined = none. */
   probeAddr?: string;
   /** Lease settings; leader election is off when absent. `client` defaults to the first engaged cluster's. */
-  leaderElection?: LeaderElectionConfig & { cluster?: string };
+  leaderElection?: LeaderElectionConfig & { cluster?: string; clientConfig?: ClusterConfig };
   gracefulShutdownMs?: number;
   cacheSyncTimeoutMs?: number;
   /** Applied to every cached object (default: strip managedFields). */
@@ -166,9 +167,16 @@ export class Manager {
       return;
     }
     const le = this.opts.leaderElection;
-    const cluster = le.cluster ? this.cluster(le.cluster) : this.clusters()[0];
-    if (!cluster) throw new Error('leader election needs an engaged cluster');
-    this.elector = new LeaderElector(cluster.client, le, this.log);
+    // The lease lives in the provider's own cluster, which need not be one of the engaged project clusters.
+    const leaseClient = le.clientConfig
+      ? createClient(le.clientConfig, {
+          userAgent: `${this.name}/leader-election`,
+          observer: this.metrics.requestObserver(),
+        })
+      : (le.cluster ? this.cluster(le.cluster) : this.clusters()[0])?.client;
+    if (!leaseClient)
+      throw new Error('leader election needs a cluster: set leaderElection.clientConfig or engage one');
+    this.elector = new LeaderElector(leaseClient, le, this.log);
     this.elector.onStatus = (leading) => this.metrics.leaderStatus.set({ name: le.name }, leading ? 1 : 0);
     this.metrics.leaderStatus.set({ name: le.name }, 0);
     this.running.push(

@@ -1,0 +1,25 @@
+/** Backends by name. Loaded lazily so a provider only pulls in the SDK of the platform it uses. */
+import type { Backend } from '../datum/backend.ts';
+import type { ProviderSettings } from '../datum/settings.ts';
+
+export async function createBackend(settings: ProviderSettings): Promise<Backend> {
+  const cfg = settings.backendConfig;
+  switch (settings.backend) {
+    case 'inmemory': {
+      const { InMemoryBackend } = await import('../backends/inmemory/backend.ts');
+      return new InMemoryBackend({
+        stateFile: cfg.stateFile,
+        pendingMs: cfg.pendingMs ? Number(cfg.pendingMs) : 1000,
+        stoppingMs: cfg.stoppingMs ? Number(cfg.stoppingMs) : 500,
+      });
+    }
+    case 'aws': {
+      const mod = (await import('../backends/aws/index.ts' as string)) as {
+        createAwsBackend(s: ProviderSettings): Backend;
+      };
+      return mod.createAwsBackend(settings);
+    }
+    default:
+      throw new Error(`unknown backend '${settings.backend}'; available: inmemory, aws`);
+  }
+}

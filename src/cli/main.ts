@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * datum-provider: run the provider, or a whole local Datum environment.
+ *   run      with --kubeconfig/--settings: the provider against that cluster; with neither: the embedded
+ *            local environment (control plane, upstream, EC2 emulator or in-memory backend, examples).
+ *   status   every Instance of a cluster with its conditions, grouped by Workload.
+ */
+import { parseArgs } from 'node:util';
+import { defaultSettings, loadSettings, SettingsError, validateSettings } from '../datum/settings.ts';
+
+const HELP = `Usage: datum-provider <command> [flags]
+
+Commands:
+  run      Run the provider. Without --kubeconfig or --settings, starts a complete local environment.
+  status   Show every Instance with its conditions, grouped by Workload.
+
+run flags:
+  --kubeconfig PATH        Project cluster (single discovery mode). Default: the embedded environment.
+  --settings FILE          ProviderSettings file (apiVersion infra.provider-ts.io/v1alpha1).
+  --backend NAME           inmemory | aws (overrides the settings file).
+  --location-class NAME    Serve Locations of this class (overrides the settings file).
+  --metrics-addr HOST:PORT Serve Prometheus metrics.   --probe-addr HOST:PORT  Serve /healthz and /readyz.
+  --leader-elect           Enable leader election (Lease in the home cluster).
+  --no-examples            Embedded mode: do not apply examples/.
+  --upstream real|standalone  Embedded mode: which Datum operators to run (default real, falling back).
+  --data-dir DIR           Embedded mode: where to keep control-plane data (default ./.datum-local).
+status flags:
+  --kubeconfig PATH        Cluster to read (default: $KUBECONFIG or ~/.kube/config).
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP);
+    return command ? 0 : 2;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    strict: true,
+    options: {
+      kubeconfig: { type: 'string' },
+      settings: { type: 'string' },
+      backend: { type: 'string' },
+      'location-class': { type: 'string' },
+      'metrics-addr': { type: 'string' },
+      'probe-addr': { type: 'string' },
+      'leader-elect': { type: 'boolean' },
+      'no-examples': { type: 'boolean' },
+      upstream: { type: 'string' },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (command === 'status') {
+    const { statusCommand } = await import('./status.ts');
+    return statusCommand(values.kubeconfig);
+  }
+  if (command !== 'run') {
+    process.stderr.write(`unknown command '${command}'\n\n${HELP}`);
+    return 2;
+  }
+  const settings = values.settings ? loadSettings(values.settings) : defaultSettings();
+  if (values.backend) settings.backend = values.backend;
+  if (values['location-class']) settings.locationClassName = values['location-class'];
+  if (values['metrics-addr']) settings.metricsBindAddress = values['metrics-addr'];
+  if (values['probe-addr']) settings.healthProbeBindAddress = values['probe-addr'];
+  if (values['leader-elect']) settings.leaderElection.enabled = true;
+  if (process.env.DATUM_BACKEND_CONFIG)
+    Object.assign(settings.backendConfig, JSON.parse(process.env.DATUM_BACKEND_CONFIG));
+  validateSettings(settings, 'flags');
+  if (values.kubeconfig || values.settings) {
+    const { startProvider } = await import('./provider.ts');
+    const running = await startProvider(settings, { kubeconfig: values.kubeconfig });
+    return (await running.stopped) ? 0 : 1;
+  }
+  const { runEmbedded } = await import('./embedded.ts');
+  return runEmbedded(settings, {
+    examples: !values['no-examples'],
+    upstream: (values.upstream as 'real' | 'standalone' | undefined) ?? 'auto',
+    dataDir: values['data-dir'] ?? '.datum-local',
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    const known =
+      err instanceof SettingsError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`error: ${known ? err.message : (err?.stack ?? err)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,67 @@
+/**
+ * Runs the provider against existing clusters: one project cluster (`single`) or every Ready project found
+ * through Milo discovery. Exits 0 after a graceful shutdown on SIGTERM/SIGINT.
+ */
+
+import { registerProvider } from '../datum/provider.ts';
+import type { ProviderSettings } from '../datum/settings.ts';
+import { createClient } from '../runtime/client/client.ts';
+import { loadKubeconfig, resolveClusterConfig } from '../runtime/client/config.ts';
+import { createLogger, type Logger } from '../runtime/log/logger.ts';
+import { Manager } from '../runtime/manager/manager.ts';
+import { MiloDiscovery } from '../runtime/multicluster/providers.ts';
+import { createBackend } from './backends.ts';
+
+export interface RunningProvider {
+  mgr: Manager;
+  stopped: Promise<boolean>;
+}
+
+export async function startProvider(
+  settings: ProviderSettings,
+  opts: { kubeconfig?: string; log?: Logger; handleSignals?: boolean } = {},
+): Promise<RunningProvider> {
+  const log = opts.log ?? createLogger({ fields: { logger: 'datum-provider' } });
+  const le = settings.leaderElection;
+  const mgr = new Manager({
+    log,
+    metricsAddr: settings.metricsBindAddress,
+    probeAddr: settings.healthProbeBindAddress,
+    leaderElection: le.enabled
+      ? {
+          namespace: le.namespace,
+          name: le.name,
+          leaseDurationMs: le.leaseDurationSeconds * 1000,
+          renewDeadlineMs: le.renewDeadlineSeconds * 1000,
+          retryPeriodMs: le.retryPeriodSeconds * 1000,
+        }
+      : undefined,
+  });
+  const projectConfig = resolveClusterConfig(settings.discovery.projectKubeconfig ?? opts.kubeconfig);
+  const homeConfig = settings.homeKubeconfig ? loadKubeconfig(settings.homeKubeconfig) : projectConfig;
+  const home = createClient(homeConfig, {
+    userAgent: 'datum-provider/home',
+    observer: mgr.metrics.requestObserver(),
+  });
+  if (mgr.opts.leaderElection) mgr.opts.leaderElection.clientConfig = homeConfig;
+  if (settings.discovery.mode === 'milo') {
+    mgr.add(
+      new MiloDiscovery(mgr, {
+        discovery: loadKubeconfig(settings.discovery.discoveryKubeconfig),
+        labelSelector: settings.discovery.labelSelector,
+      }),
+    );
+  } else {
+    await mgr.engage('single', projectConfig);
+  }
+  const backend = await createBackend(settings);
+  registerProvider(mgr, { backend, settings, home });
+  const stopped = opts.handleSignals === false ? new Promise<boolean>(() => {}) : mgr.handleSignals();
+  await mgr.start();
+  log.info('provider started', {
+    backend: backend.name,
+    locationClass: settings.locationClassName,
+    discovery: settings.discovery.mode,
+  });
+  return { mgr, stopped: stopped.then(async (ok) => (await backend.close?.(), ok)) };
+}

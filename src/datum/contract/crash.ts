@@ -1,0 +1,92 @@
+/**
+ * Crash safety: a provider process killed right after the backend created an instance (before the status
+ * write) is restarted; afterwards exactly one backend instance exists and the Instance is Programmed.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { HttpClient } from '../../runtime/client/client.ts';
+import { INSTANCE, SUBNET } from '../api/resources.ts';
+import type { Instance } from '../api/types.ts';
+import { createInstance, createLocation, createNetworking } from './fixtures.ts';
+import type { ContractHandle } from './suite.ts';
+import { condOf, eventually } from './suite.ts';
+
+const CLASS = 'crash-test-class';
+
+export async function crashTest(o: {
+  client: HttpClient;
+  kubeconfig: string;
+  handle: ContractHandle;
+  ns: string;
+}): Promise<void> {
+  const { client, handle, ns } = o;
+  const loc = { name: 'crash-site', namespace: ns };
+  await createLocation(client, ns, loc.name, CLASS, 'LHR');
+  await createNetworking(client, ns, 'default', loc, '10.132.0.0/20');
+  const run = (failpoint?: string) => {
+    const p = handle.providerProcess!(o.kubeconfig, CLASS, failpoint);
+    const child = spawn(p.command, p.args, {
+      env: { ...process.env, ...p.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.once('exit', (code, signal) => r({ code, signal })),
+    );
+    return { child, exited, stderr: () => err };
+  };
+  // Networking first (no failpoint), so the crash hits the instance create.
+  const warm = run();
+  await eventually(
+    async () =>
+      condOf(await client.get(SUBNET, 'default-project-a-crash-site-0', ns), 'Programmed')?.status === 'True',
+    'crash-site subnet programmed',
+  );
+  warm.child.kill('SIGTERM');
+  await warm.exited;
+
+  const inst = await createInstance(client, { name: 'crashy-0', namespace: ns, location: loc });
+  const first = run('after-ensure-instance');
+  const exit = await Promise.race([
+    first.exited,
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000)),
+  ]);
+  assert.ok(exit, `the provider did not reach the failpoint: ${first.stderr().slice(-2000)}`);
+  assert.equal(exit.signal, 'SIGKILL', 'killed at the failpoint');
+  const afterCrash = await client.get<Instance>(INSTANCE, 'crashy-0', ns);
+  assert.notEqual(
+    condOf(afterCrash, 'Programmed')?.status,
+    'True',
+    'status was not written before the crash',
+  );
+  assert.equal(
+    (await handle.owned(inst.metadata.uid!)).filter((r) => r.kind === 'instance').length,
+    1,
+    'the backend instance exists',
+  );
+
+  const second = run();
+  try {
+    await eventually(
+      async () => condOf(await client.get(INSTANCE, 'crashy-0', ns), 'Programmed')?.status === 'True',
+      'Programmed after restart',
+    );
+    assert.equal(
+      (await handle.owned(inst.metadata.uid!)).filter((r) => r.kind === 'instance').length,
+      1,
+      'still exactly one backend instance',
+    );
+    await client.delete(INSTANCE, 'crashy-0', ns);
+    await eventually(
+      async () => !(await client.get(INSTANCE, 'crashy-0', ns).catch(() => undefined)),
+      'crashy-0 deleted',
+    );
+    assert.deepEqual(await handle.owned(inst.metadata.uid!), []);
+  } finally {
+    second.child.kill('SIGTERM');
+    await second.exited;
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * The backend contract suite: provider-level flows against a real kube-apiserver with the upstream Datum
+ * CRDs, playing Datum's operators by hand. Any backend runs it with its own handle:
+ *   runContractSuite({ name: 'inmemory', makeBackend: async () => ({ backend, owned, plantOrphan, ... }) });
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { isNotFound } from '../../runtime/client/errors.ts';
+import type { Condition, KubeObject } from '../../runtime/client/types.ts';
+import { createLogger } from '../../runtime/log/logger.ts';
+import { Manager } from '../../runtime/manager/manager.ts';
+import { ControlPlane, DATUM_CRDS } from '../../testkit/controlplane.ts';
+import { INSTANCE, NETWORK_CONTEXT, SECRET, SUBNET } from '../api/resources.ts';
+import type { Instance } from '../api/types.ts';
+import type { Backend, ManagedResource, ResourceOwner } from '../backend.ts';
+import { type Provider, registerProvider } from '../provider.ts';
+import { PROVIDER_CONFIG } from '../providerconfig.ts';
+import { defaultSettings } from '../settings.ts';
+import { crashTest } from './crash.ts';
+import {
+  createInstance,
+  createLocation,
+  createNetwork,
+  createNetworking,
+  ensureNamespace,
+} from './fixtures.ts';
+
+export const OUR_CRDS = join(fileURLToPath(new URL('../../../deploy/crds', import.meta.url)));
+
+export interface ContractHandle {
+  backend: Backend;
+  /** Live backend resources (not yet deleted) owned by this upstream UID. */
+  owned(uid: string): Promise<ManagedResource[]>;
+  plantOrphan(owner: ResourceOwner): Promise<string>;
+  /** Injects `count` failures of `mode` into the next instance creations, if the backend supports it. */
+  injectInstanceFaults?(mode: 'throttle' | 'error', count: number): void;
+  /** Injects a non-retryable failure whose message contains `text` (to check redaction). */
+  injectInstanceFailure?(reason: 'CredentialsInvalid', text: string): void;
+  /** For the crash test: command + env that run a provider process on the same backend state. */
+  providerProcess?(
+    kubeconfig: string,
+    locationClass: string,
+    failpoint?: string,
+  ): { command: string; args: string[]; env: Record<string, string> };
+  cleanup(): Promise<void>;
+}
+
+export interface ContractSuiteOptions {
+  name: string;
+  makeBackend(): Promise<ContractHandle>;
+  timeoutMs?: number;
+}
+
+const SECRET_VALUE = 'contract-suite-secret-4f1c9b';
+
+export async function eventually<T>(
+  fn: () => Promise<T | undefined | false>,
+  what: string,
+  ms = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+export const condOf = (o: KubeObject | undefined, type: string): Condition | undefined =>
+  (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type);
+
+export function runContractSuite(opts: ContractSuiteOptions): void {
+  describe(`backend contract: ${opts.name}`, { timeout: opts.timeoutMs ?? 600_000 }, () => {
+    let cp: ControlPlane;
+    let cp2: ControlPlane;
+    let h: ContractHandle;
+    let mgr: Manager;
+    let provider: Provider;
+    const logs: string[] = [];
+    const ns = 'project-a';
+    const ours = { name: 'dfw', namespace: ns };
+    const settings = { ...defaultSettings(), resyncSeconds: 3600, sweepIntervalSeconds: 3600 };
+    const crds = [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS];
+    const c = () => cp.client();
+    const get = (name: string, namespace = ns, client = c()) =>
+      client
+        .get<Instance>(INSTANCE, name, namespace)
+        .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const programmed = (name: string, namespace = ns, client = c()) =>
+      eventually(async () => {
+        const i = await get(name, namespace, client);
+        return condOf(i, 'Programmed')?.status === 'True' && condOf(i, 'Running')?.status === 'True'
+          ? i
+          : undefined;
+      }, `${namespace}/${name} Programmed and Running`);
+
+    before(async () => {
+      [cp, cp2] = await Promise.all([
+        ControlPlane.start({ crdDirs: crds }),
+        ControlPlane.start({ crdDirs: crds }),
+      ]);
+      h = await opts.makeBackend();
+      for (const client of [c(), cp2.client()]) {
+        await ensureNamespace(client, ns);
+        await createLocation(client, ns, 'dfw', settings.locationClassName, 'DFW');
+        await createLocation(client, ns, 'elsewhere', 'someone-elses-class', 'DLS');
+        await createNetwork(client, ns);
+      }
+      await ensureNamespace(c(), 'provider-system');
+      await c().create(SECRET, {
+        metadata: { name: 'platform-credentials', namespace: 'provider-system' },
+        stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET_VALUE },
+      });
+      await c().create(PROVIDER_CONFIG, {
+        metadata: { name: 'default' },
+        spec: {
+          credentials: {
+            source: 'Secret',
+            secretRef: { namespace: 'provider-system', name: 'platform-credentials' },
+          },
+        },
+      });
+      mgr = new Manager({
+        log: createLogger({ level: 'debug', sink: (l) => logs.push(l) }),
+        gracefulShutdownMs: 5000,
+      });
+      await mgr.engage('project-a', cp.connection);
+      provider = registerProvider(mgr, { backend: h.backend, settings, home: cp.client() });
+      await mgr.start();
+    });
+
+    after(async () => {
+      await mgr?.stop();
+      await h?.cleanup();
+      await Promise.all([cp?.stop(), cp2?.stop()]);
+    });
+
+    it('programs the NetworkContext and Subnet of our Location', async () => {
+      await createNetworking(c(), ns, 'default', ours);
+      await eventually(
+        async () =>
+          condOf(await c().get(NETWORK_CONTEXT, 'default-project-a-dfw', ns), 'Programmed')?.status ===
+          'True',
+        'NetworkContext Programmed',
+      );
+      const subnet = await eventually(async () => {
+        const s = await c().get(SUBNET, 'default-project-a-dfw-0', ns);
+        return condOf(s, 'Programmed')?.status === 'True' ? s : undefined;
+      }, 'Subnet Programmed');
+      assert.equal((await h.owned(subnet.metadata.uid!)).length, 1, 'exactly one backend subnet');
+    });
+
+    it('brings a sandbox and a VM Instance to Programmed and Running with addresses and the template hash, never writing Ready', async () => {
+      await createInstance(c(), { name: 'web-0', namespace: ns, location: ours, runtime: 'sandbox' });
+      await createInstance(c(), { name: 'vm-0', namespace: ns, location: ours, runtime: 'virtualMachine' });
+      for (const name of ['web-0', 'vm-0']) {
+        const i = await programmed(name);
+        assert.equal(i.status?.controller?.observedTemplateHash, 'hash-1');
+        assert.match(i.status?.networkInterfaces?.[0]?.assignments?.networkIP ?? '', /^10\.128\.\d+\.\d+$/);
+        assert.equal(
+          condOf(i, 'Ready')?.reason,
+          'Pending',
+          'Ready is left to compute (still the CRD default)',
+        );
+        assert.equal((await h.owned(i.metadata.uid!)).filter((r) => r.kind === 'instance').length, 1);
+      }
+    });
+
+    it('leaves an Instance in another class of Location untouched', async () => {
+      const other = await createInstance(c(), {
+        name: 'theirs-0',
+        namespace: ns,
+        location: { name: 'elsewhere', namespace: ns },
+      });
+      await new Promise((r) => setTimeout(r, 2000));
+      const now = await get('theirs-0');
+      assert.deepEqual(now?.metadata.finalizers ?? [], []);
+      assert.deepEqual(now?.status, other.status, 'status unchanged');
+      assert.equal((await h.owned(other.metadata.uid!)).length, 0);
+    });
+
+    it('holds work back while scheduling gates remain, and converges a template change', async () => {
+      const gated = await createInstance(c(), {
+        name: 'gated-0',
+        namespace: ns,
+        location: ours,
+        gates: ['Network'],
+      });
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.notEqual(condOf(await get('gated-0'), 'Programmed')?.status, 'True');
+      assert.equal((await h.owned(gated.metadata.uid!)).length, 0, 'no backend resource while gated');
+      await c().patch(INSTANCE, 'gated-0', ns, {
+        type: 'json',
+        patch: [{ op: 'remove', path: '/spec/controller/schedulingGates' }],
+      });
+      await programmed('gated-0');
+      await c().patch(INSTANCE, 'gated-0', ns, {
+        type: 'merge',
+        patch: {
+          spec: {
+            controller: { templateHash: 'hash-2' },
+            runtime: {
+              sandbox: {
+                containers: [{ name: 'app', image: 'nginx:1.28', ports: [{ name: 'http', port: 80 }] }],
+              },
+            },
+          },
+        },
+      });
+      await eventually(
+        async () => (await get('gated-0'))?.status?.controller?.observedTemplateHash === 'hash-2',
+        'template hash hash-2',
+      );
+      assert.equal(
+        (await h.owned(gated.metadata.uid!)).filter((r) => r.kind === 'instance').length,
+        1,
+        'still one backend instance',
+      );
+    });
+
+    it('refuses an unknown instance type and an invalid runtime with a reason and message, and keeps serving others', async () => {
+      await createInstance(c(), {
+        name: 'bad-type-0',
+        namespace: ns,
+        location: ours,
+        instanceType: 'datumcloud/unknown-99',
+      });
+      await createInstance(c(), { name: 'no-runtime-0', namespace: ns, location: ours, runtime: 'none' });
+      const bad = await eventually(async () => {
+        const i = await get('bad-type-0');
+        return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
+      }, 'bad-type refused');
+      assert.equal(condOf(bad, 'Programmed')?.reason, 'UnknownInstanceType');
+      assert.match(condOf(bad, 'Programmed')!.message, /datumcloud\/unknown-99.*use one of/);
+      const none = await eventually(async () => {
+        const i = await get('no-runtime-0');
+        return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
+      }, 'no-runtime refused');
+      assert.equal(condOf(none, 'Programmed')?.reason, 'InvalidConfiguration');
+      await createInstance(c(), { name: 'good-after-bad-0', namespace: ns, location: ours });
+      await programmed('good-after-bad-0');
+    });
+
+    it('ends in success after injected throttling and server errors', { skip: false }, async (t) => {
+      if (!h.injectInstanceFaults) return t.skip('backend handle cannot inject faults');
+      h.injectInstanceFaults('throttle', 2);
+      h.injectInstanceFaults('error', 2);
+      const i = await createInstance(c(), { name: 'flaky-0', namespace: ns, location: ours });
+      await programmed('flaky-0');
+      assert.equal((await h.owned(i.metadata.uid!)).filter((r) => r.kind === 'instance').length, 1);
+    });
+
+    it('serves a second project control plane engaged at run time', async () => {
+      await mgr.engage('project-b', cp2.connection);
+      await createNetworking(cp2.client(), ns, 'default', ours, '10.130.0.0/20');
+      const i = await createInstance(cp2.client(), { name: 'b-web-0', namespace: ns, location: ours });
+      await programmed('b-web-0', ns, cp2.client());
+      const owned = await h.owned(i.metadata.uid!);
+      assert.equal(owned[0]?.owner.cluster, 'project-b');
+    });
+
+    it('never lets a secret value reach logs, events or status', async (t) => {
+      if (!h.injectInstanceFailure) return t.skip('backend handle cannot inject failures');
+      h.injectInstanceFailure('CredentialsInvalid', `signature mismatch for ${SECRET_VALUE}`);
+      await createInstance(c(), { name: 'leaky-0', namespace: ns, location: ours });
+      const i = await eventually(async () => {
+        const x = await get('leaky-0');
+        return condOf(x, 'Programmed')?.reason === 'CredentialsInvalid' ? x : undefined;
+      }, 'credential failure reported');
+      assert.match(condOf(i, 'Programmed')!.message, /\[redacted\]/);
+      await new Promise((r) => setTimeout(r, 500));
+      const events = await c().list(
+        { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true },
+        { namespace: ns },
+      );
+      const everything = [
+        JSON.stringify(events.items),
+        logs.join('\n'),
+        JSON.stringify(await c().list(INSTANCE, { namespace: ns })),
+      ].join('\n');
+      assert.ok(everything.length > 1000);
+      assert.equal(everything.includes(SECRET_VALUE), false, 'secret value found in logs, events or status');
+    });
+
+    it('deletes in order and awaits the backend: no finalizer comes off while its backend resource exists', async () => {
+      const names = [
+        'web-0',
+        'vm-0',
+        'gated-0',
+        'good-after-bad-0',
+        'flaky-0',
+        'bad-type-0',
+        'no-runtime-0',
+        'leaky-0',
+      ];
+      const uids = new Map<string, string>();
+      for (const n of names) {
+        const i = await get(n);
+        if (i) uids.set(n, i.metadata.uid!);
+      }
+      for (const n of uids.keys()) await c().delete(INSTANCE, n, ns);
+      for (const [n, uid] of uids) {
+        await eventually(async () => !(await get(n)), `${n} deleted`);
+        assert.deepEqual(await h.owned(uid), [], `${n}: backend instance gone before the Instance`);
+      }
+      const ctx = await c().get(NETWORK_CONTEXT, 'default-project-a-dfw', ns);
+      const sub = await c().get(SUBNET, 'default-project-a-dfw-0', ns);
+      await c().delete(NETWORK_CONTEXT, ctx.metadata.name!, ns);
+      await c().delete(SUBNET, sub.metadata.name!, ns);
+      for (const [r, o] of [
+        [SUBNET, sub],
+        [NETWORK_CONTEXT, ctx],
+      ] as const) {
+        await eventually(
+          async () =>
+            !(await c()
+              .get(r, o.metadata.name!, ns)
+              .catch(() => undefined)),
+          `${r.kind} deleted`,
+        );
+        assert.deepEqual(await h.owned(o.metadata.uid!), [], `${r.kind}: backend resource gone first`);
+      }
+    });
+
+    it('sweeps a planted orphan', async () => {
+      const uid = randomUUID();
+      await h.plantOrphan({ cluster: 'project-a', namespace: ns, kind: 'Instance', name: 'ghost-0', uid });
+      assert.equal((await h.owned(uid)).length, 1);
+      const deleted = await provider.sweeper.sweep();
+      assert.equal(deleted.length >= 1, true);
+      await eventually(
+        async () => (await h.owned(uid)).length === 0 || (await provider.sweeper.sweep(), false),
+        'orphan gone',
+        30_000,
+      );
+      // Resources of a cluster we do not engage are never touched.
+      const foreign = randomUUID();
+      await h.plantOrphan({
+        cluster: 'not-engaged',
+        namespace: ns,
+        kind: 'Instance',
+        name: 'x',
+        uid: foreign,
+      });
+      await provider.sweeper.sweep();
+      assert.equal((await h.owned(foreign)).length, 1);
+    });
+
+    it('survives a crash between the backend create and the status write: exactly one backend instance', async (t) => {
+      if (!h.providerProcess) return t.skip('backend handle cannot run a provider process');
+      await crashTest({ client: c(), kubeconfig: cp.kubeconfigPath, handle: h, ns });
+    });
+  });
+}

@@ -1,0 +1,78 @@
+/** The backend contract suite against the in-memory backend, on a real control plane. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
+import { runContractSuite } from '../../src/datum/contract/suite.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+runContractSuite({
+  name: 'inmemory',
+  async makeBackend() {
+    // State in a file so a provider process (the crash test) and this process share one "cloud".
+    const dir = mkdtempSync(join(tmpdir(), 'inmemory-contract-'));
+    const stateFile = join(dir, 'state.json');
+    const backend = new InMemoryBackend({ stateFile, pendingMs: 300, stoppingMs: 300 });
+    const live = () => backend.snapshot();
+    return {
+      backend,
+      async owned(uid) {
+        const s = live();
+        return [
+          ...s.instances.map((r) => ({
+            kind: 'instance' as const,
+            id: r.id,
+            providerId: r.providerId,
+            owner: r.owner,
+          })),
+          ...s.subnets.map((r) => ({
+            kind: 'subnet' as const,
+            id: r.id,
+            providerId: r.providerId,
+            owner: r.owner,
+          })),
+          ...s.networks.map((r) => ({
+            kind: 'network' as const,
+            id: r.id,
+            providerId: r.providerId,
+            owner: r.owner,
+          })),
+        ].filter((r) => r.owner.uid === uid);
+      },
+      async plantOrphan(owner) {
+        return backend.plantOrphan(owner);
+      },
+      injectInstanceFaults(mode, count) {
+        backend.injectFault({ op: 'ensureInstance', mode, times: count, reason: 'Transient' });
+      },
+      injectInstanceFailure(reason, text) {
+        backend.injectFault({ op: 'ensureInstance', mode: 'error', reason, message: text, times: 1 });
+      },
+      providerProcess(kubeconfig, locationClass, failpoint) {
+        return {
+          command: process.execPath,
+          args: [
+            MAIN,
+            'run',
+            '--kubeconfig',
+            kubeconfig,
+            '--location-class',
+            locationClass,
+            '--backend',
+            'inmemory',
+          ],
+          env: {
+            DATUM_BACKEND_CONFIG: JSON.stringify({ stateFile, pendingMs: '300', stoppingMs: '300' }),
+            DATUM_FAILPOINT: failpoint ?? '',
+            LOG_LEVEL: 'warn',
+          },
+        };
+      },
+      async cleanup() {
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+});

@@ -15,6 +15,8 @@ export type Fault =
   | { kind: 'error'; status: number; code: string; message?: string }
   /** Forward to moto (the side effect happens), then lose the answer: destroy the socket or answer 500. */
   | { kind: 'lostResponse'; mode?: 'destroy' | '500' }
+  /** DescribeInstances answers as if nothing existed (eventual consistency right after a launch). */
+  | { kind: 'staleRead' }
   /** Delay the request, then forward it. */
   | { kind: 'latency'; ms: number };
 

@@ -6,7 +6,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeFault, type ErrorReply, FaultPlan, type FaultRule, faultReply } from './faults.ts';
-import { type CachedReply, ClientTokenCache, instanceIdsInRunResponse, StateRealism } from './realism.ts';
+import {
+  type CachedReply,
+  ClientTokenCache,
+  filterStates,
+  instanceIdsInRunResponse,
+  StateRealism,
+} from './realism.ts';
 
 export interface ProxyLogEntry {
   seq: number;
@@ -56,7 +62,12 @@ export async function startFaultProxy(target: string, opts: FaultProxyOptions = 
   if (opts.faults) plan.add(opts.faults);
   const tokens = new ClientTokenCache();
   const realism = new StateRealism(opts.pendingDescribes ?? 0, opts.shuttingDownDescribes ?? 0);
-  const settings = { clientTokens: opts.clientTokens ?? true, pendingDescribes: 0, shuttingDownDescribes: 0 };
+  const initial = {
+    clientTokens: opts.clientTokens ?? true,
+    pendingDescribes: opts.pendingDescribes ?? 0,
+    shuttingDownDescribes: opts.shuttingDownDescribes ?? 0,
+  };
+  const settings = { ...initial };
   Object.defineProperties(settings, {
     pendingDescribes: {
       get: () => realism.pendingDescribes,
@@ -146,10 +157,20 @@ export async function startFaultProxy(target: string, opts: FaultProxyOptions = 
       );
       reply = out.reply;
       if (out.replayed) entry.replayed = true;
+    } else if (action === 'DescribeInstances' && params) {
+      const wanted = realism.widenStateFilter(params);
+      reply = await forward(req, wanted ? Buffer.from(params.toString()) : body);
+      if (reply.status === 200) reply.body = realism.rewriteDescribe(reply.body);
+      if (wanted && reply.status === 200) reply.body = filterStates(reply.body, wanted);
     } else {
       reply = await forward(req, body);
     }
     observe(action, params, reply, entry);
+    if (fault?.kind === 'staleRead' && reply.status === 200)
+      reply = {
+        ...reply,
+        body: reply.body.replace(/<reservationSet>[\s\S]*<\/reservationSet>/, '<reservationSet/>'),
+      };
     if (fault?.kind === 'lostResponse') {
       // The side effect happened in moto; the client never learns of it.
       if ((fault.mode ?? 'destroy') === '500') return send(faultReply({ kind: 'internalError' }, json)!);
@@ -175,8 +196,6 @@ export async function startFaultProxy(target: string, opts: FaultProxyOptions = 
       realism.terminating(
         [...params.entries()].filter(([k]) => k.startsWith('InstanceId.')).map(([, v]) => v),
       );
-    } else if (action === 'DescribeInstances') {
-      reply.body = realism.rewriteDescribe(reply.body);
     }
   }
 
@@ -202,6 +221,7 @@ export async function startFaultProxy(target: string, opts: FaultProxyOptions = 
     log,
     settings,
     reset() {
+      Object.assign(settings, initial);
       plan.clear();
       log.length = 0;
       counters.clear();

@@ -145,6 +145,28 @@ export class StateRealism {
     );
   }
 
+  /**
+   * moto filters on the real state, so a describe for `shutting-down` would never see a terminated instance
+   * we present as shutting down. Widen the request's state filter to the real states behind the presented
+   * ones; `filterStates` then applies the caller's filter to the rewritten answer.
+   */
+  widenStateFilter(params: URLSearchParams): Set<string> | undefined {
+    if (this.pending.size === 0 && this.shuttingDown.size === 0) return undefined;
+    for (const [k, v] of params) {
+      const m = /^Filter\.(\d+)\.Name$/.exec(k);
+      if (!m || v !== 'instance-state-name') continue;
+      const prefix = `Filter.${m[1]}.Value.`;
+      const wanted = new Set([...params].filter(([pk]) => pk.startsWith(prefix)).map(([, pv]) => pv));
+      const extra = [];
+      if (wanted.has('pending') && !wanted.has('running')) extra.push('running');
+      if (wanted.has('shutting-down') && !wanted.has('terminated')) extra.push('terminated');
+      let n = wanted.size;
+      for (const e of extra) params.set(`${prefix}${++n}`, e);
+      return wanted;
+    }
+    return undefined;
+  }
+
   private consume(m: Map<string, number>, id: string): boolean {
     const left = m.get(id);
     if (!left) return false;
@@ -158,4 +180,39 @@ export class StateRealism {
     this.shuttingDown.clear();
     this.terminated.clear();
   }
+}
+
+/** Top-level `<item>…</item>` elements of a set's inner XML. */
+function splitItems(inner: string): string[] {
+  const items: string[] = [];
+  let depth = 0;
+  let start = -1;
+  const re = /<(\/?)item>/g;
+  for (let m = re.exec(inner); m; m = re.exec(inner)) {
+    if (m[1] === '') {
+      if (depth++ === 0) start = m.index;
+    } else if (--depth === 0) {
+      items.push(inner.slice(start, m.index + m[0].length));
+    }
+  }
+  return items;
+}
+
+/** Drops instances whose (presented) state is not in `wanted`, and reservations left empty. */
+export function filterStates(body: string, wanted: Set<string>): string {
+  return body.replace(/<reservationSet>([\s\S]*)<\/reservationSet>/, (_w, inner: string) => {
+    const reservations = splitItems(inner).flatMap((r) => {
+      const kept = r.replace(/<instancesSet>([\s\S]*?)<\/instancesSet>/, (_x, set: string) => {
+        const items = splitItems(set).filter((i) => {
+          const state = /<instanceState><code>\d+<\/code><name>([a-z-]+)<\/name><\/instanceState>/.exec(
+            i,
+          )?.[1];
+          return !state || wanted.has(state);
+        });
+        return `<instancesSet>${items.join('')}</instancesSet>`;
+      });
+      return kept.includes('<instancesSet></instancesSet>') ? [] : [kept];
+    });
+    return `<reservationSet>${reservations.join('')}</reservationSet>`;
+  });
 }

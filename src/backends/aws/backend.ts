@@ -1,0 +1,95 @@
+/**
+ * The AWS EC2 backend: Datum networks → VPCs, subnets → subnets, instances → security groups + EC2
+ * instances (VM runtime: an AMI from the image map; sandbox: a container host running docker). See
+ * docs/aws.md for settings, IAM policy and behaviour.
+ */
+import type {
+  Backend,
+  BackendCapabilities,
+  BackendContext,
+  BackendFeature,
+  DeleteResult,
+  InstanceDesired,
+  InstanceObserved,
+  ManagedResource,
+  NetworkDesired,
+  NetworkObserved,
+  SubnetDesired,
+  SubnetObserved,
+} from '../../datum/backend.ts';
+import { type AwsSession, ClientCache } from './clients.ts';
+import * as instances from './instance.ts';
+import { listManaged } from './list.ts';
+import * as networks from './network.ts';
+import { SecretStore } from './secrets.ts';
+import { type AwsBackendOptions, resolveSettings } from './settings.ts';
+import * as subnets from './subnet.ts';
+
+export const DEFAULT_MANAGED_BY = 'datum-provider-ts';
+
+export class AwsBackend implements Backend {
+  readonly name = 'aws';
+  private readonly options: AwsBackendOptions;
+  private readonly managedBy: string;
+  private readonly clients = new ClientCache();
+  private readonly secrets = new SecretStore();
+
+  constructor(options: AwsBackendOptions = {}) {
+    this.options = options;
+    this.managedBy = options.managedBy ?? DEFAULT_MANAGED_BY;
+  }
+
+  capabilities(): BackendCapabilities {
+    const s = resolveSettings(this.options, {}, undefined);
+    const features: BackendFeature[] = ['networkPolicy', 'sshKeys', 'namedPorts'];
+    if (s.assignPublicIp) features.unshift('externalIP');
+    return {
+      runtimes: ['sandbox', 'virtualMachine'],
+      volumeKinds: ['disk', 'configMap', 'secret'],
+      features,
+      instanceTypes: Object.keys(s.instanceTypes).sort(),
+      images: Object.keys(s.images).sort(),
+    };
+  }
+
+  /** Calls per AWS operation since construction (measurements, tests). */
+  get calls(): ReadonlyMap<string, number> {
+    return this.clients.calls;
+  }
+
+  private session(ctx: BackendContext): AwsSession {
+    return this.clients.session(ctx, resolveSettings(this.options, ctx.config, ctx.region), this.managedBy);
+  }
+
+  ensureNetwork(ctx: BackendContext, desired: NetworkDesired): Promise<NetworkObserved> {
+    return networks.ensureNetwork(this.session(ctx), desired);
+  }
+
+  deleteNetwork(ctx: BackendContext, id: string): Promise<DeleteResult> {
+    return networks.deleteNetwork(this.session(ctx), id);
+  }
+
+  ensureSubnet(ctx: BackendContext, desired: SubnetDesired): Promise<SubnetObserved> {
+    return subnets.ensureSubnet(this.session(ctx), desired);
+  }
+
+  deleteSubnet(ctx: BackendContext, id: string): Promise<DeleteResult> {
+    return subnets.deleteSubnet(this.session(ctx), id);
+  }
+
+  ensureInstance(ctx: BackendContext, desired: InstanceDesired): Promise<InstanceObserved> {
+    return instances.ensureInstance(this.session(ctx), this.secrets, desired);
+  }
+
+  deleteInstance(ctx: BackendContext, id: string): Promise<DeleteResult> {
+    return instances.deleteInstance(this.session(ctx), this.secrets, id);
+  }
+
+  listManaged(ctx: BackendContext): Promise<ManagedResource[]> {
+    return listManaged(this.session(ctx));
+  }
+
+  async close(): Promise<void> {
+    this.clients.destroy();
+  }
+}

@@ -27,7 +27,7 @@ if (!unitOnly) {
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const child = spawn(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...files],
+  ['--test', '--test-force-exit', `--test-concurrency=${concurrency}`, '--test-timeout=900000', ...files],
   { stdio: 'inherit' },
 );
 child.on('exit', (code, sig) => process.exit(code ?? (sig ? 1 : 0)));

@@ -1,0 +1,147 @@
+/**
+ * The getting-started flow end to end: the README's run command, non-interactively, with each upstream.
+ * Every example Instance must become Ready=True (written by the upstream, never by the provider) with
+ * addresses; deleting the examples must remove every backend resource; SIGTERM must stop everything.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { INSTANCE, NETWORK, NETWORK_CONTEXT, WORKLOAD } from '../../src/datum/api/resources.ts';
+import type { Instance } from '../../src/datum/api/types.ts';
+import { createClient } from '../../src/runtime/client/client.ts';
+import { loadKubeconfig } from '../../src/runtime/client/config.ts';
+import type { Condition } from '../../src/runtime/client/types.ts';
+import { resolveBinary } from '../../src/testkit/binaries.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function processesUsing(dir: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) out.push(Number(pid));
+    } catch {}
+  }
+  return out.filter((p) => p !== process.pid);
+}
+
+async function realUpstreamUnavailable(): Promise<string | undefined> {
+  try {
+    await resolveBinary('compute');
+    await resolveBinary('nso');
+    return undefined;
+  } catch (err) {
+    return `real Datum operators cannot be obtained here: ${
+      String((err as Error).message)
+        .split('\n')
+        .slice(-1)[0]
+    }`;
+  }
+}
+
+for (const upstream of ['standalone', 'real'] as const) {
+  describe(`getting started with the ${upstream} upstream`, () => {
+    it('runs the examples to Ready, tears them down without leftovers, and stops cleanly', async (t) => {
+      if (upstream === 'real') {
+        const why = await realUpstreamUnavailable();
+        if (why) return t.skip(why);
+      }
+      const dataDir = mkdtempSync(join(tmpdir(), `getting-started-${upstream}-`));
+      const started = Date.now();
+      const child = spawn(process.execPath, [MAIN, 'run', '--upstream', upstream, '--data-dir', dataDir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
+      child.stderr.on('data', (d) => {
+        out += d;
+      });
+      const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      try {
+        const kubeconfig = await eventually(
+          async () => /^kubeconfig: (.+)$/m.exec(out)?.[1],
+          `kubeconfig line (output so far: ${out})`,
+          180_000,
+        );
+        assert.match(out, /^location-class: datum-provider-ts$/m);
+        const client = createClient(loadKubeconfig(kubeconfig));
+        const ready = (i: Instance) =>
+          (i.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready')?.status ===
+          'True';
+        const instances = await eventually(
+          async () => {
+            const l = (await client.list<Instance>(INSTANCE)).items;
+            return l.length === 3 &&
+              l.every(
+                (i) =>
+                  ready(i) &&
+                  i.status?.networkInterfaces?.[0]?.assignments?.networkIP &&
+                  i.status?.networkInterfaces?.[0]?.assignments?.externalIP,
+              )
+              ? l
+              : undefined;
+          },
+          'all example Instances Ready with addresses',
+          240_000,
+        );
+        const readyAfter = Date.now() - started;
+        t.diagnostic(`all ${instances.length} example Instances Ready ${readyAfter} ms after the command`);
+        assert.deepEqual(instances.map((i) => i.metadata.name).sort(), [
+          'vm-london-lhr-0',
+          'web-dallas-dfw-0',
+          'web-dallas-dfw-1',
+        ]);
+        // Ready must come from the upstream: the provider's field manager never owns it.
+        for (const i of instances)
+          assert.doesNotMatch(
+            JSON.stringify(i.metadata.managedFields ?? []),
+            /"f:type":"Ready".*datum-provider\/provider/,
+          );
+
+        for (const w of ['web', 'vm']) await client.delete(WORKLOAD, w, 'default');
+        await eventually(
+          async () => (await client.list(INSTANCE)).items.length === 0,
+          'instances deleted',
+          120_000,
+        );
+        await client.delete(NETWORK, 'default', 'default');
+        await eventually(
+          async () =>
+            (await client.list(NETWORK_CONTEXT)).items.length === 0 &&
+            (await client.list(NETWORK)).items.length === 0,
+          'networks deleted',
+          120_000,
+        );
+        const state = JSON.parse(readFileSync(join(dataDir, 'inmemory-state.json'), 'utf8'));
+        assert.deepEqual(
+          [Object.keys(state.instances), Object.keys(state.subnets), Object.keys(state.networks)],
+          [[], [], []],
+          'no backend resource left',
+        );
+        await client.close();
+      } finally {
+        child.kill('SIGTERM');
+      }
+      assert.equal(await exited, 0, `exit code 0 after SIGTERM; output:\n${out.slice(-3000)}`);
+      await eventually(async () => processesUsing(dataDir).length === 0, 'no process left', 15_000);
+      assert.ok(existsSync(join(dataDir, 'etcd')), 'control-plane data kept for a restart');
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+  });
+}

@@ -117,10 +117,10 @@ export function isNotFound(err: unknown): boolean {
   return c.endsWith('.NotFound') || c === 'ParameterNotFound' || c === 'NoSuchEntity';
 }
 
-/** Replaces every occurrence of each secret (length ≥ 4) with `[REDACTED]`. */
+/** Replaces every occurrence of each secret (length ≥ 4) with `[redacted]` (the project's placeholder). */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[REDACTED]');
+  for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[redacted]');
   return out;
 }
 
@@ -143,11 +143,16 @@ export function toBackendError(err: unknown, op: string, secrets: readonly strin
   if (THROTTLING.has(code)) return make('Throttled', `throttled by AWS (${code})`, { retryAfterMs: 5_000 });
   if (QUOTA.has(code))
     return make('QuotaExceeded', `${code}: ${raw}`, { retryable: true, retryAfterMs: 60_000 });
-  // Never echo the SDK's message here: credential errors are where a key id or token could show up.
+  // Credential errors are where a key id or token could show up: the message goes through the redactor
+  // like every other, and is cut short (UnauthorizedOperation carries a long encoded blob).
   if (CREDENTIALS.has(code) || status === 401 || status === 403)
-    return make('CredentialsInvalid', `AWS rejected the credentials or their permissions (${code})`, {
-      retryAfterMs: 60_000,
-    });
+    return make(
+      'CredentialsInvalid',
+      `AWS rejected the credentials or their permissions (${code}): ${raw.slice(0, 300)}`,
+      {
+        retryAfterMs: 60_000,
+      },
+    );
   if (code === 'Unsupported' || code === 'UnsupportedOperation')
     return make('Unsupported', `${code}: ${raw}`);
   if (INVALID.has(code) || (code.startsWith('Invalid') && status === 400 && !code.endsWith('.NotFound')))

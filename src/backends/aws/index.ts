@@ -1,6 +1,7 @@
 export { AwsBackend, DEFAULT_MANAGED_BY } from './backend.ts';
 export { staticCredentials } from './clients.ts';
 export { toBackendError } from './errors.ts';
+export { type AwsProviderSettings, awsOptionsFromConfig, createAwsBackend } from './factory.ts';
 export {
   type AwsBackendOptions,
   type AwsSettings,

@@ -45,6 +45,7 @@ export async function listManaged(s: AwsSession): Promise<ManagedResource[]> {
     for (const g of page.SecurityGroups ?? []) out.push(...toManaged('firewall', g.GroupId, g.Tags));
     token = page.NextToken;
   } while (token);
+  const groups = out.filter((r) => r.kind === 'firewall');
   do {
     const page = await s.send(
       s.clients.ec2,
@@ -57,5 +58,13 @@ export async function listManaged(s: AwsSession): Promise<ManagedResource[]> {
       for (const i of r.Instances ?? []) out.push(...toManaged('instance', i.InstanceId, i.Tags));
     token = page.NextToken;
   } while (token);
+  // A firewall whose instance never launched (or is gone) is an instance in a partial state: list it as
+  // one too, so a sweep's deleteInstance removes the groups.
+  const instances = new Set(out.filter((r) => r.kind === 'instance').map((r) => r.id));
+  for (const g of groups)
+    if (!instances.has(g.id)) {
+      instances.add(g.id);
+      out.push({ ...g, kind: 'instance' });
+    }
   return out;
 }

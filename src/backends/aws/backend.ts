@@ -61,31 +61,31 @@ export class AwsBackend implements Backend {
     return this.clients.session(ctx, resolveSettings(this.options, ctx.config, ctx.region), this.managedBy);
   }
 
-  ensureNetwork(ctx: BackendContext, desired: NetworkDesired): Promise<NetworkObserved> {
+  async ensureNetwork(ctx: BackendContext, desired: NetworkDesired): Promise<NetworkObserved> {
     return networks.ensureNetwork(this.session(ctx), desired);
   }
 
-  deleteNetwork(ctx: BackendContext, id: string): Promise<DeleteResult> {
+  async deleteNetwork(ctx: BackendContext, id: string): Promise<DeleteResult> {
     return networks.deleteNetwork(this.session(ctx), id);
   }
 
-  ensureSubnet(ctx: BackendContext, desired: SubnetDesired): Promise<SubnetObserved> {
+  async ensureSubnet(ctx: BackendContext, desired: SubnetDesired): Promise<SubnetObserved> {
     return subnets.ensureSubnet(this.session(ctx), desired);
   }
 
-  deleteSubnet(ctx: BackendContext, id: string): Promise<DeleteResult> {
+  async deleteSubnet(ctx: BackendContext, id: string): Promise<DeleteResult> {
     return subnets.deleteSubnet(this.session(ctx), id);
   }
 
-  ensureInstance(ctx: BackendContext, desired: InstanceDesired): Promise<InstanceObserved> {
+  async ensureInstance(ctx: BackendContext, desired: InstanceDesired): Promise<InstanceObserved> {
     return instances.ensureInstance(this.session(ctx), this.secrets, desired);
   }
 
-  deleteInstance(ctx: BackendContext, id: string): Promise<DeleteResult> {
+  async deleteInstance(ctx: BackendContext, id: string): Promise<DeleteResult> {
     return instances.deleteInstance(this.session(ctx), this.secrets, id);
   }
 
-  listManaged(ctx: BackendContext): Promise<ManagedResource[]> {
+  async listManaged(ctx: BackendContext): Promise<ManagedResource[]> {
     return listManaged(this.session(ctx));
   }
 

@@ -143,6 +143,7 @@ export async function startFaultProxy(target: string, opts: FaultProxyOptions = 
 
     const { delayMs, fault } = service === 'moto-api' ? { delayMs: 0 } : plan.take(action, occurrence);
     if (fault) entry.fault = describeFault(fault);
+    else if (delayMs > 0) entry.fault = describeFault({ kind: 'latency', ms: delayMs });
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const early = fault ? faultReply(fault, json) : undefined;
     if (early) return send(early);

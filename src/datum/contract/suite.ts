@@ -96,13 +96,25 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       client
         .get<Instance>(INSTANCE, name, namespace)
         .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
-    const programmed = (name: string, namespace = ns, client = c()) =>
-      eventually(async () => {
-        const i = await get(name, namespace, client);
-        return condOf(i, 'Programmed')?.status === 'True' && condOf(i, 'Running')?.status === 'True'
-          ? i
-          : undefined;
-      }, `${namespace}/${name} Programmed and Running`);
+    const programmed = async (name: string, namespace = ns, client = c()) => {
+      let last: Instance | undefined;
+      try {
+        return await eventually(async () => {
+          last = await get(name, namespace, client);
+          return condOf(last, 'Programmed')?.status === 'True' && condOf(last, 'Running')?.status === 'True'
+            ? last
+            : undefined;
+        }, `${namespace}/${name} Programmed and Running`);
+      } catch (err) {
+        const related = logs
+          .filter((l) => l.includes(name) || l.includes('"level":"error"'))
+          .slice(-20)
+          .join('\n');
+        throw new Error(
+          `${(err as Error).message}; last status ${JSON.stringify(last?.status)}; finalizers ${last?.metadata.finalizers}; logs:\n${related}`,
+        );
+      }
+    };
 
     before(async () => {
       [cp, cp2] = await Promise.all([

@@ -61,6 +61,7 @@ describe('aws backend on moto', () => {
     assert.equal(o.subnets, 1);
     assert.equal(o.instances.length, 1);
     assert.equal(o.groups, 1);
+    assert.equal(o.gateways, 1, 'an internet gateway for public IPs');
     assert.equal(emu.proxy.log.filter((e) => e.action === 'RunInstances').length, 1);
     // Tags at launch name the upstream owner.
     const tags = Object.fromEntries((o.instances[0]!.Tags ?? []).map((t) => [t.Key, t.Value]));
@@ -235,7 +236,7 @@ describe('aws backend on moto', () => {
     await untilGone(() => h.backend.deleteInstance(h.ctx, 'inst-1'));
     await untilGone(() => h.backend.deleteSubnet(h.ctx, 'sub-1'));
     await untilGone(() => h.backend.deleteNetwork(h.ctx, 'net-1'));
-    assert.deepEqual(await owned(h), { instances: [], vpcs: 0, subnets: 0, groups: 0 });
+    assert.deepEqual(await owned(h), { instances: [], vpcs: 0, subnets: 0, groups: 0, gateways: 0 });
     assert.deepEqual(await h.backend.listManaged(h.ctx), []);
   });
 

@@ -66,6 +66,27 @@ describe('aws backend under faults', () => {
     });
   }
 
+  it('lost answers to CreateVpc, CreateInternetGateway, CreateSubnet and CreateSecurityGroup are adopted, not duplicated', async () => {
+    for (const action of ['CreateVpc', 'CreateInternetGateway', 'CreateSubnet', 'CreateSecurityGroup'])
+      emu.proxy.plan({ action, nth: [1], fault: { kind: 'lostResponse' } });
+    await ensureBase(h);
+    await h.backend.ensureInstance(h.ctx, instance());
+    await ensureBase(h);
+    const o = await owned(h);
+    assert.deepEqual(
+      {
+        vpcs: o.vpcs,
+        subnets: o.subnets,
+        groups: o.groups,
+        gateways: o.gateways,
+        instances: o.instances.length,
+      },
+      { vpcs: 1, subnets: 1, groups: 1, gateways: 1, instances: 1 },
+    );
+    for (const action of ['CreateVpc', 'CreateInternetGateway', 'CreateSubnet', 'CreateSecurityGroup'])
+      assert.equal(emu.proxy.log.filter((e) => e.action === action).length, 1, `${action} sent once`);
+  });
+
   it('a lost response plus a stale describe is saved by the ClientToken (AWS semantics, emulated)', async () => {
     await ensureBase(h);
     emu.proxy.plan(

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   DescribeInstancesCommand,
+  DescribeInternetGatewaysCommand,
   DescribeSecurityGroupsCommand,
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
@@ -122,6 +123,7 @@ export async function owned(h: Harness): Promise<{
   vpcs: number;
   subnets: number;
   groups: number;
+  gateways: number;
 }> {
   const f = [{ Name: `tag:${TAG_MANAGED_BY}`, Values: [h.managedBy] }];
   const inst = await h.moto.send(
@@ -130,11 +132,13 @@ export async function owned(h: Harness): Promise<{
   const vpcs = await h.moto.send(new DescribeVpcsCommand({ Filters: f }));
   const subnets = await h.moto.send(new DescribeSubnetsCommand({ Filters: f }));
   const groups = await h.moto.send(new DescribeSecurityGroupsCommand({ Filters: f }));
+  const gateways = await h.moto.send(new DescribeInternetGatewaysCommand({ Filters: f }));
   return {
     instances: (inst.Reservations ?? []).flatMap((r) => r.Instances ?? []),
     vpcs: vpcs.Vpcs?.length ?? 0,
     subnets: subnets.Subnets?.length ?? 0,
     groups: groups.SecurityGroups?.length ?? 0,
+    gateways: gateways.InternetGateways?.length ?? 0,
   };
 }
 

@@ -37,6 +37,8 @@ export class AwsBackend implements Backend {
   constructor(options: AwsBackendOptions = {}) {
     this.options = options;
     this.managedBy = options.managedBy ?? DEFAULT_MANAGED_BY;
+    // Fail at start-up on a bad image ref or region rather than on the first reconcile.
+    resolveSettings(options, {}, undefined);
   }
 
   capabilities(): BackendCapabilities {

@@ -161,7 +161,7 @@ export function resolveSettings(
   if (config.maxAttempts) s.maxAttempts = int(config.maxAttempts, 'maxAttempts', 1, 10);
   if (!/^\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.-]$/.test(s.ssmPrefix))
     throw invalid(`config "ssmPrefix" must be an SSM path like /datum-provider`);
-  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(s.region))
+  if (!/^[a-z]{2,4}(-[a-z]+)+-\d+$/.test(s.region))
     throw invalid(`region "${s.region}" is not an AWS region name`);
   return s;
 }

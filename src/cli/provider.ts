@@ -63,5 +63,9 @@ export async function startProvider(
     locationClass: settings.locationClassName,
     discovery: settings.discovery.mode,
   });
-  return { mgr, stopped: stopped.then(async (ok) => (await backend.close?.(), ok)) };
+  const closed = stopped.then(async (ok) => {
+    await backend.close?.();
+    return ok;
+  });
+  return { mgr, stopped: closed };
 }

@@ -89,8 +89,23 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
     .withOptions(concurrency)
     .complete(new InstanceReconciler(p));
 
+  const byLocation = (r: typeof SUBNET) => (loc: KubeObject, cluster: string) =>
+    toRequests(
+      cluster,
+      mgr
+        .cluster(cluster)
+        .cache.informerFor(r)
+        .list({ namespace: undefined })
+        .filter(
+          (o) =>
+            o.spec?.location?.name === loc.metadata.name &&
+            o.spec?.location?.namespace === loc.metadata.namespace,
+        ),
+    );
+
   new ControllerBuilder(mgr, 'networkcontext')
     .for(NETWORK_CONTEXT)
+    .watches(LOCATION, byLocation(NETWORK_CONTEXT))
     .watches(NETWORK, (net, cluster) =>
       toRequests(
         cluster,
@@ -106,6 +121,7 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
 
   new ControllerBuilder(mgr, 'subnet')
     .for(SUBNET)
+    .watches(LOCATION, byLocation(SUBNET))
     .watches(NETWORK_CONTEXT, (ctx, cluster) =>
       toRequests(
         cluster,

@@ -351,7 +351,11 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       const deleted = await provider.sweeper.sweep();
       assert.equal(deleted.length >= 1, true);
       await eventually(
-        async () => (await h.owned(uid)).length === 0 || (await provider.sweeper.sweep(), false),
+        async () => {
+          if ((await h.owned(uid)).length === 0) return true;
+          await provider.sweeper.sweep();
+          return false;
+        },
         'orphan gone',
         30_000,
       );

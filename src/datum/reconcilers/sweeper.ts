@@ -51,7 +51,7 @@ export class OrphanSweeper {
         id: r.id,
         owner: `${r.owner.cluster}/${r.owner.namespace}/${r.owner.name}`,
       });
-      if (r.kind === 'instance') await this.p.backend.deleteInstance(bctx, r.id);
+      if (r.kind === 'instance' || r.kind === 'firewall') await this.p.backend.deleteInstance(bctx, r.id);
       else if (r.kind === 'subnet') await this.p.backend.deleteSubnet(bctx, r.id);
       else if (r.kind === 'network') await this.p.backend.deleteNetwork(bctx, r.id);
       deleted.push(r.id);

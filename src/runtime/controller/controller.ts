@@ -47,6 +47,7 @@ export class Controller {
   private readonly log: Logger;
   private readonly metrics?: RuntimeMetrics;
   private readonly unsubscribe = new Map<string, (() => void)[]>();
+  private readonly clusters = new Map<string, Cluster>();
   private workers: Promise<void>[] = [];
   private abort = new AbortController();
   private started = false;
@@ -94,12 +95,14 @@ export class Controller {
       subs.push(inf.addEventHandler(handler));
     }
     this.unsubscribe.set(cluster.name, subs);
+    this.clusters.set(cluster.name, cluster);
   }
 
   /** Stops watching a cluster and drops its queued work. */
   disengage(clusterName: string): void {
     for (const u of this.unsubscribe.get(clusterName) ?? []) u();
     this.unsubscribe.delete(clusterName);
+    this.clusters.delete(clusterName);
     this.queue.drop((k) => k.startsWith(`${clusterName}/`));
   }
 
@@ -143,6 +146,14 @@ export class Controller {
 
   private async process(key: string): Promise<void> {
     const req = parseKey(key);
+    // A reconcile reads several kinds from the cache; on a freshly engaged cluster some informers may still be
+    // listing, and a half-filled cache would make the reconcile draw wrong conclusions ("no such Location").
+    const cluster = this.clusters.get(req.cluster);
+    if (!cluster) return;
+    if (!cluster.cache.hasSynced()) {
+      this.queue.addAfter(key, 100);
+      return;
+    }
     const reconcileId = randomUUID();
     const log = this.log.child({
       cluster: req.cluster,

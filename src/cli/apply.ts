@@ -3,13 +3,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import * as R from '../datum/api/resources.ts';
+import { PROVIDER_CONFIG } from '../datum/providerconfig.ts';
 import type { HttpClient } from '../runtime/client/client.ts';
 import type { KubeObject, ResourceType } from '../runtime/client/types.ts';
 import { apiVersionOf } from '../runtime/client/types.ts';
 
-const KNOWN: ResourceType[] = Object.values(R).filter(
-  (v): v is ResourceType => typeof v === 'object' && 'plural' in v,
-);
+const KNOWN: ResourceType[] = [
+  ...Object.values(R).filter((v): v is ResourceType => typeof v === 'object' && 'plural' in v),
+  PROVIDER_CONFIG,
+];
 
 export function readManifests(path: string): KubeObject[] {
   const files = statSync(path).isDirectory()

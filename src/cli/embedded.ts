@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INSTANCE } from '../datum/api/resources.ts';
 import type { Instance } from '../datum/api/types.ts';
+import { ensureNamespace } from '../datum/contract/fixtures.ts';
 import { registerProvider } from '../datum/provider.ts';
 import type { ProviderSettings } from '../datum/settings.ts';
 import { createLogger } from '../runtime/log/logger.ts';
@@ -23,6 +24,8 @@ const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 export interface EmbeddedOptions {
   examples: boolean;
+  /** aws: a local EC2 emulator (required); inmemory; auto: aws when the emulator can start. */
+  backend: 'aws' | 'inmemory' | 'auto';
   upstream: 'real' | 'standalone' | 'auto';
   dataDir: string;
 }
@@ -57,7 +60,21 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
         upstream = 'standalone';
       }
     }
-    settings.backendConfig = { stateFile: join(dataDir, 'inmemory-state.json'), ...settings.backendConfig };
+    let ec2Endpoint: string | undefined;
+    if (opts.backend !== 'inmemory') {
+      try {
+        ec2Endpoint = await startLocalEc2(cp, settings, cleanups);
+      } catch (err) {
+        if (opts.backend === 'aws') throw err;
+        say(
+          `EC2 emulator unavailable (${String((err as Error).message).split('\n')[0]}); using the in-memory backend`,
+        );
+      }
+    }
+    if (!ec2Endpoint) {
+      settings.backend = 'inmemory';
+      settings.backendConfig = { stateFile: join(dataDir, 'inmemory-state.json'), ...settings.backendConfig };
+    }
     const backend = await createBackend(settings);
     const logLines: string[] = [];
     const log = createLogger({
@@ -83,8 +100,9 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     say(`kubeconfig: ${cp.kubeconfigPath}`);
     say(`location-class: ${settings.locationClassName}`);
     say(`upstream: ${upstream}`);
+    if (ec2Endpoint) say(`ec2-endpoint: ${ec2Endpoint}`);
     say(
-      `backend: ${backend.name}${backend.name === 'inmemory' ? ' (no EC2 emulator configured: resources live in memory, state in the data folder)' : ''}`,
+      `backend: ${backend.name}${ec2Endpoint ? ' (EC2 API of a local moto emulator; any access key works)' : ' (resources live in memory, state in the data folder)'}`,
     );
     say(`Try: KUBECONFIG=${cp.kubeconfigPath} kubectl get instances -A     (Ctrl-C stops everything)`);
     if (opts.examples) {
@@ -102,4 +120,63 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     await stopAll();
     throw err;
   }
+}
+
+/**
+ * A local EC2 API (moto behind our fault proxy, idle here) and the AWS backend pointed at it, with the
+ * credentials coming the way they would in production: a Secret named by the default ProviderConfig.
+ */
+async function startLocalEc2(
+  cp: ControlPlane,
+  settings: ProviderSettings,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<string> {
+  const { startEc2Emulator } = await import('../testkit/moto/index.ts');
+  const emu = await startEc2Emulator();
+  cleanups.push(() => emu.stop());
+  await emu.createInstanceProfile('datum-instance');
+  const c = cp.client();
+  await ensureNamespace(c, 'datum-provider-system');
+  await applyAll(
+    c,
+    [
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'aws-credentials', namespace: 'datum-provider-system' },
+        stringData: { accessKeyId: 'AKIDLOCALEMULATOR', secretAccessKey: 'local-emulator-secret-key' },
+      },
+      {
+        apiVersion: 'infra.provider-ts.io/v1alpha1',
+        kind: 'ProviderConfig',
+        metadata: { name: settings.defaultProviderConfig },
+        spec: {
+          credentials: {
+            source: 'Secret',
+            secretRef: { namespace: 'datum-provider-system', name: 'aws-credentials' },
+          },
+          region: emu.region,
+        },
+      },
+    ],
+    'datum-provider-local',
+  );
+  settings.backend = 'aws';
+  settings.backendConfig = {
+    endpoint: emu.endpoint,
+    instanceProfile: 'datum-instance',
+    // moto accepts any AMI id; a real account maps these to real images (docs/aws.md).
+    images: 'datumcloud/ubuntu-2204-lts=ami-0123456789abcdef0#/dev/sda1',
+    containerHostImage: 'ami-0fedcba9876543210#/dev/xvda',
+    ...settings.backendConfig,
+  };
+  return emu.endpoint;
+}
+
+/** First and last line of an error: what failed, and the hint. */
+function oneLine(err: unknown): string {
+  const lines = String((err as Error)?.message ?? err)
+    .trim()
+    .split('\n');
+  return lines.length > 1 ? `${lines[0]} ${lines[lines.length - 1]}` : (lines[0] ?? '');
 }

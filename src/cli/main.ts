@@ -81,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
   return runEmbedded(settings, {
     examples: !values['no-examples'],
     upstream: (values.upstream as 'real' | 'standalone' | undefined) ?? 'auto',
+    backend: (values.backend as 'aws' | 'inmemory' | undefined) ?? 'auto',
     dataDir: values['data-dir'] ?? '.datum-local',
   });
 }

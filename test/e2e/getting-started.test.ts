@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import { INSTANCE, NETWORK, NETWORK_CONTEXT, WORKLOAD } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
 import { createClient } from '../../src/runtime/client/client.ts';
 import { loadKubeconfig } from '../../src/runtime/client/config.ts';
 import type { Condition } from '../../src/runtime/client/types.ts';
+import { createLogger } from '../../src/runtime/log/logger.ts';
 import { resolveBinary } from '../../src/testkit/binaries.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -37,6 +39,25 @@ function processesUsing(dir: string): number[] {
     } catch {}
   }
   return out.filter((p) => p !== process.pid);
+}
+
+/** What the backend still holds: EC2 resources tagged as ours (through the emulator), or in-memory state. */
+async function backendLeftovers(out: string, dataDir: string): Promise<string[]> {
+  const endpoint = /^ec2-endpoint: (.+)$/m.exec(out)?.[1];
+  if (!endpoint) {
+    const state = JSON.parse(readFileSync(join(dataDir, 'inmemory-state.json'), 'utf8'));
+    return [...Object.keys(state.instances), ...Object.keys(state.subnets), ...Object.keys(state.networks)];
+  }
+  const backend = createAwsBackend({ backendConfig: { endpoint } });
+  const managed = await backend.listManaged({
+    credentials: { source: 'Secret', data: { accessKeyId: 'AKIDTEST', secretAccessKey: 'test-secret-key' } },
+    region: 'us-east-1',
+    config: { endpoint },
+    location: { namespace: '', name: '', topology: {} },
+    log: createLogger({ level: 'error', sink: () => {} }),
+    signal: new AbortController().signal,
+  });
+  return managed.map((r) => `${r.kind}/${r.id}`);
 }
 
 async function realUpstreamUnavailable(): Promise<string | undefined> {
@@ -80,6 +101,11 @@ for (const upstream of ['standalone', 'real'] as const) {
           180_000,
         );
         assert.match(out, /^location-class: datum-provider-ts$/m);
+        assert.match(
+          out,
+          /^ec2-endpoint: http:\/\/127\.0\.0\.1:\d+$/m,
+          'the local EC2 emulator runs (AWS backend)',
+        );
         const client = createClient(loadKubeconfig(kubeconfig));
         const ready = (i: Instance) =>
           (i.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready')?.status ===
@@ -128,18 +154,15 @@ for (const upstream of ['standalone', 'real'] as const) {
           'networks deleted',
           120_000,
         );
-        const state = JSON.parse(readFileSync(join(dataDir, 'inmemory-state.json'), 'utf8'));
-        assert.deepEqual(
-          [Object.keys(state.instances), Object.keys(state.subnets), Object.keys(state.networks)],
-          [[], [], []],
-          'no backend resource left',
-        );
+        assert.deepEqual(await backendLeftovers(out, dataDir), [], 'no backend resource left');
         await client.close();
       } finally {
         child.kill('SIGTERM');
       }
       assert.equal(await exited, 0, `exit code 0 after SIGTERM; output:\n${out.slice(-3000)}`);
       await eventually(async () => processesUsing(dataDir).length === 0, 'no process left', 15_000);
+      const ec2 = /^ec2-endpoint: (.+)$/m.exec(out)?.[1];
+      if (ec2) await assert.rejects(fetch(ec2), 'the EC2 emulator is stopped too');
       assert.ok(existsSync(join(dataDir, 'etcd')), 'control-plane data kept for a restart');
       rmSync(dataDir, { recursive: true, force: true });
     });

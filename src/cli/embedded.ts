@@ -54,9 +54,7 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
         cleanups.push(() => real.stop());
       } catch (err) {
         if (opts.upstream === 'real') throw err;
-        say(
-          `real Datum operators unavailable (${String((err as Error).message).split('\n')[0]}); using the standalone upstream`,
-        );
+        say(`real Datum operators unavailable (${oneLine(err)}); using the standalone upstream`);
         upstream = 'standalone';
       }
     }
@@ -66,9 +64,7 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
         ec2Endpoint = await startLocalEc2(cp, settings, cleanups);
       } catch (err) {
         if (opts.backend === 'aws') throw err;
-        say(
-          `EC2 emulator unavailable (${String((err as Error).message).split('\n')[0]}); using the in-memory backend`,
-        );
+        say(`EC2 emulator unavailable (${oneLine(err)}); using the in-memory backend`);
       }
     }
     if (!ec2Endpoint) {

@@ -3,10 +3,11 @@
  * kit share binaries), then our cache, else a one-time build with the Go toolchain.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { acquireLock } from './lock.ts';
 
 export const VERSIONS = {
   'kube-apiserver': 'v1.34.4',
@@ -56,16 +57,14 @@ export async function resolveBinary(
   const binDir = join(cacheRoot(), 'bin');
   mkdirSync(binDir, { recursive: true });
   const lock = join(binDir, `.${name}.lock`);
-  await acquireLock(lock);
+  const release = await acquireLock(lock, { staleMs: 40 * 60_000, pollMs: 1000 });
   try {
     const again = findBinary(name);
     if (again) return again;
     opts.log?.(`building ${name} ${VERSIONS[name]} with Go (once; cached in ${binDir})`);
     return await build(name, binDir);
   } finally {
-    try {
-      unlinkSync(lock);
-    } catch {}
+    release();
   }
 }
 
@@ -89,21 +88,6 @@ function build(name: BinaryName, binDir: string): Promise<string> {
       },
     );
   });
-}
-
-async function acquireLock(path: string): Promise<void> {
-  for (;;) {
-    try {
-      closeSync(openSync(path, 'wx'));
-      return;
-    } catch {
-      // A lock older than 40 minutes belongs to a build that died.
-      try {
-        if (Date.now() - statSync(path).mtimeMs > 40 * 60_000) unlinkSync(path);
-      } catch {}
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
 }
 
 /** Everything the test suite needs, resolved before test files start (so they never race to build). */

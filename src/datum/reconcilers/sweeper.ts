@@ -4,6 +4,7 @@
  * engaged (we cannot know), and runs only once that cluster's caches have synced.
  */
 import type { KubeObject } from '../../runtime/client/types.ts';
+import { sleep } from '../../runtime/util/sleep.ts';
 import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
 import type { ManagedResource } from '../backend.ts';
@@ -58,18 +59,4 @@ export class OrphanSweeper {
     }
     return deleted;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((r) => {
-    const t = setTimeout(r, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        r();
-      },
-      { once: true },
-    );
-  });
 }

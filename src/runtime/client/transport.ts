@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, type Dispatcher, request } from 'undici';
 import type { Logger } from '../log/logger.ts';
+import { sleep } from '../util/sleep.ts';
 import type { ClusterConfig } from './config.ts';
 import { ApiError, errorFromResponse, TooManyRequestsError, TransportError } from './errors.ts';
 
@@ -43,15 +44,6 @@ export function backoffDelay(attempt: number, baseMs = 100, capMs = 5000): numbe
   const exp = Math.min(capMs, baseMs * 2 ** attempt);
   return exp / 2 + Math.random() * (exp / 2);
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 
 export class Transport {
   readonly host: string;

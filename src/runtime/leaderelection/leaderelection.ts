@@ -14,6 +14,7 @@ import { isAlreadyExists, isConflict, isNotFound } from '../client/errors.ts';
 import type { Client } from '../client/interface.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
 import type { Logger } from '../log/logger.ts';
+import { sleep } from '../util/sleep.ts';
 
 export const LEASE: ResourceType = {
   group: 'coordination.k8s.io',
@@ -50,18 +51,6 @@ interface LeaseObject extends KubeObject {
 }
 
 const microTime = () => new Date().toISOString().replace(/Z$/, '000Z');
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        r();
-      },
-      { once: true },
-    );
-  });
 
 export function defaultIdentity(): string {
   return `${hostname()}_${randomBytes(4).toString('hex')}`;

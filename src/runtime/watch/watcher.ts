@@ -15,6 +15,7 @@ import { GoneError } from '../client/errors.ts';
 import type { Client } from '../client/interface.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
 import type { Logger } from '../log/logger.ts';
+import { sleep } from '../util/sleep.ts';
 
 export type WatcherEvent<T extends KubeObject = KubeObject> =
   | { type: 'init-start' }
@@ -208,16 +209,4 @@ export async function runWatcher<T extends KubeObject>(
       if (wait) await sleep(backoff.next(), signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -4,18 +4,10 @@
  * (venvs are not relocatable, so we install in place and wipe an unfinished one).
  */
 import { execFile } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  rmSync,
-  statSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from '../binaries.ts';
+import { acquireLock } from '../lock.ts';
 
 export const MOTO_VERSION = '5.2.5';
 
@@ -54,7 +46,7 @@ export async function ensureMotoInstalled(
   if (found) return { motoServer: found, installMs: 0 };
   mkdirSync(cacheRoot(), { recursive: true });
   const lock = join(cacheRoot(), `.venv-moto-${version}.lock`);
-  await acquireLock(lock);
+  const release = await acquireLock(lock, { staleMs: 20 * 60_000, pollMs: 500 });
   try {
     const again = findMotoServer(version);
     if (again) return { motoServer: again, installMs: 0 };
@@ -80,9 +72,7 @@ export async function ensureMotoInstalled(
     opts.log?.(`moto ${version} installed in ${(installMs / 1000).toFixed(1)}s`);
     return { motoServer: bin, installMs };
   } finally {
-    try {
-      unlinkSync(lock);
-    } catch {}
+    release();
   }
 }
 
@@ -96,19 +86,4 @@ function run(cmd: string, args: string[], what: string, o: { hint: string }): Pr
       reject(new MotoInstallError(`${what} failed (${err.message.split('\n')[0]}).\n${tail}\n${o.hint}`));
     });
   });
-}
-
-async function acquireLock(path: string): Promise<void> {
-  for (;;) {
-    try {
-      closeSync(openSync(path, 'wx'));
-      return;
-    } catch {
-      // A lock older than 20 minutes belongs to an install that died.
-      try {
-        if (Date.now() - statSync(path).mtimeMs > 20 * 60_000) unlinkSync(path);
-      } catch {}
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
 }

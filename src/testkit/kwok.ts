@@ -1,0 +1,60 @@
+/**
+ * kwok (simulated nodes and pods) against a test control plane: an optional component for backends that
+ * realize Instances as Pods on an edge cluster. Nodes annotated `kwok.x-k8s.io/node=fake` are kept Ready by
+ * kwok, and pods bound to them become Running with an IP from `cidr`.
+ */
+
+import type { HttpClient } from '../runtime/client/client.ts';
+import type { KubeObject, ResourceType } from '../runtime/client/types.ts';
+import { resolveBinary } from './binaries.ts';
+import type { ControlPlane } from './controlplane.ts';
+import { ProcessGroup } from './process.ts';
+
+export const NODE: ResourceType = {
+  group: '',
+  version: 'v1',
+  kind: 'Node',
+  plural: 'nodes',
+  namespaced: false,
+};
+export const FAKE_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
+
+export interface Kwok {
+  /** Creates a Node that kwok manages (it reports Ready within a second or two). */
+  createNode(name: string): Promise<KubeObject>;
+  stop(): Promise<void>;
+}
+
+export async function startKwok(cp: ControlPlane, opts: { cidr?: string } = {}): Promise<Kwok> {
+  const bin = await resolveBinary('kwok');
+  const procs = new ProcessGroup();
+  const logDir = procs.tempDir('datum-kwok-');
+  procs.start(
+    'kwok',
+    bin,
+    [
+      `--kubeconfig=${cp.kubeconfigPath}`,
+      '--manage-all-nodes=false',
+      `--manage-nodes-with-annotation-selector=${FAKE_NODE_ANNOTATION}=fake`,
+      '--manage-nodes-with-label-selector=',
+      '--manage-single-node=',
+      `--cidr=${opts.cidr ?? '10.0.0.1/24'}`,
+      '--node-ip=10.0.0.1',
+      '--node-lease-duration-seconds=40',
+    ],
+    logDir,
+  );
+  const client: HttpClient = cp.client();
+  return {
+    createNode: (name) =>
+      client.create(NODE, {
+        metadata: {
+          name,
+          annotations: { [FAKE_NODE_ANNOTATION]: 'fake' },
+          labels: { 'kubernetes.io/hostname': name, type: 'kwok' },
+        },
+        spec: { taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }] },
+      }),
+    stop: () => procs.stopAll(),
+  };
+}

@@ -5,7 +5,8 @@
  */
 import type { HttpClient } from '../runtime/client/client.ts';
 import { isNotFound } from '../runtime/client/errors.ts';
-import type { KubeObject, ResourceType } from '../runtime/client/types.ts';
+import type { Condition, KubeObject, ResourceType } from '../runtime/client/types.ts';
+import { setCondition } from '../runtime/util/conditions.ts';
 import type { Location } from './api/types.ts';
 import type { Credentials } from './backend.ts';
 import { CITY_CODE_KEY } from './classic.ts';
@@ -78,7 +79,48 @@ export class ProviderConfigResolver {
     return this.resolve(pc);
   }
 
+  /** Resolves and records the outcome on the ProviderConfig's `Ready` condition (reason, never a value). */
   async resolve(pc: ProviderConfig): Promise<ResolvedConfig> {
+    try {
+      const rc = await this.resolveCredentials(pc);
+      await this.report(
+        pc,
+        'True',
+        'CredentialsResolved',
+        `credentials from ${pc.spec.credentials.source} resolve`,
+      );
+      return rc;
+    } catch (err) {
+      if (err instanceof CredentialsError)
+        await this.report(pc, 'False', 'CredentialsUnavailable', err.message);
+      throw err;
+    }
+  }
+
+  private async report(
+    pc: ProviderConfig,
+    status: 'True' | 'False',
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const cur = (pc.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready');
+    if (cur?.status === status && cur.reason === reason && cur.message === message) return;
+    const conditions = setCondition(pc.status?.conditions, {
+      type: 'Ready',
+      status,
+      reason,
+      message: this.redactor.redact(message),
+      observedGeneration: pc.metadata.generation,
+    });
+    await this.home
+      .patchStatus(PROVIDER_CONFIG, pc.metadata.name!, undefined, {
+        type: 'merge',
+        patch: { status: { conditions } },
+      })
+      .catch(() => {});
+  }
+
+  private async resolveCredentials(pc: ProviderConfig): Promise<ResolvedConfig> {
     const base = { name: pc.metadata.name!, region: pc.spec.region, config: pc.spec.config ?? {} };
     if (pc.spec.credentials.source === 'InjectedIdentity')
       return { ...base, credentials: { source: 'InjectedIdentity' } };

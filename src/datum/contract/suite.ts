@@ -170,6 +170,29 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         return condOf(s, 'Programmed')?.status === 'True' ? s : undefined;
       }, 'Subnet Programmed');
       assert.equal((await h.owned(subnet.metadata.uid!)).length, 1, 'exactly one backend subnet');
+      const pc = await c().get(PROVIDER_CONFIG, 'default');
+      assert.equal(
+        condOf(pc, 'Ready')?.reason,
+        'CredentialsResolved',
+        'the ProviderConfig says its credentials resolve',
+      );
+      await c().create(PROVIDER_CONFIG, {
+        metadata: { name: 'broken' },
+        spec: {
+          credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'missing' } },
+          locations: { names: [`${ns}/nowhere`] },
+        },
+      });
+      await assert.rejects(
+        provider.context.resolver.forLocation({
+          metadata: { name: 'nowhere', namespace: ns },
+          spec: { locationClassName: 'x', topology: {}, provider: {} },
+        }),
+        /Secret provider-system\/missing not found/,
+      );
+      const broken = await c().get(PROVIDER_CONFIG, 'broken');
+      assert.equal(condOf(broken, 'Ready')?.status, 'False');
+      assert.equal(condOf(broken, 'Ready')?.reason, 'CredentialsUnavailable');
     });
 
     it('brings a sandbox and a VM Instance to Programmed and Running with addresses and the template hash, never writing Ready', async () => {

@@ -9,7 +9,7 @@ import { conditionsEqual, mergeConditions, setCondition } from '../../runtime/ut
 import { LOCATION } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
 import { type Backend, type BackendContext, BackendError } from '../backend.ts';
-import { CITY_CODE_KEY, ownsLocation, REGION_KEY } from '../classic.ts';
+import { CITY_CODE_KEY, ownsLocation, REASON, REGION_KEY } from '../classic.ts';
 import type { ProviderConfigResolver } from '../providerconfig.ts';
 import type { Redactor } from '../redact.ts';
 import { PROVIDER_GROUP, type ProviderSettings } from '../settings.ts';
@@ -113,6 +113,8 @@ export function classify(err: unknown): {
   message: string;
   retryAfterMs?: number;
 } {
+  if (err instanceof Error && err.name === 'CredentialsError')
+    return { retry: false, reason: REASON.CredentialsUnavailable, message: err.message };
   if (err instanceof BackendError) {
     return {
       retry: err.retryable,

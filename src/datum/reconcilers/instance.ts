@@ -108,7 +108,11 @@ export class InstanceReconciler implements Reconciler {
       cluster.recorder.event(inst, 'Warning', c.reason, this.p.redactor.redact(c.message));
       if (c.retry)
         throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
-      return { requeueAfter: this.p.settings.resyncSeconds * 1000 };
+      // Missing credentials may be fixed without touching the Instance: look again soon.
+      return {
+        requeueAfter:
+          c.reason === REASON.CredentialsUnavailable ? 30_000 : this.p.settings.resyncSeconds * 1000,
+      };
     }
     const [rs, rr, rm] = RUNNING[observed.powerState];
     const wasProgrammed = hasCondition(inst, CONDITION.Programmed, 'True');

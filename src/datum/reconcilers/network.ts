@@ -83,7 +83,10 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
       if (!c.retry) cluster.recorder.event(obj, 'Warning', failedReason, this.p.redactor.redact(c.message));
       if (c.retry)
         throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
-      return { requeueAfter: this.p.settings.resyncSeconds * 1000 };
+      return {
+        requeueAfter:
+          c.reason === REASON.CredentialsUnavailable ? 30_000 : this.p.settings.resyncSeconds * 1000,
+      };
     }
     await writeStatus(
       cluster,

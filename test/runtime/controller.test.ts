@@ -52,6 +52,8 @@ describe('controllers against a real API server', () => {
     const cluster = await mgr.engage('single', cp.connection);
     let inFlight = 0;
     let maxInFlight = 0;
+    const perKey = new Map<string, number>();
+    let sameKeyOverlap = 0;
     const runs = new Map<string, number>();
     new ControllerBuilder(mgr, 'mirror')
       .for(CM, { labelSelector: 'test!=ignored' })
@@ -60,6 +62,8 @@ describe('controllers against a real API server', () => {
         async reconcile(req) {
           inFlight++;
           maxInFlight = Math.max(maxInFlight, inFlight);
+          perKey.set(req.name, (perKey.get(req.name) ?? 0) + 1);
+          if (perKey.get(req.name)! > 1) sameKeyOverlap++;
           runs.set(req.name, (runs.get(req.name) ?? 0) + 1);
           try {
             const cm = cluster.cache
@@ -73,6 +77,7 @@ describe('controllers against a real API server', () => {
             });
           } finally {
             inFlight--;
+            perKey.set(req.name, perKey.get(req.name)! - 1);
           }
         },
       });
@@ -111,6 +116,7 @@ describe('controllers against a real API server', () => {
     const burstRuns = runs.get('burst')! - before;
     assert.ok(burstRuns < 100, `100 updates caused ${burstRuns} reconciles`);
     assert.ok(maxInFlight <= 4);
+    assert.equal(sameKeyOverlap, 0, 'one key was never reconciled twice at once');
 
     const metrics = await (await fetch(`http://127.0.0.1:${mgr.metricsPort}/metrics`)).text();
     for (const name of [

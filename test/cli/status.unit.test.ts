@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { instanceRow, renderTable } from '../../src/cli/progress.ts';
+import { formatStatus } from '../../src/cli/status.ts';
+import type { Instance, Workload } from '../../src/datum/api/types.ts';
+
+const cond = (type: string, status: 'True' | 'False' | 'Unknown', reason: string, message = '') => ({
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: '2026-01-01T00:00:00Z',
+});
+const inst = (
+  name: string,
+  workloadUid: string,
+  conditions: ReturnType<typeof cond>[],
+  ip?: string,
+): Instance => ({
+  metadata: { name, namespace: 'default', labels: { 'compute.datumapis.com/workload-uid': workloadUid } },
+  spec: {
+    runtime: { resources: { instanceType: 't' } },
+    networkInterfaces: [{ network: { name: 'default' } }],
+    location: { name: 'dfw-1', namespace: 'default' },
+  },
+  status: { conditions, networkInterfaces: ip ? [{ assignments: { networkIP: ip } }] : [] },
+});
+
+describe('status at a glance', () => {
+  it('groups Instances by Workload and says why one is not ready', () => {
+    const workloads = [
+      {
+        metadata: { name: 'web', namespace: 'default', uid: 'w1' },
+        spec: { template: { spec: {} }, placements: [] },
+      } as unknown as Workload,
+    ];
+    const out = formatStatus(
+      [
+        inst(
+          'web-0',
+          'w1',
+          [
+            cond('Programmed', 'True', 'Programmed'),
+            cond('Running', 'True', 'Running'),
+            cond('Ready', 'True', 'Running'),
+          ],
+          '10.128.0.2',
+        ),
+        inst('web-1', 'w1', [
+          cond('Programmed', 'False', 'UnknownInstanceType', "instance type 't' is not offered"),
+          cond('Ready', 'Unknown', 'UnknownInstanceType'),
+        ]),
+        inst('stray', 'nope', []),
+      ],
+      workloads,
+    );
+    assert.match(out, /^Workload default\/web$/m);
+    assert.match(out, /default\/web-0 .*Ready=True .*ip=10\.128\.0\.2/);
+    assert.match(out, /not ready: Programmed UnknownInstanceType: instance type 't' is not offered/);
+    assert.match(out, /^Workload \(no workload\)$/m);
+  });
+
+  it('renders an aligned Instances table', () => {
+    const table = renderTable([
+      instanceRow(inst('web-0', 'w1', [cond('Ready', 'True', 'Running')], '10.128.0.2')),
+    ]);
+    const [head, row] = table.split('\n');
+    assert.equal(head!.indexOf('READY'), row!.indexOf('True'));
+  });
+});

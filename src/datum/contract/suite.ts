@@ -201,6 +201,11 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       for (const name of ['web-0', 'vm-0']) {
         const i = await programmed(name);
         assert.equal(i.status?.controller?.observedTemplateHash, 'hash-1');
+        const backendRef = (await h.owned(i.metadata.uid!)).find((r) => r.kind === 'instance')?.providerId;
+        assert.ok(
+          backendRef && condOf(i, 'Programmed')?.message.includes(backendRef),
+          'Programmed names the backend resource',
+        );
         assert.match(i.status?.networkInterfaces?.[0]?.assignments?.networkIP ?? '', /^10\.128\.\d+\.\d+$/);
         assert.equal(
           condOf(i, 'Ready')?.reason,

@@ -121,7 +121,8 @@ export class InstanceReconciler implements Reconciler {
       INSTANCE,
       inst,
       [
-        programmed('True', REASON.Programmed, 'Instance has been programmed'),
+        // The Instance status schema has no field for it, so the backend reference travels in the message.
+        programmed('True', REASON.Programmed, `Instance has been programmed as ${observed.providerId}`),
         cond(CONDITION.Running, rs, rr, rm, gen),
       ],
       {

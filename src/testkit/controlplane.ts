@@ -40,6 +40,9 @@ export interface ControlPlaneOptions {
   dataDir?: string;
   extraApiServerArgs?: string[];
   startTimeoutMs?: number;
+  /** Also run kube-controller-manager with only the garbage-collector and namespace controllers, so owner
+   * references and namespace deletion behave as in a real cluster. */
+  controllerManager?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -107,6 +110,8 @@ export class ControlPlane {
       await cp.startEtcd(etcdBin, peerPort);
       await cp.startApiServer();
       if (opts.crdDirs?.length) await cp.installCRDs(opts.crdDirs);
+      if (opts.controllerManager)
+        await cp.startControllerManager(await resolveBinary('kube-controller-manager'));
     } catch (err) {
       await cp.stop();
       throw err;
@@ -166,6 +171,39 @@ export class ControlPlane {
     ];
     this.apiserver = this.procs.start('kube-apiserver', this.apiBin, args, join(this.dir, 'logs'));
     await this.waitHttp(this.apiserver, `${this.connection.server}/readyz`, true);
+  }
+
+  private async startControllerManager(bin: string): Promise<void> {
+    const pki = join(this.dir, 'pki');
+    const port = await freePort();
+    const kcm = this.procs.start(
+      'kube-controller-manager',
+      bin,
+      [
+        `--kubeconfig=${this.kubeconfigPath}`,
+        `--authentication-kubeconfig=${this.kubeconfigPath}`,
+        `--authorization-kubeconfig=${this.kubeconfigPath}`,
+        '--controllers=garbage-collector-controller,namespace-controller',
+        '--leader-elect=false',
+        '--use-service-account-credentials=false',
+        `--service-account-private-key-file=${join(pki, 'sa.key')}`,
+        `--root-ca-file=${join(pki, 'ca.crt')}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${port}`,
+      ],
+      join(this.dir, 'logs'),
+    );
+    const deadline = Date.now() + 60_000;
+    while (
+      !logTail(kcm.logPath, 400).includes('Started controller') &&
+      !logTail(kcm.logPath, 400).includes('garbage')
+    ) {
+      if (kcm.child.exitCode !== null)
+        throw new Error(`kube-controller-manager exited (${kcm.child.exitCode}):\n${logTail(kcm.logPath)}`);
+      if (Date.now() > deadline)
+        throw new Error(`kube-controller-manager did not start:\n${logTail(kcm.logPath)}`);
+      await sleep(200);
+    }
   }
 
   async stopApiServer(): Promise<void> {

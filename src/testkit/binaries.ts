@@ -95,6 +95,7 @@ export async function prepareTestBinaries(
   opts: { log?: (m: string) => void } = {},
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of ['etcd', 'kube-apiserver', 'kwok', 'kube-controller-manager'] as const) out[name] = await resolveBinary(name, opts);
+  for (const name of ['etcd', 'kube-apiserver', 'kwok', 'kube-controller-manager'] as const)
+    out[name] = await resolveBinary(name, opts);
   return out;
 }

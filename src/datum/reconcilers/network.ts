@@ -59,6 +59,18 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
     return this.ensure(cluster, obj, location, rc);
   }
 
+  /** Programmed=False while something upstream is not there yet. */
+  protected waiting(cluster: Cluster, obj: T, reason: string, message: string): Promise<boolean> {
+    return writeStatus(
+      cluster,
+      this.resource,
+      obj,
+      [cond(CONDITION.Programmed, 'False', reason, message, obj.metadata.generation)],
+      {},
+      this.p.redactor,
+    );
+  }
+
   /** Writes Programmed from the outcome of an ensure call; retryable failures go back to the queue. */
   protected async report(
     cluster: Cluster,
@@ -120,22 +132,7 @@ export class NetworkContextReconciler extends BackendObjectReconciler<NetworkCon
       .informerFor<Network>(NETWORK)
       .get(ctx.spec!.network.name, ctx.metadata.namespace);
     if (!net) {
-      await writeStatus(
-        cluster,
-        NETWORK_CONTEXT,
-        ctx,
-        [
-          cond(
-            CONDITION.Programmed,
-            'False',
-            REASON.NotProgrammed,
-            `Network ${ctx.spec!.network.name} not found`,
-            ctx.metadata.generation,
-          ),
-        ],
-        {},
-        this.p.redactor,
-      );
+      await this.waiting(cluster, ctx, REASON.NotProgrammed, `Network ${ctx.spec!.network.name} not found`);
       return { requeueAfter: 5000 };
     }
     const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
@@ -174,24 +171,13 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
   protected readonly resource = SUBNET;
 
   protected async ensure(cluster: Cluster, subnet: Subnet, loc: Location, rc: ReconcileContext) {
-    const gen = subnet.metadata.generation;
     const st = subnet.status;
     if (!hasCondition(subnet, CONDITION.Allocated, 'True') || !st?.startAddress || !st.prefixLength) {
-      await writeStatus(
+      await this.waiting(
         cluster,
-        SUBNET,
         subnet,
-        [
-          cond(
-            CONDITION.Programmed,
-            'False',
-            REASON.WaitingForAllocation,
-            'Waiting for the subnet addresses to be allocated',
-            gen,
-          ),
-        ],
-        {},
-        this.p.redactor,
+        REASON.WaitingForAllocation,
+        'Waiting for the subnet addresses to be allocated',
       );
       return;
     }
@@ -199,21 +185,11 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
       .informerFor<NetworkContext>(NETWORK_CONTEXT)
       .get(subnet.spec!.networkContext.name, subnet.metadata.namespace);
     if (!ctx || !hasCondition(ctx, CONDITION.Programmed, 'True')) {
-      await writeStatus(
+      await this.waiting(
         cluster,
-        SUBNET,
         subnet,
-        [
-          cond(
-            CONDITION.Programmed,
-            'False',
-            REASON.NetworkNotReady,
-            `Waiting for NetworkContext ${subnet.spec!.networkContext.name} to be programmed`,
-            gen,
-          ),
-        ],
-        {},
-        this.p.redactor,
+        REASON.NetworkNotReady,
+        `Waiting for NetworkContext ${subnet.spec!.networkContext.name} to be programmed`,
       );
       return { requeueAfter: 2000 };
     }

@@ -134,12 +134,7 @@ export class HttpClient implements Client {
     obj: KubeObject,
     opts: WriteOptions = {},
   ): Promise<T> {
-    const body = { apiVersion: apiVersionOf(r), kind: r.kind, ...obj };
-    return this.json<T>(
-      'PUT',
-      resourcePath(r, obj.metadata.namespace, obj.metadata.name) + writeQuery(opts),
-      body,
-    );
+    return this.put<T>(r, obj, opts);
   }
 
   updateStatus<T extends KubeObject = KubeObject>(
@@ -147,12 +142,13 @@ export class HttpClient implements Client {
     obj: KubeObject,
     opts: WriteOptions = {},
   ): Promise<T> {
+    return this.put<T>(r, obj, opts, 'status');
+  }
+
+  private put<T>(r: ResourceType, obj: KubeObject, opts: WriteOptions, subresource?: string): Promise<T> {
     const body = { apiVersion: apiVersionOf(r), kind: r.kind, ...obj };
-    return this.json<T>(
-      'PUT',
-      resourcePath(r, obj.metadata.namespace, obj.metadata.name, 'status') + writeQuery(opts),
-      body,
-    );
+    const path = resourcePath(r, obj.metadata.namespace, obj.metadata.name, subresource) + writeQuery(opts);
+    return this.json<T>('PUT', path, body);
   }
 
   patch<T extends KubeObject = KubeObject>(

@@ -66,6 +66,7 @@ export class LeaderElector {
   private current: LeaseObject | undefined;
   private leading = false;
   private lastLeader = '';
+  private lastError = '';
   onStatus?: (leading: boolean) => void;
 
   constructor(client: Client, cfg: LeaderElectionConfig, log?: Logger) {
@@ -110,7 +111,14 @@ export class LeaderElector {
 
   private async acquire(cb: LeaderCallbacks, signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
-      if (await this.tryAcquireOrRenew().catch(() => false)) return true;
+      const acquired = await this.tryAcquireOrRenew().catch((err) => {
+        // Say why we cannot lead (a missing namespace, RBAC), once per distinct error, instead of spinning silently.
+        const msg = String((err as Error)?.message ?? err);
+        if (msg !== this.lastError) this.log?.error('cannot acquire the leader lease', { err });
+        this.lastError = msg;
+        return false;
+      });
+      if (acquired) return true;
       const holder = this.current?.spec?.holderIdentity ?? '';
       if (holder && holder !== this.lastLeader) {
         this.lastLeader = holder;

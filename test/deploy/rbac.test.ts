@@ -4,7 +4,7 @@
  * taken away, it cannot.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,15 @@ function runProvider(kubeconfig: string): { child: ChildProcess; stderr: () => s
     err += d;
   });
   return { child, stderr: () => err };
+}
+
+function hasKubectl(): boolean {
+  try {
+    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe('deploy/rbac', () => {
@@ -149,11 +158,62 @@ describe('deploy/rbac', () => {
         namespace: 'project',
         location: { name: 'dfw', namespace: 'project' },
       });
-      await eventually(async () => /instances\/status.*forbidden|forbidden.*instances\/status|cannot patch resource \\"instances\/status\\"|cannot patch resource "instances\/status"/i.test(p.stderr()), `the status write is refused and logged (log: ${p.stderr().slice(-800)})`, 60_000);
+      await eventually(
+        async () =>
+          /instances\/status.*forbidden|forbidden.*instances\/status|cannot patch resource \\"instances\/status\\"|cannot patch resource "instances\/status"/i.test(
+            p.stderr(),
+          ),
+        `the status write is refused and logged (log: ${p.stderr().slice(-800)})`,
+        60_000,
+      );
       await new Promise((r) => setTimeout(r, 3000));
       assert.notEqual(condOf(await c.get(INSTANCE, 'web-1', 'project'), 'Programmed')?.status, 'True');
     } finally {
       p.child.kill('SIGTERM');
+    }
+  });
+
+  it('renders the kustomize base, and the API server accepts every object (server-side dry run)', {
+    skip: !hasKubectl() && 'kubectl is not installed',
+  }, async () => {
+    const rendered = execFileSync('kubectl', [
+      'kustomize',
+      fileURLToPath(new URL('../../deploy/kustomize/base', import.meta.url)),
+    ]).toString();
+    const objs = parseAllDocuments(rendered).map((d) => d.toJS() as KubeObject);
+    const types: Record<string, ResourceType> = {
+      ...TYPES,
+      Namespace: { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
+      ConfigMap: { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true },
+      Service: { group: '', version: 'v1', kind: 'Service', plural: 'services', namespaced: true },
+      Deployment: {
+        group: 'apps',
+        version: 'v1',
+        kind: 'Deployment',
+        plural: 'deployments',
+        namespaced: true,
+      },
+      CustomResourceDefinition: {
+        group: 'apiextensions.k8s.io',
+        version: 'v1',
+        kind: 'CustomResourceDefinition',
+        plural: 'customresourcedefinitions',
+        namespaced: false,
+      },
+    };
+    assert.ok(objs.length >= 13, `rendered ${objs.length} objects`);
+    for (const o of objs) {
+      const r = types[o.kind!];
+      assert.ok(r, `no type for ${o.kind}`);
+      await cp
+        .client()
+        .patch(
+          r,
+          o.metadata.name!,
+          o.metadata.namespace,
+          { type: 'apply', patch: o, fieldManager: 'dry-run-check', force: true },
+          { dryRun: true },
+        );
     }
   });
 });

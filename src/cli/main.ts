@@ -13,6 +13,7 @@ const HELP = `Usage: datum-provider <command> [flags]
 Commands:
   run      Run the provider. Without --kubeconfig or --settings, starts a complete local environment.
   status   Show every Instance with its conditions, grouped by Workload.
+  scaffold Create a new backend package: scaffold --name <platform> [--dir <repo root>].
 
 run flags:
   --kubeconfig PATH        Project cluster (single discovery mode). Default: the embedded environment.
@@ -48,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       'no-examples': { type: 'boolean' },
       upstream: { type: 'string' },
       'data-dir': { type: 'string' },
+      name: { type: 'string' },
+      dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -58,6 +61,12 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'status') {
     const { statusCommand } = await import('./status.ts');
     return statusCommand(values.kubeconfig);
+  }
+  if (command === 'scaffold') {
+    if (!values.name) throw new SettingsError('scaffold needs --name <platform>');
+    const { scaffold } = await import('./scaffold.ts');
+    for (const f of scaffold(values.name, values.dir)) process.stdout.write(`created ${f}\n`);
+    return 0;
   }
   if (command !== 'run') {
     process.stderr.write(`unknown command '${command}'\n\n${HELP}`);

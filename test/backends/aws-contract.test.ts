@@ -3,14 +3,13 @@
  * The crash test runs a provider process (`--backend aws`) against the same emulator.
  */
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import type { BackendContext, ManagedResource, ResourceOwner } from '../../src/datum/backend.ts';
+import { providerCommand } from '../../src/datum/contract/crash.ts';
 import { runContractSuite } from '../../src/datum/contract/suite.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { startEc2Emulator } from '../../src/testkit/moto/index.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const PROFILE = 'datum-instance';
 
 runContractSuite({
@@ -101,24 +100,13 @@ runContractSuite({
         });
       },
       providerProcess(kubeconfig, locationClass, failpoint) {
-        return {
-          command: process.execPath,
-          args: [
-            MAIN,
-            'run',
-            '--kubeconfig',
-            kubeconfig,
-            '--location-class',
-            locationClass,
-            '--backend',
-            'aws',
-          ],
-          env: {
-            DATUM_BACKEND_CONFIG: JSON.stringify(backendConfig),
-            DATUM_FAILPOINT: failpoint ?? '',
-            LOG_LEVEL: 'warn',
-          },
-        };
+        return providerCommand({
+          kubeconfig,
+          locationClass,
+          backend: 'aws',
+          backendConfig: backendConfig,
+          failpoint,
+        });
       },
       async cleanup() {
         await backend.close();

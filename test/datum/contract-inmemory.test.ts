@@ -2,11 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
+import { providerCommand } from '../../src/datum/contract/crash.ts';
 import { runContractSuite } from '../../src/datum/contract/suite.ts';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 runContractSuite({
   name: 'inmemory',
@@ -51,24 +49,13 @@ runContractSuite({
         backend.injectFault({ op: 'ensureInstance', mode: 'error', reason, message: text, times: 1 });
       },
       providerProcess(kubeconfig, locationClass, failpoint) {
-        return {
-          command: process.execPath,
-          args: [
-            MAIN,
-            'run',
-            '--kubeconfig',
-            kubeconfig,
-            '--location-class',
-            locationClass,
-            '--backend',
-            'inmemory',
-          ],
-          env: {
-            DATUM_BACKEND_CONFIG: JSON.stringify({ stateFile, pendingMs: '300', stoppingMs: '300' }),
-            DATUM_FAILPOINT: failpoint ?? '',
-            LOG_LEVEL: 'warn',
-          },
-        };
+        return providerCommand({
+          kubeconfig,
+          locationClass,
+          backend: 'inmemory',
+          backendConfig: { stateFile, pendingMs: '300', stoppingMs: '300' },
+          failpoint,
+        });
       },
       async cleanup() {
         rmSync(dir, { recursive: true, force: true });

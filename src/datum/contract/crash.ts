@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { INSTANCE, SUBNET } from '../api/resources.ts';
 import type { Instance } from '../api/types.ts';
@@ -12,6 +13,35 @@ import type { ContractHandle } from './suite.ts';
 import { condOf, eventually } from './suite.ts';
 
 const CLASS = 'crash-test-class';
+const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
+
+/** The provider CLI as a child process, for `ContractHandle.providerProcess`. */
+export function providerCommand(o: {
+  kubeconfig: string;
+  locationClass: string;
+  backend: string;
+  backendConfig: Record<string, string>;
+  failpoint?: string;
+}) {
+  return {
+    command: process.execPath,
+    args: [
+      MAIN,
+      'run',
+      '--kubeconfig',
+      o.kubeconfig,
+      '--location-class',
+      o.locationClass,
+      '--backend',
+      o.backend,
+    ],
+    env: {
+      DATUM_BACKEND_CONFIG: JSON.stringify(o.backendConfig),
+      DATUM_FAILPOINT: o.failpoint ?? '',
+      LOG_LEVEL: 'warn',
+    },
+  };
+}
 
 export async function crashTest(o: {
   client: HttpClient;

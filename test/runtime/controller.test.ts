@@ -126,6 +126,8 @@ describe('controllers against a real API server', () => {
       'workqueue_adds_total{name="mirror",controller="mirror"}',
       'rest_client_requests_total{code="200",method="PATCH"',
       'controller_runtime_max_concurrent_reconciles{controller="mirror"} 4',
+      'workqueue_longest_running_processor_seconds{name="mirror",controller="mirror"}',
+      'workqueue_unfinished_work_seconds{name="mirror",controller="mirror"}',
     ]) {
       assert.ok(metrics.includes(name), `metrics has ${name}`);
     }

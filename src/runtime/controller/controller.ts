@@ -71,6 +71,7 @@ export class Controller {
       metrics: metrics?.queueMetrics(name),
     });
     metrics?.maxConcurrent.set({ controller: name }, opts.maxConcurrentReconciles ?? 1);
+    metrics?.watchQueue(name, this.queue);
   }
 
   get needLeaderElection(): boolean {

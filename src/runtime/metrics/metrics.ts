@@ -152,7 +152,29 @@ export class RuntimeMetrics {
     };
   }
 
+  /** Gauges that describe work in progress are read from the queue at scrape time, as client-go does. */
+  watchQueue(
+    controller: string,
+    q: { unfinishedWorkSeconds(): number; longestRunningSeconds(): number },
+  ): void {
+    this.inProgress.set(controller, q);
+  }
+
+  private readonly inProgress = new Map<
+    string,
+    { unfinishedWorkSeconds(): number; longestRunningSeconds(): number }
+  >();
+
+  private collectInProgress(): void {
+    for (const [controller, q] of this.inProgress) {
+      const l = { name: controller, controller };
+      this.unfinishedWork.set(l, q.unfinishedWorkSeconds());
+      this.longestRunning.set(l, q.longestRunningSeconds());
+    }
+  }
+
   async render(): Promise<string> {
+    this.collectInProgress();
     return this.registry.metrics();
   }
 }

@@ -94,4 +94,36 @@ describe('Milo project discovery', () => {
     assert.equal(obj.data, undefined, 'no data in a metadata-only cache');
     await mgr.stop();
   });
+
+  it('says why a cluster never syncs (a missing CRD) and does not reconcile it on a half-filled cache', async () => {
+    const lines: string[] = [];
+    const mgr = new Manager({ log: createLogger({ level: 'warn', sink: (l) => lines.push(l) }) });
+    let reconciles = 0;
+    const MISSING: ResourceType = {
+      group: 'example.com',
+      version: 'v1',
+      kind: 'Missing',
+      plural: 'missings',
+      namespaced: true,
+    };
+    new ControllerBuilder(mgr, 'needs-missing')
+      .for(CM)
+      .watches(MISSING, () => [])
+      .complete({
+        async reconcile() {
+          reconciles++;
+        },
+      });
+    await mgr.start();
+    await mgr.engage('b', b.connection);
+    await until(
+      () => lines.some((l) => l.includes('cannot list/watch') && l.includes('missings')),
+      30_000,
+      'a warning naming the missing resource',
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(reconciles, 0, 'no reconcile while the cluster cache is incomplete');
+    assert.equal(mgr.isReady(), false, '/readyz would report not ready');
+    await mgr.stop();
+  });
 });

@@ -152,7 +152,7 @@ export class Controller {
     const cluster = this.clusters.get(req.cluster);
     if (!cluster) return;
     if (!cluster.cache.hasSynced()) {
-      this.queue.addAfter(key, 100);
+      this.queue.addAfter(key, Math.min(5000, this.queue.rateLimiter.when(key)));
       return;
     }
     const reconcileId = randomUUID();

@@ -192,6 +192,7 @@ export async function runWatcher<T extends KubeObject>(
   };
   const backoff = opts.backoff ?? new Backoff();
   let state: WatcherState = { kind: 'Empty' };
+  let lastWarned = '';
   while (!signal.aborted) {
     try {
       state = await step(state, ctx);
@@ -200,6 +201,16 @@ export async function runWatcher<T extends KubeObject>(
       const { next, backoff: wait } = onError(state, err);
       if (next.kind === 'Empty' && state.kind === 'Watching') st.relists++;
       else st.reconnects++;
+      // A missing CRD or missing permission will not fix itself quickly: say so (once per distinct cause).
+      const status = (err as { status?: number }).status;
+      if ((status === 401 || status === 403 || status === 404) && String(err) !== lastWarned) {
+        lastWarned = String(err);
+        opts.log?.warn('cannot list/watch; retrying with backoff', {
+          resource: opts.resource.plural,
+          status,
+          err,
+        });
+      }
       opts.log?.debug('watch interrupted', {
         resource: opts.resource.plural,
         err,

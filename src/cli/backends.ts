@@ -1,6 +1,6 @@
 /** Backends by name. Loaded lazily so a provider only pulls in the SDK of the platform it uses. */
 import type { Backend } from '../datum/backend.ts';
-import type { ProviderSettings } from '../datum/settings.ts';
+import { type ProviderSettings, SettingsError } from '../datum/settings.ts';
 
 export async function createBackend(settings: ProviderSettings): Promise<Backend> {
   const cfg = settings.backendConfig;
@@ -20,6 +20,6 @@ export async function createBackend(settings: ProviderSettings): Promise<Backend
       return mod.createAwsBackend(settings);
     }
     default:
-      throw new Error(`unknown backend '${settings.backend}'; available: inmemory, aws`);
+      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws`);
   }
 }

@@ -99,7 +99,9 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
     const known =
-      err instanceof SettingsError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+      err instanceof SettingsError ||
+      err?.name === 'KubeconfigError' ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`error: ${known ? err.message : (err?.stack ?? err)}\n`);
     process.exit(2);
   },

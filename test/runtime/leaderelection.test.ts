@@ -10,6 +10,7 @@ interface Line {
   id: string;
   name?: string;
   clean?: boolean;
+  port?: number;
 }
 
 function startChild(
@@ -70,6 +71,20 @@ describe('leader election and shutdown', () => {
         follower.lines.filter((l) => l.ev.startsWith('reconcile')).length,
         0,
         'the follower never reconciles',
+      );
+      const probe = async (who: typeof a, path: string) => {
+        const port = who.lines.find((l) => l.ev === 'probes')?.port;
+        return (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+      };
+      assert.deepEqual(
+        [await probe(leader, '/readyz'), await probe(follower, '/readyz')],
+        [200, 200],
+        'both replicas are ready',
+      );
+      assert.deepEqual(
+        [await probe(leader, '/readyz/leader'), await probe(follower, '/readyz/leader')],
+        [200, 503],
+        'only the leader runs leader-only work',
       );
       const lastLeaderWork = () =>
         Math.max(...leader.lines.filter((l) => l.ev === 'reconcile-end').map((l) => l.t));

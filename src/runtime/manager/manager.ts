@@ -136,7 +136,11 @@ export class Manager {
   async startServers(): Promise<void> {
     if (this.servers.length > 0) return;
     if (this.opts.probeAddr) {
-      const p = await serveProbes(this.opts.probeAddr, { healthy: () => true, ready: () => this.isReady() });
+      const p = await serveProbes(this.opts.probeAddr, {
+        healthy: () => true,
+        ready: () => this.isReady(),
+        leading: () => this.isLeader(),
+      });
       this.servers.push(p.server);
       this.probePort = p.port;
     }

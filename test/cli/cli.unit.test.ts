@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -22,8 +22,10 @@ describe('CLI input errors', () => {
     assert.match(flag.stderr, /no-such-flag/);
   });
 
+  const dir = mkdtempSync(join(tmpdir(), 'settings-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
   it('names the problem in a bad settings file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'settings-'));
     const file = join(dir, 'settings.yaml');
     writeFileSync(
       file,

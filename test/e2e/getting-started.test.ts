@@ -156,15 +156,23 @@ for (const upstream of ['standalone', 'real'] as const) {
         );
         assert.deepEqual(await backendLeftovers(out, dataDir), [], 'no backend resource left');
         await client.close();
-      } finally {
+      } catch (err) {
+        // On failure, still stop everything and remove the data before reporting.
         child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+        rmSync(dataDir, { recursive: true, force: true });
+        throw err;
       }
+      child.kill('SIGTERM');
       assert.equal(await exited, 0, `exit code 0 after SIGTERM; output:\n${out.slice(-3000)}`);
       await eventually(async () => processesUsing(dataDir).length === 0, 'no process left', 15_000);
       const ec2 = /^ec2-endpoint: (.+)$/m.exec(out)?.[1];
       if (ec2) await assert.rejects(fetch(ec2), 'the EC2 emulator is stopped too');
-      assert.ok(existsSync(join(dataDir, 'etcd')), 'control-plane data kept for a restart');
-      rmSync(dataDir, { recursive: true, force: true });
+      try {
+        assert.ok(existsSync(join(dataDir, 'etcd')), 'control-plane data kept for a restart');
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     });
   });
 }

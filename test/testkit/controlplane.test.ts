@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -206,6 +206,7 @@ describe('control plane lifecycle', () => {
     await new Promise((r) => child.once('exit', r));
     const { pids, dir } = JSON.parse(out.trim().split('\n').pop()!) as { pids: number[]; dir: string };
     assert.equal(pids.length, 2);
+    rmSync(script, { force: true });
     const deadline = Date.now() + 15_000;
     while ((pids.some(alive) || existsSync(dir)) && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 250));

@@ -23,8 +23,11 @@ export class OrphanSweeper {
   }
 
   async start(signal: AbortSignal): Promise<void> {
+    // The first pass comes soon after start (orphans left by a crash are found quickly), then every interval.
+    let wait = Math.min(60, this.p.settings.sweepIntervalSeconds) * 1000;
     while (!signal.aborted) {
-      await sleep(this.p.settings.sweepIntervalSeconds * 1000, signal);
+      await sleep(wait, signal);
+      wait = this.p.settings.sweepIntervalSeconds * 1000;
       if (signal.aborted) return;
       await this.sweep(signal).catch((err) =>
         this.p.log.warn('orphan sweep failed', { err: this.p.redactor.redact(String(err)) }),

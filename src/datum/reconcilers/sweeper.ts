@@ -23,8 +23,8 @@ export class OrphanSweeper {
   }
 
   async start(signal: AbortSignal): Promise<void> {
-    // The first pass comes soon after start (orphans left by a crash are found quickly), then every interval.
-    let wait = Math.min(60, this.p.settings.sweepIntervalSeconds) * 1000;
+    // The first pass comes after a tenth of the interval (orphans left by a crash are found soon), then every interval.
+    let wait = (this.p.settings.sweepIntervalSeconds * 1000) / 10;
     while (!signal.aborted) {
       await sleep(wait, signal);
       wait = this.p.settings.sweepIntervalSeconds * 1000;

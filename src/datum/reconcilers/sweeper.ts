@@ -36,7 +36,7 @@ export class OrphanSweeper {
   }
 
   /** One pass; returns the ids it deleted (or started deleting). */
-  async sweep(signal = new AbortController().signal): Promise<string[]> {
+  async sweep(signal: AbortSignal = new AbortController().signal): Promise<string[]> {
     this.sweeps++;
     const anyLoc = { metadata: { name: '', namespace: '' }, spec: { topology: {} } } as unknown as Location;
     const bctx = await backendContext(this.p, anyLoc, this.p.log, signal);

@@ -4,6 +4,7 @@
  */
 
 import { registerProvider } from '../datum/provider.ts';
+import { Redactor } from '../datum/redact.ts';
 import type { ProviderSettings } from '../datum/settings.ts';
 import { createClient } from '../runtime/client/client.ts';
 import { loadKubeconfig, resolveClusterConfig } from '../runtime/client/config.ts';
@@ -21,7 +22,9 @@ export async function startProvider(
   settings: ProviderSettings,
   opts: { kubeconfig?: string; log?: Logger; handleSignals?: boolean } = {},
 ): Promise<RunningProvider> {
-  const log = opts.log ?? createLogger({ fields: { logger: 'datum-provider' } });
+  // One redactor for the root logger's sink and the reconcilers: every line of every logger is redacted.
+  const redactor = new Redactor();
+  const log = opts.log ?? createLogger({ fields: { logger: 'datum-provider' }, redact: redactor.redactLine });
   const le = settings.leaderElection;
   const mgr = new Manager({
     log,
@@ -55,7 +58,7 @@ export async function startProvider(
     await mgr.engage('single', projectConfig);
   }
   const backend = await createBackend(settings);
-  registerProvider(mgr, { backend, settings, home });
+  registerProvider(mgr, { backend, settings, home, redactor });
   const stopped = opts.handleSignals === false ? new Promise<boolean>(() => {}) : mgr.handleSignals();
   await mgr.start();
   log.info('provider started', {

@@ -10,7 +10,7 @@ import { setCondition } from '../runtime/util/conditions.ts';
 import type { Location } from './api/types.ts';
 import type { Credentials } from './backend.ts';
 import { CITY_CODE_KEY } from './classic.ts';
-import { Redactor } from './redact.ts';
+import { Redactor, registerSecretData } from './redact.ts';
 import { PROVIDER_GROUP, type ProviderSettings } from './settings.ts';
 
 export const PROVIDER_CONFIG: ResourceType = {
@@ -153,7 +153,9 @@ export class ProviderConfigResolver {
         );
       out = parseKeyed(data[ref.key]!);
     }
-    for (const v of Object.values(out)) this.redactor.add(v);
+    // Every key of the Secret (not only the ones used) and each line of multi-line values (PEM keys).
+    registerSecretData(this.redactor, secret);
+    this.redactor.addAll(Object.values(out));
     return { ...base, credentials: { source: 'Secret', data: out } };
   }
 }

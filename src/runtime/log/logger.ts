@@ -16,30 +16,37 @@ export interface LoggerOptions {
   level?: LogLevel;
   sink?: LogSink;
   fields?: Record<string, unknown>;
+  /**
+   * Applied to every serialized JSON line before the sink sees it, in this logger and all its children, so
+   * that hiding secrets does not depend on each caller remembering to. The runtime knows nothing of what is
+   * secret: the application passes the function in (e.g. Datum's `Redactor.redactLine`).
+   */
+  redact?: (line: string) => string;
 }
 
-function serializeError(err: unknown): unknown {
-  if (err instanceof Error) return { name: err.name, message: err.message };
-  return err;
+function serializeError(err: Error): Record<string, unknown> {
+  return { name: err.name, message: err.message };
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? ((process.env.LOG_LEVEL as LogLevel | undefined) || 'info');
   const sink = opts.sink ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const redact = opts.redact;
   const base = opts.fields ?? {};
   const write = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < ORDER[level]) return;
     const rec: Record<string, unknown> = { ts: new Date().toISOString(), level: lvl, msg, ...base };
-    for (const [k, v] of Object.entries(fields ?? {}))
-      rec[k] = k === 'err' || k === 'error' ? serializeError(v) : v;
-    sink(JSON.stringify(rec));
+    // Any Error value, not only `err`: JSON.stringify would turn it into `{}` and lose the message.
+    for (const [k, v] of Object.entries(fields ?? {})) rec[k] = v instanceof Error ? serializeError(v) : v;
+    const line = JSON.stringify(rec);
+    sink(redact ? redact(line) : line);
   };
   return {
     debug: (m, f) => write('debug', m, f),
     info: (m, f) => write('info', m, f),
     warn: (m, f) => write('warn', m, f),
     error: (m, f) => write('error', m, f),
-    child: (fields) => createLogger({ level, sink, fields: { ...base, ...fields } }),
+    child: (fields) => createLogger({ level, sink, redact, fields: { ...base, ...fields } }),
   };
 }
 

@@ -150,9 +150,13 @@ export class Controller {
     // A reconcile reads several kinds from the cache; on a freshly engaged cluster some informers may still be
     // listing, and a half-filled cache would make the reconcile draw wrong conclusions ("no such Location").
     const cluster = this.clusters.get(req.cluster);
-    if (!cluster) return;
+    if (!cluster) {
+      // Disengaged while queued or in flight: leave no backoff state behind for its keys.
+      this.queue.forget(key);
+      return;
+    }
     if (!cluster.cache.hasSynced()) {
-      this.queue.addAfter(key, Math.min(5000, this.queue.rateLimiter.when(key)));
+      this.queue.addRateLimited(key, { maxMs: 5000 });
       return;
     }
     const reconcileId = randomUUID();

@@ -1,12 +1,14 @@
 /**
- * The one place that maps what a reconcile did onto the queue and the metrics.
- *   success              -> forget backoff                        result=success
- *   requeueAfter > 0     -> forget backoff, add after the delay   result=requeue_after
- *   TerminalError        -> forget, not retried                   result=error (+terminal)
- *   error / panic        -> retry with per-item backoff           result=error (+panic)
- * An error carrying `retryAfterMs` (throttling) waits at least that long.
+ * The one place that maps what a reconcile did onto the queue and the metrics, as controller-runtime does.
+ *   success              -> forget backoff                          result=success
+ *   requeueAfter > 0     -> forget backoff, add after the delay     result=requeue_after  (a planned resync)
+ *   requeue: true        -> retry with per-item backoff             result=requeue        (+ workqueue retry)
+ *   TerminalError        -> forget, not retried                     result=error (+terminal)
+ *   error / panic        -> retry with per-item backoff             result=error (+panic, + workqueue retry)
+ * An error carrying `retryAfterMs` (throttling) waits at least that long. Only the backoff paths count in
+ * `workqueue_retries_total`: a periodic resync is not a retry and must not inflate retry alerts.
  */
-import type { RuntimeMetrics } from '../metrics/metrics.ts';
+import type { ReconcileResult, RuntimeMetrics } from '../metrics/metrics.ts';
 import type { WorkQueue } from '../queue/workqueue.ts';
 import { isTerminalError, type Result } from './reconcile.ts';
 
@@ -21,13 +23,14 @@ export type QueueAction =
 
 export function decide(outcome: Outcome): {
   queue: QueueAction;
-  result: 'success' | 'error' | 'requeue_after';
+  result: ReconcileResult;
   terminal: boolean;
 } {
   if (outcome.kind === 'ok') {
     const after = outcome.result?.requeueAfter;
     if (after && after > 0)
       return { queue: { action: 'requeueAfter', ms: after }, result: 'requeue_after', terminal: false };
+    if (outcome.result?.requeue) return { queue: { action: 'backoff' }, result: 'requeue', terminal: false };
     return { queue: { action: 'forget' }, result: 'success', terminal: false };
   }
   if (isTerminalError(outcome.error)) return { queue: { action: 'forget' }, result: 'error', terminal: true };
@@ -55,11 +58,9 @@ export function applyOutcome(
       queue.forget(key);
       queue.addAfter(key, d.queue.ms);
       break;
-    case 'backoff': {
-      const delay = Math.max(queue.rateLimiter.when(key), d.queue.minMs ?? 0);
-      queue.addAfter(key, delay);
+    case 'backoff':
+      queue.addRateLimited(key, { minMs: d.queue.minMs });
       break;
-    }
   }
   if (metrics) {
     metrics.reconcileTotal.inc({ controller, result: d.result });

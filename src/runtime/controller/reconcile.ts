@@ -12,8 +12,10 @@ export interface Request {
 }
 
 export interface Result {
-  /** Run again after this many milliseconds, even if nothing changes. */
+  /** Run again after this many milliseconds, even if nothing changes (a resync; not counted as a retry). */
   requeueAfter?: number;
+  /** Run again soon with the per-item backoff (counted as a retry); `requeueAfter` wins when both are set. */
+  requeue?: boolean;
 }
 
 export interface ReconcileContext {

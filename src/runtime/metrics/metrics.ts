@@ -85,7 +85,7 @@ export class RuntimeMetrics {
     const ql = ['name', 'controller'] as ('name' | 'controller')[];
     this.queueDepth = g('workqueue_depth', 'Current depth of workqueue', ql);
     this.queueAdds = c('workqueue_adds_total', 'Total number of adds handled by workqueue', ql);
-    this.queueRetries = c('workqueue_retries_total', 'Total number of items added with a non-zero delay', ql);
+    this.queueRetries = c('workqueue_retries_total', 'Total number of retries handled by workqueue', ql);
     this.queueLatency = h(
       'workqueue_queue_duration_seconds',
       'How long in seconds an item stays in workqueue before being requested',

@@ -3,7 +3,8 @@
  * - A key waiting in the queue is stored once however often it is added (de-duplication).
  * - A key being processed is never handed out again until `done()`; if it was re-added meanwhile, it goes
  *   back into the queue at `done()`. So one key never runs twice at once.
- * - `addAfter` schedules a delayed add; `addRateLimited` uses the per-item backoff; `forget` resets it.
+ * - `addAfter` schedules a delayed add (a planned resync: not a retry); `addRateLimited` uses the per-item
+ *   backoff and is what `workqueue_retries_total` counts; `forget` resets the backoff.
  */
 import { ExponentialRateLimiter, type RateLimiter } from './ratelimiter.ts';
 
@@ -22,6 +23,8 @@ export class WorkQueue<K = string> {
   private readonly addedAt = new Map<K, number>();
   private readonly startedAt = new Map<K, number>();
   private readonly timers = new Map<K, { at: number; timer: NodeJS.Timeout }>();
+  // Keys the rate limiter holds failure counts for, so drop() can forget them (the limiter cannot be iterated).
+  private readonly limited = new Set<K>();
   private waiters: ((k: K | undefined) => void)[] = [];
   private shuttingDown = false;
   readonly rateLimiter: RateLimiter<K>;
@@ -46,14 +49,13 @@ export class WorkQueue<K = string> {
     }
   }
 
-  /** Adds after `ms`. An earlier pending delayed add for the same key wins. */
+  /** Adds after `ms`. An earlier pending delayed add for the same key wins. Not counted as a retry. */
   addAfter(key: K, ms: number): void {
     if (this.shuttingDown) return;
     if (ms <= 0) {
       this.add(key);
       return;
     }
-    this.metrics?.retry();
     const at = Date.now() + ms;
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
@@ -66,11 +68,24 @@ export class WorkQueue<K = string> {
     this.timers.set(key, { at, timer });
   }
 
-  addRateLimited(key: K): void {
-    this.addAfter(key, this.rateLimiter.when(key));
+  /**
+   * Adds after the key's next backoff delay (one more failure), clamped to [minMs, maxMs]; counts a retry.
+   * Returns the delay used.
+   */
+  addRateLimited(key: K, bounds: { minMs?: number; maxMs?: number } = {}): number {
+    if (this.shuttingDown) return 0;
+    this.limited.add(key);
+    const delay = Math.min(
+      bounds.maxMs ?? Number.POSITIVE_INFINITY,
+      Math.max(this.rateLimiter.when(key), bounds.minMs ?? 0),
+    );
+    this.metrics?.retry();
+    this.addAfter(key, delay);
+    return delay;
   }
 
   forget(key: K): void {
+    this.limited.delete(key);
     this.rateLimiter.forget(key);
   }
 
@@ -100,13 +115,16 @@ export class WorkQueue<K = string> {
     }
   }
 
-  /** Drops a key entirely (queued, delayed and backoff state); used when a cluster is disengaged. */
+  /**
+   * Drops matching keys entirely: queued, re-added while processing, delayed, and their backoff state (a key
+   * that comes back later, e.g. on a re-engaged cluster, starts from the base delay). Used on disengage.
+   */
   drop(predicate: (key: K) => boolean): void {
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const k = this.queue[i]!;
+    for (let i = this.queue.length - 1; i >= 0; i--) if (predicate(this.queue[i]!)) this.queue.splice(i, 1);
+    for (const k of this.dirty) {
       if (predicate(k)) {
-        this.queue.splice(i, 1);
         this.dirty.delete(k);
+        this.addedAt.delete(k);
       }
     }
     for (const [k, t] of this.timers) {
@@ -115,6 +133,7 @@ export class WorkQueue<K = string> {
         this.timers.delete(k);
       }
     }
+    for (const k of this.limited) if (predicate(k)) this.forget(k);
     this.metrics?.depth(this.queue.length);
   }
 

@@ -72,14 +72,77 @@ export class SettingsError extends Error {
   override name = 'SettingsError';
 }
 
-const KNOWN = new Set([
-  'apiVersion',
-  'kind',
-  ...Object.keys(defaultSettings()),
-  'homeKubeconfig',
-  'metricsBindAddress',
-  'healthProbeBindAddress',
-]);
+/** The shape of a settings document: a leaf type, a free map of one leaf type, or a nested object. */
+type Leaf = 'string' | 'boolean' | 'integer';
+type Shape = Leaf | { mapOf: Leaf | 'scalar' } | { [key: string]: Shape };
+
+const SCHEMA: Record<string, Shape> = {
+  apiVersion: 'string',
+  kind: 'string',
+  locationClassName: 'string',
+  backend: 'string',
+  discovery: {
+    mode: 'string',
+    projectKubeconfig: 'string',
+    discoveryKubeconfig: 'string',
+    labelSelector: 'string',
+  },
+  homeKubeconfig: 'string',
+  defaultProviderConfig: 'string',
+  metricsBindAddress: 'string',
+  healthProbeBindAddress: 'string',
+  leaderElection: {
+    enabled: 'boolean',
+    namespace: 'string',
+    name: 'string',
+    leaseDurationSeconds: 'integer',
+    renewDeadlineSeconds: 'integer',
+    retryPeriodSeconds: 'integer',
+  },
+  imageMap: { mapOf: 'string' },
+  instanceTypeMap: { mapOf: 'string' },
+  sweepIntervalSeconds: 'integer',
+  resyncSeconds: 'integer',
+  maxConcurrentReconciles: 'integer',
+  // Backend-specific, so its keys are free; YAML numbers and booleans become the strings backends read.
+  backendConfig: { mapOf: 'scalar' },
+};
+
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Checks `value` against `shape` at `path` and returns it cleaned: null fields dropped (YAML `key:` with no
+ * value means "not set"), backendConfig scalars as strings. Every error names the full path of the field.
+ */
+function check(value: unknown, shape: Shape, path: string, fail: (m: string) => never): unknown {
+  const show = (v: unknown) => JSON.stringify(v) ?? String(v);
+  if (shape === 'string' || shape === 'boolean') {
+    if (typeof value !== shape) fail(`${path} must be a ${shape}, not ${show(value)}`);
+    return value;
+  }
+  if (shape === 'integer') {
+    if (!Number.isInteger(value)) fail(`${path} must be an integer, not ${show(value)}`);
+    return value;
+  }
+  if (!isMapping(value)) return fail(`${path} must be a mapping, not ${show(value)}`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const at = path ? `${path}.${k}` : k;
+    if (v === null) continue;
+    if ('mapOf' in shape && typeof shape.mapOf === 'string') {
+      if (shape.mapOf !== 'scalar') out[k] = check(v, shape.mapOf, at, fail);
+      else if (['string', 'number', 'boolean'].includes(typeof v)) out[k] = String(v);
+      else fail(`${at} must be a string, number or boolean, not ${show(v)}`);
+      continue;
+    }
+    const sub = (shape as Record<string, Shape>)[k];
+    if (!sub)
+      fail(`unknown field '${at}' (${path || 'the top level'} accepts: ${Object.keys(shape).join(', ')})`);
+    out[k] = check(v, sub as Shape, at, fail);
+  }
+  return out;
+}
 
 /** Parses and validates a settings document; unknown fields are errors (a typo must not pass silently). */
 export function parseSettings(text: string, source = 'settings'): ProviderSettings {
@@ -89,19 +152,21 @@ export function parseSettings(text: string, source = 'settings'): ProviderSettin
   } catch (err) {
     throw new SettingsError(`${source}: not valid YAML: ${(err as Error).message}`);
   }
-  if (doc.apiVersion !== SETTINGS_API_VERSION || doc.kind !== 'ProviderSettings') {
+  if (!isMapping(doc) || doc.apiVersion !== SETTINGS_API_VERSION || doc.kind !== 'ProviderSettings') {
     throw new SettingsError(
       `${source}: expected apiVersion ${SETTINGS_API_VERSION} and kind ProviderSettings`,
     );
   }
-  for (const k of Object.keys(doc))
-    if (!KNOWN.has(k)) throw new SettingsError(`${source}: unknown field '${k}'`);
+  const fail = (m: string): never => {
+    throw new SettingsError(`${source}: ${m}`);
+  };
+  const clean = check(doc, SCHEMA, '', fail) as Partial<ProviderSettings>;
   const d = defaultSettings();
   const s: ProviderSettings = {
     ...d,
-    ...(doc as Partial<ProviderSettings>),
-    discovery: { ...d.discovery, ...((doc.discovery as object) ?? {}) },
-    leaderElection: { ...d.leaderElection, ...((doc.leaderElection as object) ?? {}) },
+    ...clean,
+    discovery: { ...d.discovery, ...clean.discovery },
+    leaderElection: { ...d.leaderElection, ...clean.leaderElection },
   };
   validateSettings(s, source);
   return s;

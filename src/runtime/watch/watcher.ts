@@ -9,6 +9,9 @@
  * Consumers receive `init-start`, `init-object`*, `init-done` for every (re)list — so a cache can replace
  * its contents atomically and deliver deletions for objects that vanished while we were away — then
  * `applied` / `deleted` for each watch event.
+ *
+ * A watch that ends within a second without delivering anything (a proxy or server that closes the stream at
+ * once) is treated like an error: the next attempt waits for the backoff, or we would reconnect in a hot loop.
  */
 
 import { GoneError } from '../client/errors.ts';
@@ -147,6 +150,9 @@ export function onError(state: WatcherState, err: unknown): { next: WatcherState
   return { next: state, backoff: true };
 }
 
+/** A watch shorter than this that delivered nothing counts as a failure (client-go's "very short watch"). */
+const SHORT_WATCH_MS = 1000;
+
 /** Exponential backoff with jitter: 800 ms doubling to 30 s, reset after a healthy minute. */
 export class Backoff {
   private attempt = 0;
@@ -158,6 +164,10 @@ export class Backoff {
     this.baseMs = baseMs;
     this.capMs = capMs;
     this.resetAfterMs = resetAfterMs;
+  }
+  /** After a healthy watch: the next failure starts from the base delay again. */
+  reset(): void {
+    this.attempt = 0;
   }
   next(now = Date.now()): number {
     if (now - this.lastFailure > this.resetAfterMs) this.attempt = 0;
@@ -194,10 +204,24 @@ export async function runWatcher<T extends KubeObject>(
   let state: WatcherState = { kind: 'Empty' };
   let lastWarned = '';
   while (!signal.aborted) {
+    const watching = state.kind === 'Watching';
+    const startedAt = performance.now();
+    const seen = st.events + st.bookmarks;
+    // A watch that delivered something or lasted a while proves the connection healthy.
+    const healthy = () => st.events + st.bookmarks > seen || performance.now() - startedAt >= SHORT_WATCH_MS;
     try {
       state = await step(state, ctx);
+      if (watching && !signal.aborted) {
+        if (healthy()) backoff.reset();
+        else {
+          st.reconnects++;
+          opts.log?.debug('watch closed at once; backing off', { resource: opts.resource.plural });
+          await sleep(backoff.next(), signal);
+        }
+      }
     } catch (err) {
       if (signal.aborted) break;
+      if (watching && healthy()) backoff.reset();
       const { next, backoff: wait } = onError(state, err);
       if (next.kind === 'Empty' && state.kind === 'Watching') st.relists++;
       else st.reconnects++;

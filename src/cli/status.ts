@@ -3,7 +3,13 @@
 import { INSTANCE, WORKLOAD } from '../datum/api/resources.ts';
 import type { Instance, Workload } from '../datum/api/types.ts';
 import { createClient } from '../runtime/client/client.ts';
-import { resolveClusterConfig } from '../runtime/client/config.ts';
+import {
+  type ClusterConfig,
+  defaultKubeconfigPath,
+  KubeconfigError,
+  resolveClusterConfig,
+} from '../runtime/client/config.ts';
+import { ApiError, TransportError } from '../runtime/client/errors.ts';
 import type { Condition } from '../runtime/client/types.ts';
 
 const WORKLOAD_UID = 'compute.datumapis.com/workload-uid';
@@ -36,8 +42,47 @@ export function formatStatus(instances: Instance[], workloads: Workload[]): stri
   return lines.length ? `${lines.join('\n')}\n` : 'No Instances.\n';
 }
 
+const START_HINT = '`make run` starts the local environment (its kubeconfig: .datum-local/kubeconfig)';
+// Codes that mean nothing listens at the address (as opposed to TLS or protocol trouble).
+const NOT_ANSWERING = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+
+/**
+ * What went wrong talking to the cluster, as one line that says what to do; undefined for anything
+ * unexpected (a bug: let its stack trace show).
+ */
+export function explainStatusError(err: unknown, server: string, from: string): string | undefined {
+  if (err instanceof TransportError) {
+    const code = err.code ?? '';
+    return NOT_ANSWERING.has(code) || code.startsWith('UND_ERR_CONNECT')
+      ? `the API server at ${server} (from ${from}) is not answering (${code}); is the control plane running? ${START_HINT}`
+      : `cannot reach the API server at ${server} (from ${from}): ${err.message}`;
+  }
+  if (err instanceof ApiError && (err.status === 401 || err.status === 403))
+    return `the API server at ${server} refused the credentials in ${from} (${err.status} ${err.reason})`;
+  if (err instanceof ApiError && err.status === 404)
+    return `the API server at ${server} (from ${from}) has no Datum Instance or Workload resources: the Datum CRDs are not installed there`;
+  return undefined;
+}
+
 export async function statusCommand(kubeconfig?: string): Promise<number> {
-  const client = createClient(resolveClusterConfig(kubeconfig));
+  const fail = (line: string) => {
+    process.stderr.write(`error: ${line}\n`);
+    return 1;
+  };
+  let config: ClusterConfig;
+  try {
+    config = resolveClusterConfig(kubeconfig);
+  } catch (err) {
+    if (!(err instanceof KubeconfigError)) throw err;
+    return fail(`${err.message}; ${START_HINT}`);
+  }
+  const from =
+    kubeconfig ??
+    (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG
+      ? 'the in-cluster service account'
+      : defaultKubeconfigPath());
+  // A person is waiting: two attempts, not the controllers' five with backoff.
+  const client = createClient(config, { maxAttempts: 2, timeoutMs: 15_000 });
   try {
     const [instances, workloads] = await Promise.all([
       client.list<Instance>(INSTANCE),
@@ -45,6 +90,10 @@ export async function statusCommand(kubeconfig?: string): Promise<number> {
     ]);
     process.stdout.write(formatStatus(instances.items, workloads.items));
     return 0;
+  } catch (err) {
+    const why = explainStatusError(err, config.server, from);
+    if (why === undefined) throw err;
+    return fail(why);
   } finally {
     await client.close();
   }

@@ -3,8 +3,10 @@
  * It behaves like a small cloud: resources take time to start and stop (asynchronous state transitions),
  * subnets refuse to go while instances use them, and every call can be slowed down or made to fail
  * (errors, throttling, "lost responses" where the call succeeds but the caller never hears it). With
- * `stateFile` its state survives a process crash, for crash-safety tests.
+ * `stateFile` its state survives a process crash, for crash-safety tests. Values marked `sensitive` (from
+ * Secrets) are kept only as salted digests, in memory and in that file: enough to see that they changed.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import {
   type Backend,
@@ -13,6 +15,7 @@ import {
   BackendError,
   type BackendErrorReason,
   type DeleteResult,
+  type FileContent,
   type InstanceDesired,
   type InstanceObserved,
   type ManagedResource,
@@ -20,6 +23,7 @@ import {
   type NetworkObserved,
   type PowerState,
   type ResourceOwner,
+  type RuntimeDesired,
   type SubnetDesired,
   type SubnetObserved,
 } from '../../datum/backend.ts';
@@ -66,12 +70,17 @@ interface StoredSubnet extends Stored {
   desired: SubnetDesired;
 }
 interface StoredInstance extends Stored {
+  /** As given, except sensitive env values and file contents, which are `sha256:<hex>` digests. */
   desired: InstanceDesired;
   addresses: { networkIP?: string; externalIP?: string }[];
+  /** 1 at creation, +1 whenever the desired state changes (a sensitive value included). */
+  revision: number;
 }
 
 interface State {
   seq: number;
+  /** Salts the digests of sensitive values, so equal secrets in two state files do not look equal. */
+  salt?: string;
   networks: Record<string, StoredNetwork>;
   subnets: Record<string, StoredSubnet>;
   instances: Record<string, StoredInstance>;
@@ -175,6 +184,7 @@ export class InMemoryBackend implements Backend {
         if (!this.state.subnets[nic.subnetId])
           throw new BackendError('DependencyNotReady', `subnet ${nic.subnetId} does not exist yet`);
       }
+      const sealed = this.seal(d);
       let inst = this.state.instances[d.id];
       if (!inst) {
         inst = {
@@ -182,8 +192,9 @@ export class InMemoryBackend implements Backend {
           providerId: this.newId('i'),
           owner: d.owner,
           createdAt: Date.now(),
-          desired: d,
+          desired: sealed,
           addresses: [],
+          revision: 1,
         };
         inst.addresses = d.interfaces.map((nic, i) => ({
           networkIP: this.allocateIP(nic.subnetId),
@@ -192,7 +203,8 @@ export class InMemoryBackend implements Backend {
         this.state.instances[d.id] = inst;
       }
       // Converge: a new template replaces the desired state in place (a real cloud may need a replace).
-      inst.desired = d;
+      if (JSON.stringify(inst.desired) !== JSON.stringify(sealed)) inst.revision = (inst.revision ?? 1) + 1;
+      inst.desired = sealed;
       return { providerId: inst.providerId, powerState: this.powerState(inst), addresses: inst.addresses };
     });
   }
@@ -251,6 +263,7 @@ export class InMemoryBackend implements Backend {
       owner,
       createdAt: Date.now(),
       addresses: [],
+      revision: 1,
       desired: {
         id,
         owner,
@@ -263,6 +276,27 @@ export class InMemoryBackend implements Backend {
     };
     this.persist();
     return id;
+  }
+
+  /** A copy of `d` in which secret values are digests: a state file must not become a copy of the Secrets. */
+  private seal(d: InstanceDesired): InstanceDesired {
+    this.state.salt ??= randomBytes(16).toString('hex');
+    const digest = (v: string) =>
+      `sha256:${createHash('sha256').update(`${this.state.salt}\0${v}`).digest('hex')}`;
+    const files = (fs: FileContent[]) => fs.map((f) => (f.sensitive ? { ...f, data: digest(f.data) } : f));
+    const r = d.runtime;
+    const runtime: RuntimeDesired =
+      r.kind === 'sandbox'
+        ? {
+            ...r,
+            containers: r.containers.map((c) => ({
+              ...c,
+              env: c.env.map((e) => (e.sensitive ? { ...e, value: digest(e.value) } : e)),
+              files: files(c.files),
+            })),
+          }
+        : { ...r, files: files(r.files) };
+    return { ...d, runtime };
   }
 
   private powerState(inst: StoredInstance): PowerState {

@@ -4,13 +4,14 @@
  * built, else our standalone stand-ins, saying so), a backend (the in-memory one, state kept beside the
  * control-plane data), the provider, and the examples. Shows Instances converging; Ctrl-C stops everything.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { INSTANCE } from '../datum/api/resources.ts';
 import type { Instance } from '../datum/api/types.ts';
 import { ensureNamespace } from '../datum/contract/fixtures.ts';
 import { registerProvider } from '../datum/provider.ts';
+import { Redactor } from '../datum/redact.ts';
 import type { ProviderSettings } from '../datum/settings.ts';
 import { createLogger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
@@ -39,6 +40,9 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
   const cp = await ControlPlane.start({
     dataDir,
     crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, join(REPO, 'deploy/crds')],
+    // Datum's flow relies on the garbage collector (a NetworkContext's Subnets and claims, a Deployment's
+    // NetworkBindings go by owner reference), as in any real cluster.
+    controllerManager: true,
   });
   const cleanups: (() => Promise<unknown>)[] = [() => cp.stop()];
   const stopAll = async () => {
@@ -50,7 +54,11 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
       try {
         const { startRealUpstream, gatewayStubCRDs } = await import('../upstream/real/launcher.ts');
         await cp.installCRDs(gatewayStubCRDs());
-        const real = await startRealUpstream({ kubeconfigPath: cp.kubeconfigPath, workDir: dataDir });
+        const real = await startRealUpstream({
+          kubeconfigPath: cp.kubeconfigPath,
+          workDir: dataDir,
+          log: say,
+        });
         cleanups.push(() => real.stop());
       } catch (err) {
         if (opts.upstream === 'real') throw err;
@@ -72,10 +80,20 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
       settings.backendConfig = { stateFile: join(dataDir, 'inmemory-state.json'), ...settings.backendConfig };
     }
     const backend = await createBackend(settings);
-    const logLines: string[] = [];
+    // The provider's log (info and up) goes to a file in the data folder; warnings and errors also reach
+    // stderr unless a live table owns the terminal. LOG_LEVEL sends everything at that level to stderr.
+    const logPath = join(dataDir, 'provider.log');
+    const logFile = createWriteStream(logPath, { flags: 'a' });
+    cleanups.unshift(() => new Promise((r) => logFile.end(r)));
+    const redactor = new Redactor();
     const log = createLogger({
-      level: (process.env.LOG_LEVEL as 'info') ?? 'warn',
-      sink: (l) => (process.env.LOG_LEVEL ? process.stderr.write(`${l}\n`) : logLines.push(l)),
+      redact: redactor.redactLine,
+      level: (process.env.LOG_LEVEL as 'info') ?? 'info',
+      sink: (l) => {
+        if (process.env.LOG_LEVEL) return void process.stderr.write(`${l}\n`);
+        logFile.write(`${l}\n`);
+        if (!process.stdout.isTTY && /"level":"(warn|error)"/.test(l)) process.stderr.write(`${l}\n`);
+      },
     });
     const mgr = new Manager({
       log,
@@ -85,7 +103,7 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     });
     const cluster = await mgr.engage('single', cp.connection);
     if (upstream === 'standalone') registerStandaloneUpstream(mgr);
-    registerProvider(mgr, { backend, settings, home: cp.client() });
+    registerProvider(mgr, { backend, settings, home: cp.client(), redactor });
     const view = new ProgressView(
       cluster.cache.informerFor<Instance>(INSTANCE),
       process.stdout.isTTY === true,
@@ -96,6 +114,7 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     say(`kubeconfig: ${cp.kubeconfigPath}`);
     say(`location-class: ${settings.locationClassName}`);
     say(`upstream: ${upstream}`);
+    say(`provider-log: ${logPath}`);
     if (ec2Endpoint) say(`ec2-endpoint: ${ec2Endpoint}`);
     say(
       `backend: ${backend.name}${ec2Endpoint ? ' (EC2 API of a local moto emulator; any access key works)' : ' (resources live in memory, state in the data folder)'}`,

@@ -3,7 +3,7 @@
  * types and reasons, names upstream derives, where Locations live, and the ownership rule. A newer
  * generation (NSO head, newest compute) gets a sibling module implementing the same `Generation` shape.
  */
-import type { Instance, Location, LocationReference } from './api/types.ts';
+import type { Instance, Location, LocationReference, WorkloadDeployment } from './api/types.ts';
 
 export const GENERATION = 'classic';
 
@@ -33,6 +33,7 @@ export const REASON = {
   QuotaExceeded: 'QuotaExceeded',
   BackendError: 'BackendError',
   WaitingForAllocation: 'WaitingForAllocation',
+  AddressesNotAllocated: 'AddressesNotAllocated',
   // Running
   Running: 'Running',
   Starting: 'Starting',
@@ -48,6 +49,29 @@ export function networkContextName(network: string, loc: LocationReference): str
 /** compute claims one subnet per context: `<networkcontext>-0`. */
 export function subnetName(networkContext: string): string {
   return `${networkContext}-0`;
+}
+
+/**
+ * The only city codes classic NSO (v0.6.1 .. v0.21.9) allocates subnet addresses for; any other city's Subnet
+ * is marked Allocated with an empty startAddress, which no provider can program.
+ */
+export const NSO_ALLOCATED_CITIES = ['DFW', 'DLS', 'LHR'] as const;
+
+/**
+ * Where an Instance runs: its spec.location, or, when compute v0.6.0 dropped that on a template update (it
+ * replaces the whole spec with the template's), the location its owning WorkloadDeployment was scheduled to.
+ */
+export function instanceLocation(
+  inst: Instance,
+  deployment: (namespace: string, name: string) => WorkloadDeployment | undefined,
+): LocationReference | undefined {
+  if (inst.spec?.location) return inst.spec.location;
+  const owner = inst.metadata.ownerReferences?.find(
+    (o) => o.kind === 'WorkloadDeployment' && o.apiVersion.startsWith('compute.datumapis.com/'),
+  );
+  if (!owner) return undefined;
+  const wd = deployment(inst.metadata.namespace!, owner.name);
+  return wd && wd.metadata.uid === owner.uid ? (wd.status?.location ?? undefined) : undefined;
 }
 
 export const SSH_KEYS_ANNOTATION = 'compute.datumapis.com/ssh-keys';

@@ -18,12 +18,19 @@ import {
 } from '../runtime/controller/predicates.ts';
 import type { Request } from '../runtime/controller/reconcile.ts';
 import type { Manager } from '../runtime/manager/manager.ts';
-import { INSTANCE, LOCATION, NETWORK, NETWORK_CONTEXT, SUBNET } from './api/resources.ts';
+import {
+  INSTANCE,
+  LOCATION,
+  NETWORK,
+  NETWORK_CONTEXT,
+  SUBNET,
+  WORKLOAD_DEPLOYMENT,
+} from './api/resources.ts';
 import type { Instance, NetworkContext, Subnet } from './api/types.ts';
 import type { Backend } from './backend.ts';
 import { ProviderConfigResolver } from './providerconfig.ts';
 import type { ProviderContext } from './reconcilers/common.ts';
-import { InstanceReconciler } from './reconcilers/instance.ts';
+import { InstanceReconciler, locationOfInstance } from './reconcilers/instance.ts';
 import {
   NetworkContextReconciler,
   NetworkFinalizerReconciler,
@@ -70,11 +77,10 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
         cluster,
         instances(cluster)
           .list()
-          .filter(
-            (i) =>
-              i.spec?.location?.name === loc.metadata.name &&
-              i.spec?.location?.namespace === loc.metadata.namespace,
-          ),
+          .filter((i) => {
+            const where = locationOfInstance(mgr.cluster(cluster), i);
+            return where?.name === loc.metadata.name && where?.namespace === loc.metadata.namespace;
+          }),
       ),
     )
     .watches(SUBNET, (s, cluster) => {
@@ -83,9 +89,20 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
         cluster,
         instances(cluster)
           .list({ namespace: sub.metadata.namespace })
-          .filter((i) => i.spec?.location?.name === sub.spec?.location.name),
+          .filter((i) => locationOfInstance(mgr.cluster(cluster), i)?.name === sub.spec?.location.name),
       );
     })
+    // compute drops spec.location on a template update; the owning WorkloadDeployment still knows it.
+    .watches(WORKLOAD_DEPLOYMENT, (wd, cluster) =>
+      toRequests(
+        cluster,
+        instances(cluster)
+          .list({ namespace: wd.metadata.namespace })
+          .filter(
+            (i) => !i.spec?.location && i.metadata.ownerReferences?.some((o) => o.uid === wd.metadata.uid),
+          ),
+      ),
+    )
     .withOptions(concurrency)
     .complete(new InstanceReconciler(p));
 

@@ -3,11 +3,12 @@
  * kit share binaries), then our cache, else a one-time build with the Go toolchain.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { acquireLock } from './lock.ts';
+import { sharedDir } from './shared.ts';
 
 export const VERSIONS = {
   'kube-apiserver': 'v1.34.4',
@@ -62,7 +63,14 @@ export async function resolveBinary(
     const again = findBinary(name);
     if (again) return again;
     opts.log?.(`building ${name} ${VERSIONS[name]} with Go (once; cached in ${binDir})`);
-    return await build(name, binDir);
+    try {
+      return await build(name, binDir);
+    } catch (err) {
+      if (!(name in UPSTREAM_SOURCE_NAMES) || !existsSync(sharedUpstreamScript())) throw err;
+      // The Go module proxy here refuses go.datum.net; ../shared/upstream holds the same tagged sources.
+      opts.log?.(`the Go module proxy refused ${name}; building it from ${dirname(sharedUpstreamScript())}`);
+      return await buildFromSharedSources(name as UpstreamName, binDir);
+    }
   } finally {
     release();
   }
@@ -90,6 +98,51 @@ function build(name: BinaryName, binDir: string): Promise<string> {
   });
 }
 
+type UpstreamName = 'compute' | 'nso';
+/** What ../shared/upstream/build.sh names each operator binary. */
+const UPSTREAM_SOURCE_NAMES: Record<UpstreamName, string> = {
+  compute: 'compute',
+  nso: 'network-services-operator',
+};
+
+function sharedUpstreamScript(): string {
+  return join(sharedDir(), 'upstream', 'build.sh');
+}
+
+/** Whether the real upstream operators can be had here without a prebuilt binary (sources and Go present). */
+export function upstreamBuildable(): boolean {
+  return existsSync(sharedUpstreamScript());
+}
+
+/**
+ * Builds both operators from the shared source archives (one script builds both, so both land in the cache);
+ * the pinned versions are the archives' tags, the same as VERSIONS.
+ */
+function buildFromSharedSources(name: UpstreamName, binDir: string): Promise<string> {
+  const out = mkdtempSync(join(binDir, '.upstream-'));
+  return new Promise<string>((resolve, reject) => {
+    execFile(
+      'bash',
+      [sharedUpstreamScript(), out],
+      { maxBuffer: 64 * 1024 * 1024 },
+      (err, _stdout, stderr) => {
+        if (err) {
+          rmSync(out, { recursive: true, force: true });
+          const tail = `${stderr}`.trim().split('\n').slice(-12).join('\n');
+          return reject(new BinaryError(`building ${name} from ${sharedUpstreamScript()} failed.\n${tail}`));
+        }
+        for (const n of Object.keys(UPSTREAM_SOURCE_NAMES) as UpstreamName[]) {
+          const dir = join(binDir, `${n}-${VERSIONS[n]}`);
+          mkdirSync(dir, { recursive: true });
+          if (!existsSync(join(dir, n))) renameSync(join(out, UPSTREAM_SOURCE_NAMES[n]), join(dir, n));
+        }
+        rmSync(out, { recursive: true, force: true });
+        resolve(join(binDir, `${name}-${VERSIONS[name]}`, name));
+      },
+    );
+  });
+}
+
 /** Everything the test suite needs, resolved before test files start (so they never race to build). */
 export async function prepareTestBinaries(
   opts: { log?: (m: string) => void } = {},
@@ -97,5 +150,9 @@ export async function prepareTestBinaries(
   const out: Record<string, string> = {};
   for (const name of ['etcd', 'kube-apiserver', 'kwok', 'kube-controller-manager'] as const)
     out[name] = await resolveBinary(name, opts);
+  // Datum's own operators: the real-upstream tests need them wherever they can be had (always, with ../shared).
+  if (upstreamBuildable() || findBinary('compute')) {
+    for (const name of ['compute', 'nso'] as const) out[name] = await resolveBinary(name, opts);
+  }
   return out;
 }

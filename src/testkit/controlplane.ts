@@ -5,8 +5,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { request } from 'undici';
 import { createClient, type HttpClient } from '../runtime/client/client.ts';
 import { type ClusterConfig, toKubeconfigYaml } from '../runtime/client/config.ts';
@@ -16,21 +15,7 @@ import { clientCert, ensurePki } from './certs.ts';
 import { installCRDs } from './crds.ts';
 import { logTail, type Managed, ProcessGroup, sleep } from './process.ts';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-/** Where the upstream Datum CRDs are (read at run time, never copied into the repo). */
-export function sharedDir(): string {
-  return process.env.DATUM_SHARED_DIR ?? resolve(REPO_ROOT, '../shared');
-}
-
-export const DATUM_CRDS = {
-  get compute() {
-    return join(sharedDir(), 'datum-crds/compute');
-  },
-  get networkClassic() {
-    return join(sharedDir(), 'datum-crds/network-services-operator/v0.21.9');
-  },
-};
+export { DATUM_CRDS, sharedDir } from './shared.ts';
 
 export interface ControlPlaneOptions {
   crdDirs?: (string | KubeObject)[];

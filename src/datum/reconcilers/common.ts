@@ -60,6 +60,15 @@ export async function backendContext(
   };
 }
 
+/** Backend ids of a NetworkContext's network and a Subnet's subnet: stable for the object's lifetime. */
+export function networkId(ctx: KubeObject): string {
+  return `net-${ctx.metadata.uid}`;
+}
+
+export function subnetId(subnet: KubeObject): string {
+  return `subnet-${subnet.metadata.uid}`;
+}
+
 export function cond(
   type: string,
   status: Condition['status'],

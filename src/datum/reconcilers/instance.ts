@@ -7,10 +7,25 @@ import type { ReconcileContext, Reconciler, Request, Result } from '../../runtim
 import type { Cluster } from '../../runtime/manager/cluster.ts';
 import type { ConditionInput } from '../../runtime/util/conditions.ts';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
-import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
-import type { Instance, Location, NetworkContext, Subnet } from '../api/types.ts';
+import { INSTANCE, NETWORK_CONTEXT, SUBNET, WORKLOAD_DEPLOYMENT } from '../api/resources.ts';
+import type {
+  Instance,
+  Location,
+  LocationReference,
+  NetworkContext,
+  Subnet,
+  WorkloadDeployment,
+} from '../api/types.ts';
 import type { InstanceObserved, PowerState, ResourceOwner } from '../backend.ts';
-import { CONDITION, networkContextName, REASON, schedulingGates, subnetName } from '../classic.ts';
+import {
+  CONDITION,
+  instanceLocation,
+  networkContextName,
+  REASON,
+  schedulingGates,
+  subnetName,
+} from '../classic.ts';
+import { registerDesiredSecrets } from '../redact.ts';
 import {
   backendContext,
   classify,
@@ -19,7 +34,9 @@ import {
   failpoint,
   hasCondition,
   locationOf,
+  networkId,
   type ProviderContext,
+  subnetId,
   writeStatus,
 } from './common.ts';
 import { buildDesired, instanceId, Refusal, templateHashOf, validate } from './instance-desired.ts';
@@ -46,6 +63,13 @@ export function ownerOf(
   };
 }
 
+/** The Location an Instance runs in, also after compute dropped its spec.location on a template update. */
+export function locationOfInstance(cluster: Cluster, inst: Instance): LocationReference | undefined {
+  return instanceLocation(inst, (ns, name) =>
+    cluster.cache.informerFor<WorkloadDeployment>(WORKLOAD_DEPLOYMENT).get(name, ns),
+  );
+}
+
 export class InstanceReconciler implements Reconciler {
   private readonly p: ProviderContext;
   constructor(p: ProviderContext) {
@@ -56,10 +80,11 @@ export class InstanceReconciler implements Reconciler {
     const cluster = this.p.mgr.cluster(req.cluster);
     let inst = cluster.cache.informerFor<Instance>(INSTANCE).get(req.name, req.namespace);
     if (!inst) return;
-    const { loc, ours } = locationOf(cluster, inst.spec?.location, this.p.settings);
+    const where = locationOfInstance(cluster, inst);
+    const { loc, ours } = locationOf(cluster, where, this.p.settings);
     const mine = hasFinalizer(inst, FINALIZER);
     if (!ours && !mine) return; // someone else's Instance (or not scheduled yet): leave it entirely alone
-    if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, rc) : undefined;
+    if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, where, rc) : undefined;
     if (!ours) return; // our finalizer but the Location moved away: keep the resource until deletion
     if (!mine) inst = await addFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
     if (schedulingGates(inst).length > 0) return; // compute removes the Network gate once networking is ready
@@ -79,7 +104,7 @@ export class InstanceReconciler implements Reconciler {
     let nics: { networkId: string; subnetId: string }[];
     try {
       validate(inst, caps, this.p.backend.name);
-      nics = this.networks(cluster, inst);
+      nics = this.networks(cluster, inst, { namespace: loc.metadata.namespace!, name: loc.metadata.name! });
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       await this.refuse(cluster, inst, err);
@@ -88,6 +113,8 @@ export class InstanceReconciler implements Reconciler {
     let observed: InstanceObserved;
     try {
       const desired = await buildDesired(inst, ownerOf(cluster.name, inst, 'Instance'), nics, cluster.client);
+      // Values from the Instance's Secrets join the credentials in the redactor before any backend call.
+      registerDesiredSecrets(this.p.redactor, desired);
       const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
       observed = await this.p.backend.ensureInstance(bctx, desired);
       failpoint('after-ensure-instance');
@@ -141,10 +168,14 @@ export class InstanceReconciler implements Reconciler {
   }
 
   /** NIC i → its NetworkContext (NSO's deterministic name) and the context's subnet; both must be programmed. */
-  private networks(cluster: Cluster, inst: Instance): { networkId: string; subnetId: string }[] {
+  private networks(
+    cluster: Cluster,
+    inst: Instance,
+    where: LocationReference,
+  ): { networkId: string; subnetId: string }[] {
     return inst.spec!.networkInterfaces.map((nic) => {
       const ns = nic.network.namespace ?? inst.metadata.namespace!;
-      const ctxName = networkContextName(nic.network.name, inst.spec!.location!);
+      const ctxName = networkContextName(nic.network.name, where);
       const ctx = cluster.cache.informerFor<NetworkContext>(NETWORK_CONTEXT).get(ctxName, ns);
       const sub = cluster.cache.informerFor<Subnet>(SUBNET).get(subnetName(ctxName), ns);
       if (!ctx || !hasCondition(ctx, CONDITION.Programmed, 'True'))
@@ -159,7 +190,7 @@ export class InstanceReconciler implements Reconciler {
           `waiting for Subnet ${ns}/${subnetName(ctxName)} to be programmed`,
           true,
         );
-      return { networkId: `net-${ctx.metadata.uid}`, subnetId: `subnet-${sub.metadata.uid}` };
+      return { networkId: networkId(ctx), subnetId: subnetId(sub) };
     });
   }
 
@@ -180,9 +211,10 @@ export class InstanceReconciler implements Reconciler {
     cluster: Cluster,
     inst: Instance,
     loc: Location | undefined,
+    where: LocationReference | undefined,
     rc: ReconcileContext,
   ): Promise<Result | undefined> {
-    const location = loc ?? ({ metadata: { ...inst.spec?.location }, spec: { topology: {} } } as Location);
+    const location = loc ?? ({ metadata: { ...where }, spec: { topology: {} } } as Location);
     const bctx = await backendContext(this.p, location, rc.log, rc.signal);
     const { gone } = await this.p.backend.deleteInstance(bctx, instanceId(inst));
     if (!gone) {

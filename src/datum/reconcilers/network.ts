@@ -11,7 +11,7 @@ import type { Cluster } from '../../runtime/manager/cluster.ts';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
 import { NETWORK, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
 import type { Location, Network, NetworkContext, Subnet } from '../api/types.ts';
-import { CONDITION, REASON } from '../classic.ts';
+import { CONDITION, NSO_ALLOCATED_CITIES, REASON } from '../classic.ts';
 import {
   backendContext,
   classify,
@@ -19,10 +19,14 @@ import {
   FINALIZER,
   hasCondition,
   locationOf,
+  networkId,
   type ProviderContext,
+  subnetId,
   writeStatus,
 } from './common.ts';
 import { ownerOf } from './instance.ts';
+
+export { networkId, subnetId };
 
 const DEFAULT_IPV4_RANGE = '10.128.0.0/9';
 
@@ -120,10 +124,6 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
   }
 }
 
-export function networkId(ctx: KubeObject): string {
-  return `net-${ctx.metadata.uid}`;
-}
-
 export class NetworkContextReconciler extends BackendObjectReconciler<NetworkContext> {
   protected readonly resource = NETWORK_CONTEXT;
 
@@ -156,15 +156,22 @@ export class NetworkContextReconciler extends BackendObjectReconciler<NetworkCon
     loc: Location,
     rc: ReconcileContext,
   ): Promise<boolean> {
-    // Subnets of this context go first; the backend refuses too, but waiting here keeps the order visible.
-    const subnets = cluster.cache
-      .informerFor<Subnet>(SUBNET)
-      .list({ namespace: ctx.metadata.namespace })
-      .filter((s) => s.spec?.networkContext.name === ctx.metadata.name && hasFinalizer(s, FINALIZER));
-    if (subnets.length > 0) return false;
+    // Datum's NSO deletes only the NetworkContext; its Subnets are owner-referenced children that the garbage
+    // collector removes after the context is gone. So the context's backend subnets go here, first (the
+    // backend refuses while instances still use one, and we come back); each Subnet's own finalizer later
+    // finds its backend subnet gone. Waiting for the Subnet objects instead would deadlock.
     const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
+    for (const s of subnetsOf(cluster, ctx))
+      if (!(await this.p.backend.deleteSubnet(bctx, subnetId(s))).gone) return false;
     return (await this.p.backend.deleteNetwork(bctx, networkId(ctx))).gone;
   }
+}
+
+function subnetsOf(cluster: Cluster, ctx: NetworkContext): Subnet[] {
+  return cluster.cache
+    .informerFor<Subnet>(SUBNET)
+    .list({ namespace: ctx.metadata.namespace })
+    .filter((s) => s.spec?.networkContext.name === ctx.metadata.name);
 }
 
 export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
@@ -172,6 +179,18 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
 
   protected async ensure(cluster: Cluster, subnet: Subnet, loc: Location, rc: ReconcileContext) {
     const st = subnet.status;
+    if (hasCondition(subnet, CONDITION.Allocated, 'True') && st?.startAddress === '') {
+      // Classic NSO allocates only for a few cities and marks every other Subnet allocated with no address.
+      // Nothing will change that by itself: say so, terminally, instead of waiting forever.
+      await this.waiting(
+        cluster,
+        subnet,
+        REASON.AddressesNotAllocated,
+        `The upstream allocated no addresses to this subnet (empty startAddress); Datum's network-services ` +
+          `operator allocates only for the city codes ${NSO_ALLOCATED_CITIES.join(', ')}`,
+      );
+      return;
+    }
     if (!hasCondition(subnet, CONDITION.Allocated, 'True') || !st?.startAddress || !st.prefixLength) {
       await this.waiting(
         cluster,
@@ -184,7 +203,8 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
     const ctx = cluster.cache
       .informerFor<NetworkContext>(NETWORK_CONTEXT)
       .get(subnet.spec!.networkContext.name, subnet.metadata.namespace);
-    if (!ctx || !hasCondition(ctx, CONDITION.Programmed, 'True')) {
+    if (!ctx || ctx.metadata.deletionTimestamp || !hasCondition(ctx, CONDITION.Programmed, 'True')) {
+      // A context being deleted takes its subnets down with it: never program one again meanwhile.
       await this.waiting(
         cluster,
         subnet,
@@ -199,7 +219,7 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
       subnet,
       () =>
         this.p.backend.ensureSubnet(bctx, {
-          id: `subnet-${subnet.metadata.uid}`,
+          id: subnetId(subnet),
           owner: ownerOf(cluster.name, subnet, 'Subnet'),
           networkId: networkId(ctx),
           cidr: `${st.startAddress}/${st.prefixLength}`,
@@ -215,7 +235,7 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
     rc: ReconcileContext,
   ): Promise<boolean> {
     const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
-    return (await this.p.backend.deleteSubnet(bctx, `subnet-${subnet.metadata.uid}`)).gone;
+    return (await this.p.backend.deleteSubnet(bctx, subnetId(subnet))).gone;
   }
 }
 

@@ -53,8 +53,11 @@ export async function startRealUpstream(o: {
   kubeconfigPath: string;
   workDir: string;
   readyTimeoutMs?: number;
+  /** Progress lines (a first run builds both operators with Go: minutes). */
+  log?: (line: string) => void;
 }): Promise<RealUpstream> {
-  const [compute, nso] = [await resolveBinary('compute'), await resolveBinary('nso')];
+  const compute = await resolveBinary('compute', { log: o.log });
+  const nso = await resolveBinary('nso', { log: o.log });
   const dir = join(o.workDir, 'upstream');
   const certDir = join(dir, 'nso-certs');
   mkdirSync(certDir, { recursive: true });

@@ -26,6 +26,7 @@ import type {
   WorkloadDeployment,
 } from '../../datum/api/types.ts';
 import { CITY_CODE_KEY } from '../../datum/classic.ts';
+import type { Condition } from '../../runtime/client/types.ts';
 import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
 import type { Cluster } from '../../runtime/manager/cluster.ts';
 import type { Manager } from '../../runtime/manager/manager.ts';
@@ -81,6 +82,10 @@ export class WorkloadReconciler implements Reconciler {
       return;
     }
     if (!hasFinalizer(w, WORKLOAD_FINALIZER)) w = await addFinalizer(c, WORKLOAD, w, WORKLOAD_FINALIZER);
+    // As compute: no Location at all is an error (retried with backoff); a city without a Location is skipped
+    // silently and, since nothing watches Locations, only retried when the Workload or a Deployment changes.
+    if (cluster.cache.informerFor<Location>(LOCATION).list().length === 0)
+      throw new Error('no locations are registered with the system');
     const desired = new Set<string>();
     for (const p of w.spec.placements) {
       for (const city of p.cityCodes) {
@@ -140,7 +145,7 @@ export class WorkloadReconciler implements Reconciler {
         readyReplicas: sum('readyReplicas'),
       },
     );
-    return desired.size === 0 ? { requeueAfter: 10_000 } : undefined;
+    return;
   }
 }
 
@@ -164,7 +169,7 @@ export class WorkloadDeploymentReconciler implements Reconciler {
     if (wd.metadata.deletionTimestamp) {
       for (const i of instances) await deleteIfExists(c, INSTANCE, i.metadata.name!, ns);
       if (instances.length > 0) return { requeueAfter: 1000 };
-      for (const b of bindings) await deleteIfExists(c, NETWORK_BINDING, b, ns); // what owner-reference GC would do
+      // NetworkBindings are owner-referenced: the garbage collector removes them, as in a real cluster.
       if (hasFinalizer(wd, WORKLOAD_FINALIZER))
         await removeFinalizer(c, WORKLOAD_DEPLOYMENT, wd, WORKLOAD_FINALIZER);
       return;
@@ -173,6 +178,9 @@ export class WorkloadDeploymentReconciler implements Reconciler {
       wd = await addFinalizer(c, WORKLOAD_DEPLOYMENT, wd, WORKLOAD_FINALIZER);
     // Scheduler: the first Location with the city code.
     if (!wd.status?.location) {
+      const all = cluster.cache.informerFor<Location>(LOCATION).list();
+      // compute's scheduler takes the first Location of the city code from an unordered list, whatever its
+      // class; with none at all it looks again in 30 s, with none in the city never (until the WD changes).
       const loc = locations(cluster, spec.cityCode)[0];
       if (!loc) {
         await patchStatus(
@@ -180,16 +188,23 @@ export class WorkloadDeploymentReconciler implements Reconciler {
           WORKLOAD_DEPLOYMENT,
           wd,
           [
-            {
-              type: 'Available',
-              status: 'False',
-              reason: 'NoCandidateLocations',
-              message: `no Location with city code ${spec.cityCode}`,
-            },
+            all.length === 0
+              ? {
+                  type: 'Available',
+                  status: 'False',
+                  reason: 'NoLocations',
+                  message: 'No locations are registered with the system.',
+                }
+              : {
+                  type: 'Available',
+                  status: 'False',
+                  reason: 'NoCandidateLocations',
+                  message: 'No locations are candidates for this deployment.',
+                },
           ],
           { ...zero, ...wd.status },
         );
-        return { requeueAfter: 30_000 };
+        return all.length === 0 ? { requeueAfter: 30_000 } : undefined;
       }
       await patchStatus(
         c,
@@ -205,54 +220,22 @@ export class WorkloadDeploymentReconciler implements Reconciler {
       return;
     }
     const location = wd.status.location;
-    const networkReady = await this.ensureNetworking(cluster, wd, spec, bindings, location);
     const hash = templateHash(spec.template);
     const min = spec.scaleSettings.minReplicas;
-    const byIndex = new Map(instances.map((i) => [Number(i.metadata.labels?.[LABEL_INSTANCE_INDEX]), i]));
-    let acted = false;
-    // OrderedReady: one action per pass, and the next Instance only after the previous is Ready.
-    for (let i = 0; i < min && !acted; i++) {
-      const inst = byIndex.get(i);
-      if (!inst) {
-        await createIfMissing(c, INSTANCE, {
-          metadata: {
-            name: `${wd.metadata.name}-${i}`,
-            namespace: ns,
-            labels: {
-              ...spec.template.metadata?.labels,
-              [LABEL_INSTANCE_INDEX]: String(i),
-              [LABEL_WORKLOAD_UID]: spec.workloadRef.uid,
-              [LABEL_WD_UID]: wd.metadata.uid!,
-            },
-            annotations: spec.template.metadata?.annotations,
-            ownerReferences: [ownerRef(wd, 'WorkloadDeployment', COMPUTE)],
-          },
-          spec: {
-            ...spec.template.spec,
-            location,
-            controller: { templateHash: hash, schedulingGates: networkReady ? [] : [{ name: 'Network' }] },
-          },
-        });
-        acted = true;
-      } else if (inst.spec?.controller?.templateHash !== hash && isTrue(inst, 'Ready')) {
-        await c.patch(INSTANCE, inst.metadata.name!, ns, {
-          type: 'merge',
-          patch: {
-            metadata: { annotations: spec.template.metadata?.annotations ?? null },
-            spec: { ...spec.template.spec, location, controller: { templateHash: hash } },
-          },
-        });
-        acted = true;
-      } else if (networkReady && (inst.spec?.controller?.schedulingGates?.length ?? 0) > 0) {
-        await c.patch(INSTANCE, inst.metadata.name!, ns, {
-          type: 'json',
-          patch: [{ op: 'remove', path: '/spec/controller/schedulingGates' }],
-        });
-        acted = true;
-      } else if (!isTrue(inst, 'Ready')) acted = true;
+    await this.instanceActions(cluster, wd, instances, hash, location);
+    const networkReady = await this.ensureNetworking(cluster, wd, spec, bindings, location);
+    // Then every gate goes once networking is ready. compute reads spec.controller here without a nil check,
+    // so an Instance whose controller a template update removed makes this pass panic (and retry).
+    if (networkReady) {
+      for (const inst of instances) {
+        if (!inst.spec?.controller) throw new Error('nil spec.controller (compute v0.6.0 panics here)');
+        if ((inst.spec.controller.schedulingGates?.length ?? 0) > 0)
+          await c.patch(INSTANCE, inst.metadata.name!, ns, {
+            type: 'json',
+            patch: [{ op: 'remove', path: '/spec/controller/schedulingGates' }],
+          });
+      }
     }
-    for (const [i, inst] of [...byIndex].sort(([a], [b]) => b - a))
-      if (i >= min) await deleteIfExists(c, INSTANCE, inst.metadata.name!, ns);
     const ready = instances.filter((i) => isTrue(i, 'Ready')).length;
     const current = instances.filter(
       (i) => isTrue(i, 'Programmed') && i.status?.controller?.observedTemplateHash === hash,
@@ -280,6 +263,90 @@ export class WorkloadDeploymentReconciler implements Reconciler {
       },
     );
     return networkReady ? undefined : { requeueAfter: 2000 };
+  }
+
+  /**
+   * compute's stateful instance control with the OrderedReady policy: creates and waits (lowest ordinal
+   * first), then updates and deletes (highest first), and only the first of them runs per pass. An update
+   * replaces labels, annotations and the whole spec with the template's (spec.location and spec.controller
+   * are gone afterwards, so the same Instance "needs" the update again on every pass and lower ordinals never
+   * get their turn).
+   */
+  private async instanceActions(
+    cluster: Cluster,
+    wd: WorkloadDeployment,
+    instances: Instance[],
+    hash: string,
+    location: { name: string; namespace: string },
+  ): Promise<void> {
+    const c = cluster.client;
+    const spec = wd.spec!;
+    const ns = wd.metadata.namespace!;
+    const min = spec.scaleSettings.minReplicas;
+    const ordinal = (i: Instance) => Number(i.metadata.name!.slice(i.metadata.name!.lastIndexOf('-') + 1));
+    const labels = (i: number) => ({
+      ...spec.template.metadata?.labels,
+      [LABEL_INSTANCE_INDEX]: String(i),
+      [LABEL_WORKLOAD_UID]: spec.workloadRef.uid,
+      [LABEL_WD_UID]: wd.metadata.uid!,
+    });
+    type Action = { ordinal: number; run: () => Promise<unknown> };
+    const createOrWait: Action[] = [];
+    const updates: Action[] = [];
+    const deletes: Action[] = [];
+    const byOrdinal = new Map<number, Instance>();
+    for (const inst of instances) {
+      const i = ordinal(inst);
+      if (i >= min)
+        deletes.push({ ordinal: i, run: () => deleteIfExists(c, INSTANCE, inst.metadata.name!, ns) });
+      else byOrdinal.set(i, inst);
+    }
+    for (let i = 0; i < min; i++) {
+      const inst = byOrdinal.get(i);
+      if (!inst) {
+        createOrWait.push({
+          ordinal: i,
+          run: () =>
+            createIfMissing(c, INSTANCE, {
+              metadata: {
+                name: `${wd.metadata.name}-${i}`,
+                namespace: ns,
+                labels: labels(i),
+                annotations: spec.template.metadata?.annotations,
+                ownerReferences: [ownerRef(wd, 'WorkloadDeployment', COMPUTE)],
+              },
+              spec: {
+                ...spec.template.spec,
+                location,
+                // compute always adds the gate and removes it on a later pass.
+                controller: { templateHash: hash, schedulingGates: [{ name: 'Network' }] },
+              },
+            }),
+        });
+      } else if (inst.metadata.deletionTimestamp || !isTrue(inst, 'Ready')) {
+        createOrWait.push({ ordinal: i, run: async () => {} });
+      } else if (inst.spec?.controller?.templateHash !== hash) {
+        updates.push({
+          ordinal: i,
+          run: () =>
+            c.update(INSTANCE, {
+              ...inst,
+              metadata: {
+                ...inst.metadata,
+                labels: labels(i),
+                annotations: spec.template.metadata?.annotations,
+              },
+              spec: spec.template.spec,
+            }),
+        });
+      }
+    }
+    const first = [
+      ...createOrWait.sort((a, b) => a.ordinal - b.ordinal),
+      ...updates.sort((a, b) => b.ordinal - a.ordinal),
+      ...deletes.sort((a, b) => b.ordinal - a.ordinal),
+    ][0];
+    await first?.run();
   }
 
   /** Bindings per interface, then the subnet claim of each context; true once everything is Ready. */
@@ -337,28 +404,37 @@ export class WorkloadDeploymentReconciler implements Reconciler {
   }
 }
 
-/** Instance Ready, derived as compute's InstanceReconciler does (status stays Unknown until True). */
-export function deriveReady(inst: Instance): { status: 'True' | 'Unknown'; reason: string; message: string } {
+/**
+ * Instance Ready, derived as compute's InstanceReconciler does: it copies the existing condition and only
+ * ever sets its status to True, so once True it stays True (reasons and messages still follow).
+ */
+export function deriveReady(inst: Instance): {
+  status: Condition['status'];
+  reason: string;
+  message: string;
+} {
+  const current = conditionOf(inst, 'Ready');
+  const status = current?.status ?? 'False';
   const gates = (inst.spec?.controller?.schedulingGates ?? []).map((g) => g.name);
   if (gates.length)
     return {
-      status: 'Unknown',
+      status,
       reason: 'SchedulingGatesPresent',
       message: `Scheduling gates present: ${gates.join(', ')}`,
     };
   const p = conditionOf(inst, 'Programmed');
   if (p?.status !== 'True')
     return {
-      status: 'Unknown',
+      status,
       reason: p && p.reason !== 'Pending' ? p.reason : 'PendingProgramming',
-      message: p && p.status !== 'Unknown' ? p.message : 'Waiting for the instance to be programmed',
+      message: p && p.status !== 'Unknown' ? p.message : 'Instance has not been programmed',
     };
   const r = conditionOf(inst, 'Running');
   if (r?.status !== 'True')
     return {
-      status: 'Unknown',
+      status,
       reason: r && r.reason !== 'Pending' ? r.reason : 'Pending',
-      message: r && r.status !== 'Unknown' ? r.message : 'Waiting for the instance to run',
+      message: r && r.status !== 'Unknown' ? r.message : 'Instance is not running',
     };
   return { status: 'True', reason: 'Running', message: 'Instance is ready' };
 }

@@ -5,7 +5,6 @@
 
 import {
   INSTANCE,
-  LOCATION,
   NETWORK,
   NETWORK_BINDING,
   NETWORK_CONTEXT,
@@ -22,9 +21,10 @@ import type { Manager } from '../../runtime/manager/manager.ts';
 import { InstanceReadyReconciler, WorkloadDeploymentReconciler, WorkloadReconciler } from './compute.ts';
 import {
   NetworkBindingReconciler,
+  NetworkContextReadyReconciler,
   NetworkReconciler,
-  ReadyFromProgrammedReconciler,
   SubnetClaimReconciler,
+  SubnetReconciler,
 } from './networking.ts';
 
 const all =
@@ -41,14 +41,12 @@ export function registerStandaloneUpstream(mgr: Manager): void {
   new ControllerBuilder(mgr, 'upstream-workload')
     .for(WORKLOAD)
     .owns(WORKLOAD_DEPLOYMENT)
-    .watches(LOCATION, all(mgr, WORKLOAD))
     .withOptions(opts)
     .complete(new WorkloadReconciler(mgr));
   new ControllerBuilder(mgr, 'upstream-workloaddeployment')
     .for(WORKLOAD_DEPLOYMENT)
     .owns(INSTANCE)
     .owns(NETWORK_BINDING)
-    .watches(LOCATION, all(mgr, WORKLOAD_DEPLOYMENT))
     .watches(SUBNET_CLAIM, all(mgr, WORKLOAD_DEPLOYMENT))
     .watches(SUBNET, all(mgr, WORKLOAD_DEPLOYMENT))
     .withOptions(opts)
@@ -72,11 +70,11 @@ export function registerStandaloneUpstream(mgr: Manager): void {
   new ControllerBuilder(mgr, 'upstream-networkcontext-ready')
     .for(NETWORK_CONTEXT)
     .withOptions(opts)
-    .complete(new ReadyFromProgrammedReconciler(mgr, 'NetworkContext'));
-  new ControllerBuilder(mgr, 'upstream-subnet-ready')
+    .complete(new NetworkContextReadyReconciler(mgr));
+  new ControllerBuilder(mgr, 'upstream-subnet')
     .for(SUBNET)
     .withOptions(opts)
-    .complete(new ReadyFromProgrammedReconciler(mgr, 'Subnet'));
+    .complete(new SubnetReconciler(mgr));
   new ControllerBuilder(mgr, 'upstream-subnetclaim')
     .for(SUBNET_CLAIM)
     .watches(SUBNET, (s, cluster) => [{ cluster, namespace: s.metadata.namespace, name: s.metadata.name! }])
@@ -84,6 +82,7 @@ export function registerStandaloneUpstream(mgr: Manager): void {
     .complete(new SubnetClaimReconciler(mgr));
   new ControllerBuilder(mgr, 'upstream-network')
     .for(NETWORK)
+    .owns(NETWORK_CONTEXT)
     .withOptions(opts)
     .complete(new NetworkReconciler(mgr));
 }

@@ -1,9 +1,3 @@
-/**
- * Standalone stand-ins for Datum's network-services operator (classic): NetworkBinding → NetworkContext,
- * context/subnet Ready derived from the provider's Programmed, SubnetClaim → Subnet with address
- * allocation, and the Network finalizer that removes a network's contexts (and their subnets) first.
- */
-import { createHash } from 'node:crypto';
 import {
   LOCATION,
   NETWORK,
@@ -35,17 +29,11 @@ import {
 } from './util.ts';
 
 const NETWORKING = 'networking.datumapis.com/v1alpha';
-// NSO's proof-of-concept allocator; other cities get a deterministic /20 from 10.134.0.0 upwards.
+// NSO's proof-of-concept allocator: a /20 for three cities, and an empty startAddress for every other one.
 const CITY_PREFIXES: Record<string, string> = { DFW: '10.128.0.0', DLS: '10.130.0.0', LHR: '10.132.0.0' };
 
 export function allocate(city: string | undefined): { startAddress: string; prefixLength: number } {
-  const known = city && CITY_PREFIXES[city.toUpperCase()];
-  if (known) return { startAddress: known, prefixLength: 20 };
-  const n =
-    createHash('sha256')
-      .update(city ?? '')
-      .digest()[0]! % 60;
-  return { startAddress: `10.${134 + n * 2}.0.0`, prefixLength: 20 };
+  return { startAddress: (city && CITY_PREFIXES[city]) || '', prefixLength: 20 };
 }
 
 export class NetworkBindingReconciler implements Reconciler {
@@ -101,32 +89,93 @@ export class NetworkBindingReconciler implements Reconciler {
   }
 }
 
-/** Ready ← Programmed, for NetworkContexts and Subnets (what NSO does once the provider programmed them). */
-export class ReadyFromProgrammedReconciler implements Reconciler {
+/** NetworkContext Ready ← Programmed, as NSO does it: set to True once programmed, never back to False. */
+export class NetworkContextReadyReconciler implements Reconciler {
   private readonly mgr: Manager;
-  private readonly kind: 'NetworkContext' | 'Subnet';
-  constructor(mgr: Manager, kind: 'NetworkContext' | 'Subnet') {
+  constructor(mgr: Manager) {
     this.mgr = mgr;
-    this.kind = kind;
   }
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
-    const r = this.kind === 'Subnet' ? SUBNET : NETWORK_CONTEXT;
-    const obj = cluster.cache.informerFor(r).get(req.name, req.namespace);
-    if (!obj || obj.metadata.deletionTimestamp) return;
-    const ready = isTrue(obj, 'Programmed');
-    await patchStatus(cluster.client, r, obj, [
+    const ctx = cluster.cache.informerFor(NETWORK_CONTEXT).get(req.name, req.namespace);
+    if (!ctx || ctx.metadata.deletionTimestamp || !isTrue(ctx, 'Programmed')) return;
+    await patchStatus(cluster.client, NETWORK_CONTEXT, ctx, [
       {
         type: 'Ready',
-        status: ready ? 'True' : 'False',
-        reason: ready ? 'Ready' : 'NotProgrammed',
-        message: ready ? `${this.kind} is ready` : `${this.kind} is not programmed yet`,
+        status: 'True',
+        reason: 'Ready',
+        message: 'Network context is ready',
+        observedGeneration: ctx.metadata.generation,
       },
     ]);
     return;
   }
 }
 
+/**
+ * NSO's Subnet controller: allocates the prefix once its context is Ready (only for the cities NSO knows),
+ * marks it Allocated, and derives Ready from Programmed; a Ready Subnet is never looked at again.
+ */
+export class SubnetReconciler implements Reconciler {
+  private readonly mgr: Manager;
+  constructor(mgr: Manager) {
+    this.mgr = mgr;
+  }
+  async reconcile(req: Request): Promise<Result | undefined> {
+    const cluster = this.mgr.cluster(req.cluster);
+    const subnet = cluster.cache.informerFor<Subnet>(SUBNET).get(req.name, req.namespace);
+    if (!subnet?.spec || subnet.metadata.deletionTimestamp || isTrue(subnet, 'Ready')) return;
+    let fields: Record<string, unknown> = {};
+    if (subnet.status?.startAddress === undefined) {
+      const ctx = cluster.cache
+        .informerFor<NetworkContext>(NETWORK_CONTEXT)
+        .get(subnet.spec.networkContext.name, subnet.metadata.namespace);
+      if (!ctx || !isTrue(ctx, 'Ready')) throw new Error('network context is not ready');
+      const loc = cluster.cache
+        .informerFor<Location>(LOCATION)
+        .get(ctx.spec!.location.name, ctx.spec!.location.namespace);
+      if (!loc) throw new Error('failed fetching network context location');
+      const city = loc.spec?.topology?.[CITY_CODE_KEY];
+      if (!city) throw new Error(`unable to find topology key: ${CITY_CODE_KEY}`);
+      fields = allocate(city);
+    }
+    const programmed = isTrue(subnet, 'Programmed');
+    const gen = subnet.metadata.generation;
+    await patchStatus(
+      cluster.client,
+      SUBNET,
+      subnet,
+      [
+        {
+          type: 'Allocated',
+          status: 'True',
+          reason: 'PrefixAllocated',
+          message: 'Subnet has been allocated a prefix',
+          observedGeneration: gen,
+        },
+        programmed
+          ? {
+              type: 'Ready',
+              status: 'True',
+              reason: 'Ready',
+              message: 'Subnet is ready to use',
+              observedGeneration: gen,
+            }
+          : {
+              type: 'Ready',
+              status: 'False',
+              reason: 'NotProgrammed',
+              message: 'Subnet is not yet programmed',
+              observedGeneration: gen,
+            },
+      ],
+      fields,
+    );
+    return;
+  }
+}
+
+/** NSO's SubnetClaim controller: one Subnet per claim (owned by the context), Ready once the Subnet is. */
 export class SubnetClaimReconciler implements Reconciler {
   private readonly mgr: Manager;
   constructor(mgr: Manager) {
@@ -137,45 +186,41 @@ export class SubnetClaimReconciler implements Reconciler {
     const claim = cluster.cache.informerFor<SubnetClaim>(SUBNET_CLAIM).get(req.name, req.namespace);
     if (!claim?.spec || claim.metadata.deletionTimestamp) return;
     const ns = claim.metadata.namespace!;
-    let subnet = cluster.cache.informerFor<Subnet>(SUBNET).get(claim.metadata.name!, ns);
-    const ctx = cluster.cache
-      .informerFor<NetworkContext>(NETWORK_CONTEXT)
-      .get(claim.spec.networkContext.name, ns);
+    const subnet = cluster.cache.informerFor<Subnet>(SUBNET).get(claim.metadata.name!, ns);
+    const gen = claim.metadata.generation;
     if (!subnet) {
-      if (!ctx) return { requeueAfter: 2000 };
+      const ctx = cluster.cache
+        .informerFor<NetworkContext>(NETWORK_CONTEXT)
+        .get(claim.spec.networkContext.name, ns);
+      if (!ctx) throw new Error('failed fetching network context');
       await createIfMissing(cluster.client, SUBNET, {
         metadata: {
           name: claim.metadata.name,
           namespace: ns,
           ownerReferences: [ownerRef(ctx, 'NetworkContext', NETWORKING)],
         },
-        spec: { ...claim.spec, startAddress: '', prefixLength: 0 },
+        spec: {
+          ipFamily: claim.spec.ipFamily,
+          subnetClass: claim.spec.subnetClass,
+          networkContext: claim.spec.networkContext,
+          location: claim.spec.location,
+          // Go's zero values, which NSO's client always sends: the CRD requires both fields.
+          startAddress: '',
+          prefixLength: 0,
+        },
       });
-      return { requeueAfter: 500 };
+      await patchStatus(cluster.client, SUBNET_CLAIM, claim, [
+        {
+          type: 'Ready',
+          status: 'False',
+          reason: 'SubnetNotReady',
+          message: 'Subnet is not ready',
+          observedGeneration: gen,
+        },
+      ]);
+      return;
     }
-    if (!isTrue(subnet, 'Allocated')) {
-      const loc = cluster.cache
-        .informerFor<Location>(LOCATION)
-        .get(claim.spec.location.name, claim.spec.location.namespace);
-      const a = allocate(loc?.spec?.topology?.[CITY_CODE_KEY]);
-      await patchStatus(
-        cluster.client,
-        SUBNET,
-        subnet,
-        [
-          {
-            type: 'Allocated',
-            status: 'True',
-            reason: 'PrefixAllocated',
-            message: `allocated ${a.startAddress}/${a.prefixLength}`,
-          },
-        ],
-        a,
-      );
-      return { requeueAfter: 500 };
-    }
-    subnet = cluster.cache.informerFor<Subnet>(SUBNET).get(claim.metadata.name!, ns)!;
-    const ready = isTrue(subnet, 'Ready');
+    if (!isTrue(subnet, 'Ready')) return;
     await patchStatus(
       cluster.client,
       SUBNET_CLAIM,
@@ -183,22 +228,22 @@ export class SubnetClaimReconciler implements Reconciler {
       [
         {
           type: 'Ready',
-          status: ready ? 'True' : 'False',
-          reason: ready ? 'SubnetReady' : 'SubnetNotReady',
-          message: ready ? 'subnet is ready' : 'waiting for the subnet',
+          status: 'True',
+          reason: 'SubnetReady',
+          message: 'Subnet ready',
+          observedGeneration: gen,
         },
       ],
-      {
-        subnetRef: { name: subnet.metadata.name },
-        startAddress: subnet.status?.startAddress,
-        prefixLength: subnet.status?.prefixLength,
-      },
+      { subnetRef: { name: subnet.metadata.name } },
     );
-    return ready ? undefined : { requeueAfter: 2000 };
+    return;
   }
 }
 
-/** Deleting a Network first deletes its contexts and their subnets/claims (owner-reference GC's job). */
+/**
+ * NSO's Network finalizer: deletes the network's contexts and waits until they are gone. Their SubnetClaims
+ * and Subnets are owner-referenced children that the garbage collector removes afterwards.
+ */
 export class NetworkReconciler implements Reconciler {
   private readonly mgr: Manager;
   constructor(mgr: Manager) {
@@ -213,23 +258,17 @@ export class NetworkReconciler implements Reconciler {
       if (!hasFinalizer(net, NETWORK_FINALIZER)) await addFinalizer(c, NETWORK, net, NETWORK_FINALIZER);
       return;
     }
-    const ns = net.metadata.namespace!;
+    if (!hasFinalizer(net, NETWORK_FINALIZER)) return;
     const contexts = cluster.cache
       .informerFor<NetworkContext>(NETWORK_CONTEXT)
-      .list({ namespace: ns })
-      .filter((x) => x.spec?.network.name === net.metadata.name);
-    for (const ctx of contexts) {
-      for (const s of cluster.cache
-        .informerFor<Subnet>(SUBNET)
-        .list({ namespace: ns })
-        .filter((x) => x.spec?.networkContext.name === ctx.metadata.name)) {
-        await deleteIfExists(c, SUBNET_CLAIM, s.metadata.name!, ns);
-        await deleteIfExists(c, SUBNET, s.metadata.name!, ns);
-      }
-      await deleteIfExists(c, NETWORK_CONTEXT, ctx.metadata.name!, ns);
-    }
-    if (contexts.length > 0) return { requeueAfter: 1000 };
-    if (hasFinalizer(net, NETWORK_FINALIZER)) await removeFinalizer(c, NETWORK, net, NETWORK_FINALIZER);
+      .list({ namespace: net.metadata.namespace })
+      .filter((x) => x.metadata.ownerReferences?.some((o) => o.uid === net.metadata.uid && o.controller));
+    for (const ctx of contexts)
+      if (!ctx.metadata.deletionTimestamp)
+        await deleteIfExists(c, NETWORK_CONTEXT, ctx.metadata.name!, ctx.metadata.namespace);
+    // The watch on owned contexts brings us back once they are gone.
+    if (contexts.length > 0) return;
+    await removeFinalizer(c, NETWORK, net, NETWORK_FINALIZER);
     return;
   }
 }

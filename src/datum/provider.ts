@@ -60,6 +60,7 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
   const redactor = opts.redactor ?? new Redactor();
   const p: ProviderContext = {
     mgr,
+    home: opts.home,
     backend: opts.backend,
     settings: opts.settings,
     resolver: new ProviderConfigResolver(opts.home, opts.settings, redactor),

@@ -28,6 +28,8 @@ import { resolveBinary, upstreamBuildable } from '../../src/testkit/binaries.ts'
 import { startUpstreamEnv, type UpstreamEnv } from './upstream-env.ts';
 
 const NS = 'diff';
+/** The two-Locations-in-one-city scenario has its own namespace, so where it lands changes nothing else. */
+const PAIR_NS = 'pair';
 const OURS = 'datum-provider-ts';
 const KINDS: ResourceType[] = [
   WORKLOAD,
@@ -41,7 +43,7 @@ const KINDS: ResourceType[] = [
 ];
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** compute picks any Location of a city (unordered cache): two of ours in DFW compare as one. */
-const sameCity = (s: string) => s.replace(/dfw-[12]/g, 'dfw-N');
+const sameCity = (s: string) => s.replace(/(diff|pair)-dfw-[12]/g, 'X-dfw-N').replace(/dfw-[12]/g, 'dfw-N');
 
 /** What we compare of one object: no uids, times, resource versions, messages or hashes. */
 function shape(kind: string, o: KubeObject): string {
@@ -80,7 +82,9 @@ function shape(kind: string, o: KubeObject): string {
 async function graph(env: UpstreamEnv): Promise<string[]> {
   const out: string[] = [];
   for (const r of KINDS)
-    for (const o of (await env.client.list(r, { namespace: NS })).items) out.push(shape(r.kind, o));
+    for (const namespace of [NS, PAIR_NS])
+      for (const o of (await env.client.list(r, { namespace })).items)
+        out.push(`${namespace} ${shape(r.kind, o)}`);
   for (const b of await env.backendResources()) out.push(sameCity(`backend ${b}`));
   return out.sort();
 }
@@ -93,9 +97,15 @@ function diff(a: string[], b: string[]): string {
 
 const ready = (o: KubeObject | undefined) => condOf(o, 'Ready')?.status === 'True';
 
-function sandboxWorkload(name: string, city: string, replicas: number, image = 'nginx:1.27'): KubeObject {
+function sandboxWorkload(
+  name: string,
+  city: string,
+  replicas: number,
+  image = 'nginx:1.27',
+  namespace = NS,
+): KubeObject {
   return {
-    metadata: { name, namespace: NS },
+    metadata: { name, namespace },
     spec: {
       template: {
         metadata: { labels: { app: name } },
@@ -112,9 +122,9 @@ function sandboxWorkload(name: string, city: string, replicas: number, image = '
   };
 }
 
-function location(name: string, city: string, className = OURS): KubeObject {
+function location(name: string, city: string, className = OURS, namespace = NS): KubeObject {
   return {
-    metadata: { name, namespace: NS },
+    metadata: { name, namespace },
     spec: { locationClassName: className, topology: { 'topology.datum.net/city-code': city }, provider: {} },
   };
 }
@@ -127,8 +137,8 @@ describe('differential: real upstream vs standalone upstream', { skip, timeout: 
   let real: UpstreamEnv;
   let standalone: UpstreamEnv;
   const both = () => [real, standalone];
-  const instances = async (env: UpstreamEnv, prefix: string) =>
-    (await env.client.list<Instance>(INSTANCE, { namespace: NS })).items.filter((i) =>
+  const instances = async (env: UpstreamEnv, prefix: string, namespace = NS) =>
+    (await env.client.list<Instance>(INSTANCE, { namespace })).items.filter((i) =>
       i.metadata.name!.startsWith(prefix),
     );
 
@@ -266,10 +276,15 @@ describe('differential: real upstream vs standalone upstream', { skip, timeout: 
     await step(
       'two locations in one city',
       async (env) => {
-        await env.client.create(LOCATION, location('dfw-2', 'DFW'));
-        await env.client.create(WORKLOAD, sandboxWorkload('pair', 'DFW', 1));
+        await env.client.create(NAMESPACE, { metadata: { name: PAIR_NS } });
+        await env.client.create(NETWORK, {
+          metadata: { name: 'default', namespace: PAIR_NS },
+          spec: { ipam: { mode: 'Auto' } },
+        });
+        await env.client.create(LOCATION, location('dfw-2', 'DFW', OURS, PAIR_NS));
+        await env.client.create(WORKLOAD, sandboxWorkload('pair', 'DFW', 1, 'nginx:1.27', PAIR_NS));
       },
-      async (env) => (await instances(env, 'pair-')).filter(ready).length === 1,
+      async (env) => (await instances(env, 'pair-', PAIR_NS)).filter(ready).length === 1,
     );
   });
 
@@ -299,17 +314,19 @@ describe('differential: real upstream vs standalone upstream', { skip, timeout: 
     await step(
       'delete workloads',
       async (env) => {
-        for (const w of (await env.client.list(WORKLOAD, { namespace: NS })).items)
-          await env.client.delete(WORKLOAD, w.metadata.name!, NS);
+        for (const w of (await env.client.list(WORKLOAD)).items)
+          await env.client.delete(WORKLOAD, w.metadata.name!, w.metadata.namespace);
       },
-      async (env) => (await env.client.list(INSTANCE, { namespace: NS })).items.length === 0,
+      async (env) => (await env.client.list(INSTANCE)).items.length === 0,
     );
     await step(
       'delete network',
-      (env) => env.client.delete(NETWORK, 'default', NS),
+      async (env) => {
+        for (const namespace of [NS, PAIR_NS]) await env.client.delete(NETWORK, 'default', namespace);
+      },
       async (env) => {
         for (const r of [NETWORK, NETWORK_CONTEXT, SUBNET_CLAIM, SUBNET])
-          if ((await env.client.list(r, { namespace: NS })).items.length > 0) return false;
+          if ((await env.client.list(r)).items.length > 0) return false;
         return (await env.backendResources()).length === 0;
       },
       60_000,

@@ -1,5 +1,6 @@
 /** What every Datum reconciler shares: the provider context, backend contexts, and the single status write. */
 
+import type { HttpClient } from '../../runtime/client/client.ts';
 import type { Condition, KubeObject, ResourceType } from '../../runtime/client/types.ts';
 import type { Logger } from '../../runtime/log/logger.ts';
 import type { Cluster } from '../../runtime/manager/cluster.ts';
@@ -13,12 +14,21 @@ import { CITY_CODE_KEY, ownsLocation, REASON, REGION_KEY } from '../classic.ts';
 import type { ProviderConfigResolver } from '../providerconfig.ts';
 import type { Redactor } from '../redact.ts';
 import { PROVIDER_GROUP, type ProviderSettings } from '../settings.ts';
+import {
+  candidateContexts,
+  currentPlacement,
+  type Placement,
+  placementContext,
+  recordedPlacement,
+} from './placement.ts';
 
 /** Our finalizer on Instances, NetworkContexts, Subnets and Networks. */
 export const FINALIZER = `${PROVIDER_GROUP}/provider`;
 
 export interface ProviderContext {
   mgr: Manager;
+  /** The provider's own cluster: ProviderConfigs and credential Secrets. */
+  home: HttpClient;
   backend: Backend;
   settings: ProviderSettings;
   resolver: ProviderConfigResolver;
@@ -67,6 +77,50 @@ export function networkId(ctx: KubeObject): string {
 
 export function subnetId(subnet: KubeObject): string {
   return `subnet-${subnet.metadata.uid}`;
+}
+
+/**
+ * Where an object's backend resource lives: its recorded placement, else where its Location is served now
+ * (`recorded: false`: record it before the first backend call). Undefined when neither is known.
+ */
+export async function objectContext(
+  p: ProviderContext,
+  obj: KubeObject,
+  loc: Location | undefined,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<{ bctx: BackendContext; placement: Placement; recorded: boolean } | undefined> {
+  const rec = recordedPlacement(obj);
+  if (rec) return { bctx: await placementContext(p, rec, loc, log, signal), placement: rec, recorded: true };
+  if (!loc) return undefined;
+  const { placement, config } = await currentPlacement(p, loc);
+  return {
+    bctx: await placementContext(p, placement, loc, log, signal, config),
+    placement,
+    recorded: false,
+  };
+}
+
+/**
+ * Deletes an object's backend resource where it lives: with its recorded placement (or its Location's), or,
+ * when neither is known any more, in every place it could be. True once it is gone everywhere asked.
+ */
+export async function deleteWhereItLives(
+  p: ProviderContext,
+  obj: KubeObject,
+  loc: Location | undefined,
+  where: { namespace: string; name: string } | undefined,
+  log: Logger,
+  signal: AbortSignal,
+  remove: (bctx: BackendContext) => Promise<{ gone: boolean }>,
+): Promise<boolean> {
+  const known = await objectContext(p, obj, loc, log, signal);
+  const contexts = known
+    ? [known.bctx]
+    : await candidateContexts(p, where ?? { namespace: '', name: '' }, log, signal);
+  let gone = true;
+  for (const bctx of contexts) if (!(await remove(bctx)).gone) gone = false;
+  return gone;
 }
 
 export function cond(

@@ -6,7 +6,7 @@
 import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
 import type { Cluster } from '../../runtime/manager/cluster.ts';
 import type { ConditionInput } from '../../runtime/util/conditions.ts';
-import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
+import { hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
 import { INSTANCE, NETWORK_CONTEXT, SUBNET, WORKLOAD_DEPLOYMENT } from '../api/resources.ts';
 import type {
   Instance,
@@ -27,19 +27,21 @@ import {
 } from '../classic.ts';
 import { registerDesiredSecrets } from '../redact.ts';
 import {
-  backendContext,
   classify,
   cond,
+  deleteWhereItLives,
   FINALIZER,
   failpoint,
   hasCondition,
   locationOf,
   networkId,
+  objectContext,
   type ProviderContext,
   subnetId,
   writeStatus,
 } from './common.ts';
 import { buildDesired, instanceId, Refusal, templateHashOf, validate } from './instance-desired.ts';
+import { claim, claimObject } from './placement.ts';
 
 const RUNNING: Record<PowerState, [ConditionInput['status'], string, string]> = {
   pending: ['False', REASON.Starting, 'Instance is starting'],
@@ -86,7 +88,7 @@ export class InstanceReconciler implements Reconciler {
     if (!ours && !mine) return; // someone else's Instance (or not scheduled yet): leave it entirely alone
     if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, where, rc) : undefined;
     if (!ours) return; // our finalizer but the Location moved away: keep the resource until deletion
-    if (!mine) inst = await addFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
+    inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc!);
     if (schedulingGates(inst).length > 0) return; // compute removes the Network gate once networking is ready
     return this.converge(cluster, inst, loc!, rc);
   }
@@ -115,8 +117,9 @@ export class InstanceReconciler implements Reconciler {
       const desired = await buildDesired(inst, ownerOf(cluster.name, inst, 'Instance'), nics, cluster.client);
       // Values from the Instance's Secrets join the credentials in the redactor before any backend call.
       registerDesiredSecrets(this.p.redactor, desired);
-      const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
-      observed = await this.p.backend.ensureInstance(bctx, desired);
+      const target = (await objectContext(this.p, inst, loc, rc.log, rc.signal))!;
+      if (!target.recorded) inst = await claim(cluster.client, INSTANCE, inst, FINALIZER, target.placement);
+      observed = await this.p.backend.ensureInstance(target.bctx, desired);
       failpoint('after-ensure-instance');
     } catch (err) {
       if (err instanceof Refusal) {
@@ -214,9 +217,10 @@ export class InstanceReconciler implements Reconciler {
     where: LocationReference | undefined,
     rc: ReconcileContext,
   ): Promise<Result | undefined> {
-    const location = loc ?? ({ metadata: { ...where }, spec: { topology: {} } } as Location);
-    const bctx = await backendContext(this.p, location, rc.log, rc.signal);
-    const { gone } = await this.p.backend.deleteInstance(bctx, instanceId(inst));
+    const id = instanceId(inst);
+    const gone = await deleteWhereItLives(this.p, inst, loc, where, rc.log, rc.signal, (bctx) =>
+      this.p.backend.deleteInstance(bctx, id),
+    );
     if (!gone) {
       await writeStatus(
         cluster,

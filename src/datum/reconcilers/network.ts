@@ -11,20 +11,23 @@ import type { Cluster } from '../../runtime/manager/cluster.ts';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
 import { NETWORK, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
 import type { Location, Network, NetworkContext, Subnet } from '../api/types.ts';
+import type { BackendContext } from '../backend.ts';
 import { CONDITION, NSO_ALLOCATED_CITIES, REASON } from '../classic.ts';
 import {
-  backendContext,
   classify,
   cond,
+  deleteWhereItLives,
   FINALIZER,
   hasCondition,
   locationOf,
   networkId,
+  objectContext,
   type ProviderContext,
   subnetId,
   writeStatus,
 } from './common.ts';
 import { ownerOf } from './instance.ts';
+import { claim, claimObject } from './placement.ts';
 
 export { networkId, subnetId };
 
@@ -42,7 +45,15 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
     loc: Location,
     rc: ReconcileContext,
   ): Promise<Result | undefined>;
-  protected abstract remove(cluster: Cluster, obj: T, loc: Location, rc: ReconcileContext): Promise<boolean>;
+  /** Deletes the object's backend resources in the place given; true once they are gone there. */
+  protected abstract remove(cluster: Cluster, obj: T, bctx: BackendContext): Promise<boolean>;
+
+  /** Where the object's backend resource lives; records it first if that could not be done earlier. */
+  protected async context(cluster: Cluster, obj: T, loc: Location, rc: ReconcileContext) {
+    const target = (await objectContext(this.p, obj, loc, rc.log, rc.signal))!;
+    if (!target.recorded) await claim(cluster.client, this.resource, obj, FINALIZER, target.placement);
+    return target.bctx;
+  }
 
   async reconcile(req: Request, rc: ReconcileContext): Promise<Result | undefined> {
     const cluster = this.p.mgr.cluster(req.cluster);
@@ -51,16 +62,27 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
     const { loc, ours } = locationOf(cluster, obj.spec?.location, this.p.settings);
     const mine = hasFinalizer(obj, FINALIZER);
     if (!ours && !mine) return;
-    const location = loc ?? ({ metadata: { ...obj.spec?.location }, spec: { topology: {} } } as Location);
     if (obj.metadata.deletionTimestamp) {
       if (!mine) return;
-      if (!(await this.remove(cluster, obj, location, rc))) return { requeueAfter: 1000 };
+      const target = obj;
+      const gone = await deleteWhereItLives(
+        this.p,
+        obj,
+        loc,
+        obj.spec?.location,
+        rc.log,
+        rc.signal,
+        async (b) => ({
+          gone: await this.remove(cluster, target, b),
+        }),
+      );
+      if (!gone) return { requeueAfter: 1000 };
       await removeFinalizer(cluster.client, this.resource, obj, FINALIZER);
       return;
     }
     if (!ours) return;
-    if (!mine) obj = await addFinalizer(cluster.client, this.resource, obj, FINALIZER);
-    return this.ensure(cluster, obj, location, rc);
+    obj = await claimObject(this.p, cluster.client, this.resource, obj, FINALIZER, loc!);
+    return this.ensure(cluster, obj, loc!, rc);
   }
 
   /** Programmed=False while something upstream is not there yet. */
@@ -135,12 +157,11 @@ export class NetworkContextReconciler extends BackendObjectReconciler<NetworkCon
       await this.waiting(cluster, ctx, REASON.NotProgrammed, `Network ${ctx.spec!.network.name} not found`);
       return { requeueAfter: 5000 };
     }
-    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
     return this.report(
       cluster,
       ctx,
-      () =>
-        this.p.backend.ensureNetwork(bctx, {
+      async () =>
+        this.p.backend.ensureNetwork(await this.context(cluster, ctx, loc, rc), {
           id: networkId(ctx),
           owner: ownerOf(cluster.name, ctx, 'NetworkContext'),
           ipv4Cidr: net.spec.ipam.ipv4Range ?? DEFAULT_IPV4_RANGE,
@@ -150,17 +171,11 @@ export class NetworkContextReconciler extends BackendObjectReconciler<NetworkCon
     );
   }
 
-  protected async remove(
-    cluster: Cluster,
-    ctx: NetworkContext,
-    loc: Location,
-    rc: ReconcileContext,
-  ): Promise<boolean> {
+  protected async remove(cluster: Cluster, ctx: NetworkContext, bctx: BackendContext): Promise<boolean> {
     // Datum's NSO deletes only the NetworkContext; its Subnets are owner-referenced children that the garbage
     // collector removes after the context is gone. So the context's backend subnets go here, first (the
     // backend refuses while instances still use one, and we come back); each Subnet's own finalizer later
     // finds its backend subnet gone. Waiting for the Subnet objects instead would deadlock.
-    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
     for (const s of subnetsOf(cluster, ctx))
       if (!(await this.p.backend.deleteSubnet(bctx, subnetId(s))).gone) return false;
     return (await this.p.backend.deleteNetwork(bctx, networkId(ctx))).gone;
@@ -213,12 +228,11 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
       );
       return { requeueAfter: 2000 };
     }
-    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
     return this.report(
       cluster,
       subnet,
-      () =>
-        this.p.backend.ensureSubnet(bctx, {
+      async () =>
+        this.p.backend.ensureSubnet(await this.context(cluster, subnet, loc, rc), {
           id: subnetId(subnet),
           owner: ownerOf(cluster.name, subnet, 'Subnet'),
           networkId: networkId(ctx),
@@ -228,13 +242,7 @@ export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
     );
   }
 
-  protected async remove(
-    _cluster: Cluster,
-    subnet: Subnet,
-    loc: Location,
-    rc: ReconcileContext,
-  ): Promise<boolean> {
-    const bctx = await backendContext(this.p, loc, rc.log, rc.signal);
+  protected async remove(_cluster: Cluster, subnet: Subnet, bctx: BackendContext): Promise<boolean> {
     return (await this.p.backend.deleteSubnet(bctx, subnetId(subnet))).gone;
   }
 }

@@ -1,0 +1,195 @@
+/**
+ * Where a backend resource lives: the ProviderConfig (credentials), region and Location it was created with.
+ * It is recorded on the upstream object before the first backend call, and every later call, teardown
+ * included, uses exactly that record. Without it, a resource whose Location was deleted (or re-mapped to
+ * another ProviderConfig or region) would be looked for in the wrong place, found "gone", and left running
+ * while its finalizer came off.
+ *
+ * The record is a status condition of our own type, not an annotation: compute v0.6.0 replaces an Instance's
+ * annotations (and labels and spec) with the template's on every template update, so an annotation would be
+ * lost, and re-adding it would start a write fight with compute. Upstream keeps conditions it does not know.
+ */
+import type { HttpClient } from '../../runtime/client/client.ts';
+import { isNotFound } from '../../runtime/client/errors.ts';
+import type { Condition, KubeObject, ResourceType } from '../../runtime/client/types.ts';
+import type { Logger } from '../../runtime/log/logger.ts';
+import { setCondition } from '../../runtime/util/conditions.ts';
+import { addFinalizer } from '../../runtime/util/finalizers.ts';
+import type { Location } from '../api/types.ts';
+import type { BackendContext } from '../backend.ts';
+import { CITY_CODE_KEY, REGION_KEY } from '../classic.ts';
+import {
+  CredentialsError,
+  PROVIDER_CONFIG,
+  type ProviderConfig,
+  type ResolvedConfig,
+} from '../providerconfig.ts';
+import { PROVIDER_GROUP } from '../settings.ts';
+import type { ProviderContext } from './common.ts';
+
+export const PLACEMENT_CONDITION = `${PROVIDER_GROUP}/Placement`;
+
+/** The ProviderConfig name recorded when none served the Location (injected identity). */
+const NO_PROVIDER_CONFIG = '(none)';
+
+export interface Placement {
+  providerConfig: string;
+  region?: string;
+  location: { namespace: string; name: string };
+}
+
+/** The record on an object, or undefined (never written, or removed by another writer). */
+export function recordedPlacement(obj: KubeObject): Placement | undefined {
+  const raw = (obj.status?.conditions as Condition[] | undefined)?.find(
+    (c) => c.type === PLACEMENT_CONDITION,
+  )?.message;
+  if (!raw) return undefined;
+  try {
+    const p = JSON.parse(raw) as Placement;
+    return typeof p.providerConfig === 'string' && p.location?.name ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a resource for this Location would be created now. */
+export async function currentPlacement(
+  p: ProviderContext,
+  loc: Location,
+): Promise<{ placement: Placement; config: ResolvedConfig }> {
+  const config = await p.resolver.forLocation(loc);
+  return {
+    config,
+    placement: {
+      providerConfig: config.name,
+      region: loc.spec?.topology?.[REGION_KEY] ?? config.region,
+      location: { namespace: loc.metadata.namespace!, name: loc.metadata.name! },
+    },
+  };
+}
+
+/** The backend context of a placement; the recorded ProviderConfig must still exist. */
+export async function placementContext(
+  p: ProviderContext,
+  placement: Placement,
+  loc: Location | undefined,
+  log: Logger,
+  signal: AbortSignal,
+  resolved?: ResolvedConfig,
+): Promise<BackendContext> {
+  const config = resolved ?? (await resolveByName(p.home, p, placement.providerConfig));
+  const topology = loc?.spec?.topology ?? {};
+  return {
+    credentials: config.credentials,
+    region: placement.region,
+    config: { ...p.settings.backendConfig, ...config.config },
+    location: { ...placement.location, cityCode: topology[CITY_CODE_KEY], topology },
+    log,
+    signal,
+  };
+}
+
+async function resolveByName(home: HttpClient, p: ProviderContext, name: string): Promise<ResolvedConfig> {
+  if (name === NO_PROVIDER_CONFIG) return { name, credentials: { source: 'InjectedIdentity' }, config: {} };
+  let pc: ProviderConfig;
+  try {
+    pc = await home.get<ProviderConfig>(PROVIDER_CONFIG, name);
+  } catch (err) {
+    if (isNotFound(err))
+      throw new CredentialsError(
+        `ProviderConfig ${name}, with which this resource was created, no longer exists; restore it so ` +
+          'the resource can be managed and deleted where it lives',
+      );
+    throw err;
+  }
+  return p.resolver.resolve(pc);
+}
+
+/**
+ * Our finalizer, then the placement record (a status write guarded by resourceVersion: a concurrent change
+ * makes it fail and the reconcile retry, never lose either). Returns the updated object.
+ */
+export async function claim<T extends KubeObject>(
+  client: HttpClient,
+  r: ResourceType,
+  obj: T,
+  finalizer: string,
+  placement: Placement | undefined,
+): Promise<T> {
+  let out = await addFinalizer(client, r, obj, finalizer);
+  if (placement && !recordedPlacement(out)) {
+    const conditions = setCondition(out.status?.conditions, {
+      type: PLACEMENT_CONDITION,
+      status: 'True',
+      reason: 'Recorded',
+      message: JSON.stringify(placement),
+      observedGeneration: out.metadata.generation,
+    });
+    out = await client.patchStatus<T>(r, out.metadata.name!, out.metadata.namespace, {
+      type: 'merge',
+      patch: { metadata: { resourceVersion: out.metadata.resourceVersion }, status: { conditions } },
+    });
+  }
+  return out;
+}
+
+/**
+ * Our finalizer plus, where it can be resolved, the placement record: one write on an object's first
+ * reconcile. Credentials trouble leaves the record for later (the reconcile reports it as a condition).
+ */
+export async function claimObject<T extends KubeObject>(
+  p: ProviderContext,
+  client: HttpClient,
+  r: ResourceType,
+  obj: T,
+  finalizer: string,
+  loc: Location,
+): Promise<T> {
+  if (obj.metadata.finalizers?.includes(finalizer) && recordedPlacement(obj)) return obj;
+  const now = await currentPlacement(p, loc).catch(() => undefined);
+  return claim(client, r, obj, finalizer, now?.placement);
+}
+
+/**
+ * Every place an unrecorded resource whose Location is gone could be: each ProviderConfig with its region.
+ * Deleting by id in each is safe (ids derive from the owner's UID), and only when every one says "gone" is
+ * the resource gone.
+ */
+export async function candidateContexts(
+  p: ProviderContext,
+  where: { namespace: string; name: string },
+  log: Logger,
+  signal: AbortSignal,
+): Promise<BackendContext[]> {
+  const all = (
+    await p.home
+      .list<ProviderConfig>(PROVIDER_CONFIG)
+      .catch((e) => (isNotFound(e) ? { items: [] } : Promise.reject(e)))
+  ).items;
+  const out: BackendContext[] = [];
+  for (const pc of all) {
+    const config = await p.resolver.resolve(pc).catch(() => undefined);
+    if (!config) continue;
+    out.push(
+      await placementContext(
+        p,
+        { providerConfig: config.name, region: config.region, location: where },
+        undefined,
+        log,
+        signal,
+        config,
+      ),
+    );
+  }
+  if (out.length === 0)
+    out.push(
+      await placementContext(
+        p,
+        { providerConfig: NO_PROVIDER_CONFIG, location: where },
+        undefined,
+        log,
+        signal,
+      ),
+    );
+  return out;
+}

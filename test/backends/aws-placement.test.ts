@@ -1,0 +1,139 @@
+/**
+ * Where a resource was created is where it is deleted: a second ProviderConfig serves city code LHR in
+ * eu-west-2; after the LHR Location is deleted, deleting the Instance, its Subnet and NetworkContext must still
+ * terminate the VM and remove the VPC in eu-west-2 (not look in the default ProviderConfig's region, find
+ * nothing, and let the finalizer go while the VM runs on).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { DescribeInstancesCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { createAwsBackend } from '../../src/backends/aws/index.ts';
+import { INSTANCE, LOCATION, NETWORK_CONTEXT, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
+import {
+  createInstance,
+  createLocation,
+  createNetwork,
+  createNetworking,
+  ensureNamespace,
+} from '../../src/datum/contract/fixtures.ts';
+import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
+import { registerProvider } from '../../src/datum/provider.ts';
+import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
+import { recordedPlacement } from '../../src/datum/reconcilers/placement.ts';
+import { defaultSettings } from '../../src/datum/settings.ts';
+import { isNotFound } from '../../src/runtime/client/errors.ts';
+import { createLogger } from '../../src/runtime/log/logger.ts';
+import { Manager } from '../../src/runtime/manager/manager.ts';
+import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
+import { type Ec2Emulator, startEc2Emulator } from '../../src/testkit/moto/index.ts';
+
+const NS = 'project-a';
+const LONDON = 'eu-west-2';
+
+describe('aws: deletion uses the ProviderConfig and region a resource was created with', () => {
+  let emu: Ec2Emulator;
+  let cp: ControlPlane;
+  let mgr: Manager;
+  const logs: string[] = [];
+
+  before(async () => {
+    emu = await startEc2Emulator();
+    await emu.createInstanceProfile('datum-instance');
+    cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
+    const c = cp.client();
+    await ensureNamespace(c, 'provider-system');
+    await c.create(SECRET, {
+      metadata: { name: 'aws', namespace: 'provider-system' },
+      stringData: { accessKeyId: 'AKIDPLACEMENT', secretAccessKey: 'placement-secret-key' },
+    });
+    const credentials = { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'aws' } };
+    await c.create(PROVIDER_CONFIG, {
+      metadata: { name: 'default' },
+      spec: { credentials, region: emu.region },
+    });
+    await c.create(PROVIDER_CONFIG, {
+      metadata: { name: 'london' },
+      spec: { credentials, region: LONDON, locations: { cityCodes: ['LHR'] } },
+    });
+    const settings = { ...defaultSettings(), sweepIntervalSeconds: 3600 };
+    const backend = createAwsBackend({
+      backendConfig: {
+        endpoint: emu.endpoint,
+        instanceProfile: 'datum-instance',
+        managedBy: `placement-${randomUUID().slice(0, 8)}`,
+        containerHostImage: 'ami-0fedcba9876543210#/dev/xvda',
+      },
+    });
+    mgr = new Manager({ log: createLogger({ level: 'info', sink: (l) => logs.push(l) }) });
+    await mgr.engage('project-a', cp.connection);
+    registerProvider(mgr, { backend, settings, home: c });
+    await mgr.start();
+  });
+
+  after(async () => {
+    await mgr?.stop();
+    await cp?.stop();
+    await emu?.stop();
+  });
+
+  it('terminates the VM and removes the VPC in eu-west-2 after the LHR Location is gone', async () => {
+    const c = cp.client();
+    await ensureNamespace(c, NS);
+    await createLocation(c, NS, 'lhr-1', defaultSettings().locationClassName, 'LHR');
+    await createNetwork(c, NS);
+    const where = { name: 'lhr-1', namespace: NS };
+    await createNetworking(c, NS, 'default', where, '10.132.0.0/20');
+    const inst = await createInstance(c, { name: 'web-0', namespace: NS, location: where });
+    const programmed = await eventually(async () => {
+      const i = await c.get(INSTANCE, 'web-0', NS);
+      return condOf(i, 'Programmed')?.status === 'True' ? i : undefined;
+    }, 'Instance Programmed');
+    assert.deepEqual(recordedPlacement(programmed), {
+      providerConfig: 'london',
+      region: LONDON,
+      location: where,
+    });
+    const london = new EC2Client({
+      region: LONDON,
+      endpoint: emu.motoEndpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const states = async () =>
+      (
+        await london.send(
+          new DescribeInstancesCommand({
+            Filters: [{ Name: 'tag:meta.datumapis.com/upstream-uid', Values: [inst.metadata.uid!] }],
+          }),
+        )
+      ).Reservations?.flatMap((r) => r.Instances ?? []).map((i) => i.State?.Name) ?? [];
+    assert.equal((await states()).length, 1, 'the VM runs in eu-west-2');
+
+    await c.delete(LOCATION, 'lhr-1', NS);
+    await c.delete(INSTANCE, 'web-0', NS);
+    await c.delete(SUBNET, 'default-project-a-lhr-1-0', NS);
+    await c.delete(NETWORK_CONTEXT, 'default-project-a-lhr-1', NS);
+    const gone = (r: typeof INSTANCE, name: string) =>
+      c.get(r, name, NS).then(
+        () => false,
+        (e) => isNotFound(e),
+      );
+    await eventually(
+      async () =>
+        (await gone(INSTANCE, 'web-0')) &&
+        (await gone(SUBNET, 'default-project-a-lhr-1-0')) &&
+        (await gone(NETWORK_CONTEXT, 'default-project-a-lhr-1')),
+      'Instance, Subnet and NetworkContext deleted',
+    );
+    assert.ok(
+      (await states()).every((s) => s === 'terminated' || s === 'shutting-down'),
+      `the VM in eu-west-2 is terminated, not ${await states()}`,
+    );
+    const vpcs = await london.send(
+      new DescribeVpcsCommand({
+        Filters: [{ Name: 'tag:meta.datumapis.com/upstream-name', Values: ['default-project-a-lhr-1'] }],
+      }),
+    );
+    assert.equal(vpcs.Vpcs?.length ?? 0, 0, 'the VPC in eu-west-2 is gone');
+  });
+});

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { toKubeconfigYaml } from '../../src/runtime/client/config.ts';
+import { LEASE } from '../../src/runtime/leaderelection/leaderelection.ts';
 import { ControlPlane } from '../../src/testkit/index.ts';
+import { startBlackholeProxy } from './fixtures/blackhole-proxy.ts';
 
 const CHILD = new URL('./fixtures/manager-child.ts', import.meta.url).pathname;
 interface Line {
@@ -11,14 +17,23 @@ interface Line {
   name?: string;
   clean?: boolean;
   port?: number;
+  reason?: string;
+  aborted?: boolean;
+}
+interface ChildOptions {
+  lease?: string;
+  graceMs?: number;
+  cleanupMs?: number;
+  file?: string;
 }
 
 function startChild(
   kubeconfig: string,
   id: string,
   reconcileMs = 0,
+  opts: ChildOptions = {},
 ): { proc: ChildProcess; lines: Line[]; exit: Promise<number | null> } {
-  const proc = spawn(process.execPath, [CHILD, kubeconfig, id, String(reconcileMs)], {
+  const proc = spawn(process.execPath, [CHILD, kubeconfig, id, String(reconcileMs), JSON.stringify(opts)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines: Line[] = [];
@@ -44,9 +59,16 @@ async function until(fn: () => boolean, ms: number, what: string): Promise<void>
   }
 }
 
+/** Resolves with `p`, or with `fallback` after `ms`. */
+function orAfter<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return Promise.race([p, new Promise<T>((r) => setTimeout(r, ms, fallback))]);
+}
+
 describe('leader election and shutdown', () => {
   let cp: ControlPlane;
+  let tmp: string;
   before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'leaderelection-'));
     cp = await ControlPlane.start();
     await cp
       .client()
@@ -57,6 +79,7 @@ describe('leader election and shutdown', () => {
   });
   after(async () => {
     await cp?.stop();
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   it('exactly one of two managers reconciles; killing the leader hands over within the lease; periods never overlap', async () => {
@@ -136,6 +159,109 @@ describe('leader election and shutdown', () => {
       assert.ok(Date.now() - t0 < 3500, 'released lease taken over quickly');
     } finally {
       d.proc.kill('SIGKILL');
+    }
+  });
+
+  it('a leader whose API server hangs stops all work before its lease can expire and exits non-zero', async () => {
+    // The leader talks to the API server through a proxy we black-hole; the follower talks to it directly.
+    const proxy = await startBlackholeProxy(Number(new URL(cp.connection.server).port));
+    const proxiedKubeconfig = join(tmp, 'proxied.kubeconfig');
+    writeFileSync(
+      proxiedKubeconfig,
+      toKubeconfigYaml({ ...cp.connection, server: `https://127.0.0.1:${proxy.port}` }),
+    );
+    const file = join(tmp, 'cut-reconciles.jsonl');
+    const opts = { lease: 'cut-lock', file };
+    // Reconciles of 400 ms back to back (5 ConfigMaps, one worker): one is nearly always in flight.
+    const a = startChild(proxiedKubeconfig, 'cut-a', 400, opts);
+    let aExitedAt = 0;
+    void a.exit.then(() => {
+      aExitedAt = Date.now();
+    });
+    let b: ReturnType<typeof startChild> | undefined;
+    try {
+      await until(() => a.lines.some((l) => l.ev === 'reconcile-end'), 30_000, 'a leads and reconciles');
+      b = startChild(cp.kubeconfigPath, 'cut-b', 400, opts);
+      const follower = b;
+      await until(() => follower.lines.some((l) => l.ev === 'probes'), 30_000, 'b started');
+      await new Promise((r) => setTimeout(r, 1500)); // b has observed a's renewals
+      assert.equal(b.lines.filter((l) => l.ev === 'reconcile-start').length, 0, 'b follows');
+      const cutAt = Date.now();
+      proxy.blackhole();
+      await until(() => follower.lines.some((l) => l.ev === 'reconcile-start'), 20_000, 'b takes over');
+      const code = await orAfter<number | null | 'still running'>(a.exit, 10_000, 'still running');
+      // Without an exit of its own, it "runs" until we kill it now.
+      const exitedAt = code === 'still running' ? Date.now() : aExitedAt;
+      if (code === 'still running') a.proc.kill('SIGKILL');
+      // Timestamps taken inside the reconciles. A reconcile of a still running without an end counts as
+      // running until we killed it.
+      const recs = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Line);
+      const of = (id: string, ev: string) => recs.filter((r) => r.id === id && r.ev === ev).map((r) => r.t);
+      const aStarts = of('cut-a', 'reconcile-start');
+      const aEnds = of('cut-a', 'reconcile-end');
+      const lastA = aStarts.length > aEnds.length ? exitedAt : Math.max(...aEnds);
+      const firstB = Math.min(...of('cut-b', 'reconcile-start'));
+      const aborted = recs.filter((r) => r.id === 'cut-a' && r.aborted).length;
+      process.stderr.write(
+        `# cut at 0 ms: a's last reconcile ended at ${lastA - cutAt} ms (${aborted} aborted), a exited ${code === 'still running' ? 'NEVER' : `at ${exitedAt - cutAt} ms`}, b's first reconcile started at ${firstB - cutAt} ms\n`,
+      );
+      assert.ok(lastA < firstB, `leadership periods overlap by ${lastA - firstB} ms`);
+      assert.notEqual(code, 'still running', 'the old leader exits on its own');
+      assert.equal(code, 1, 'and non-zero, so its Deployment restarts it');
+      assert.equal(a.lines.find((l) => l.ev === 'exit')?.reason, 'lost-leadership');
+      assert.ok(exitedAt - cutAt < 3000 + 500 + 2500, `exited ${exitedAt - cutAt} ms after the cut`);
+    } finally {
+      a.proc.kill('SIGKILL');
+      b?.proc.kill('SIGKILL');
+      await proxy.close();
+    }
+  });
+
+  it('a graceful stop releases the lease only after the last reconcile has returned', async () => {
+    // Watch the Lease from here: the time its holder is cleared is when a successor could start.
+    const watchAbort = new AbortController();
+    const seen: { t: number; holder: string }[] = [];
+    const watching = (async () => {
+      const stream = cp.client().watch<{ metadata: object; spec?: { holderIdentity?: string } }>(LEASE, {
+        namespace: 'default',
+        fieldSelector: 'metadata.name=slow-lock',
+        signal: watchAbort.signal,
+      });
+      for await (const ev of stream) {
+        if (ev.type === 'BOOKMARK') continue;
+        seen.push({ t: Date.now(), holder: ev.object.spec?.holderIdentity ?? '' });
+      }
+    })().catch(() => {});
+    // A 5 s reconcile, a 1 s grace period, and 1 s for the aborted reconcile to wind down.
+    const c = startChild(cp.kubeconfigPath, 'slow', 5000, {
+      lease: 'slow-lock',
+      graceMs: 1000,
+      cleanupMs: 1000,
+    });
+    try {
+      await until(() => c.lines.some((l) => l.ev === 'reconcile-start'), 30_000, 'reconcile started');
+      await until(() => seen.some((e) => e.holder === 'slow'), 5000, 'lease seen held');
+      c.proc.kill('SIGTERM');
+      const code = await orAfter(c.exit, 20_000, null);
+      const exitedAt = Date.now();
+      await until(() => seen.some((e) => e.holder === ''), 5000, 'lease released');
+      const releasedAt = seen.find((e) => e.holder === '')!.t;
+      const starts = c.lines.filter((l) => l.ev === 'reconcile-start');
+      const ends = c.lines.filter((l) => l.ev === 'reconcile-end');
+      // A reconcile that never returned ran until its process was gone.
+      const lastEnd = starts.length > ends.length ? exitedAt : Math.max(...ends.map((l) => l.t));
+      process.stderr.write(`# lease released ${releasedAt - lastEnd} ms after the last reconcile ended\n`);
+      assert.ok(releasedAt >= lastEnd, `lease released ${lastEnd - releasedAt} ms before a reconcile ended`);
+      assert.equal(ends.length, starts.length, 'every reconcile returned before the process exited');
+      assert.equal(ends.at(-1)?.aborted, true, 'the slow reconcile was aborted after the grace period');
+      assert.equal(code, 1, 'not a clean stop: the grace period was exceeded');
+    } finally {
+      c.proc.kill('SIGKILL');
+      watchAbort.abort();
+      await watching;
     }
   });
 });

@@ -43,6 +43,19 @@ describe('work queue drop()', () => {
   });
 });
 
+describe('work queue shutDown()', () => {
+  it('hands out no more work, even with keys still queued', async () => {
+    const q = new WorkQueue<string>();
+    q.add('a');
+    q.add('b');
+    assert.equal(await q.get(), 'a');
+    q.shutDown();
+    assert.equal(await q.get(), undefined, 'a stopping controller starts no new reconcile');
+    q.done('a');
+    assert.equal(await q.get(), undefined);
+  });
+});
+
 describe('retries metric', () => {
   const setup = () => {
     const metrics = new RuntimeMetrics({ defaultMetrics: false });

@@ -6,6 +6,7 @@ import type {
   DeleteOptions,
   ListOptions,
   PatchBody,
+  RequestOptions,
   WatchEvent,
   WatchOptions,
   WriteOptions,
@@ -59,10 +60,12 @@ export class HttpClient implements Client {
     path: string,
     body?: unknown,
     headers?: Record<string, string>,
+    signal?: AbortSignal,
   ): Promise<T> {
     const res = await this.transport.send(method, path, {
       body: body === undefined ? undefined : JSON.stringify(body),
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      signal,
     });
     const text = await res.body.text();
     return (text ? JSON.parse(text) : undefined) as T;
@@ -77,8 +80,13 @@ export class HttpClient implements Client {
     return this.json<T>(method, path, body, headers);
   }
 
-  get<T extends KubeObject = KubeObject>(r: ResourceType, name: string, namespace?: string): Promise<T> {
-    return this.json<T>('GET', resourcePath(r, namespace, name));
+  get<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    name: string,
+    namespace?: string,
+    opts: RequestOptions = {},
+  ): Promise<T> {
+    return this.json<T>('GET', resourcePath(r, namespace, name), undefined, undefined, opts.signal);
   }
 
   /** Lists every page; the returned resourceVersion is the list's snapshot version. */
@@ -126,7 +134,8 @@ export class HttpClient implements Client {
     opts: WriteOptions = {},
   ): Promise<T> {
     const body = { apiVersion: apiVersionOf(r), kind: r.kind, ...obj };
-    return this.json<T>('POST', resourcePath(r, obj.metadata.namespace) + writeQuery(opts), body);
+    const path = resourcePath(r, obj.metadata.namespace) + writeQuery(opts);
+    return this.json<T>('POST', path, body, undefined, opts.signal);
   }
 
   update<T extends KubeObject = KubeObject>(
@@ -148,7 +157,7 @@ export class HttpClient implements Client {
   private put<T>(r: ResourceType, obj: KubeObject, opts: WriteOptions, subresource?: string): Promise<T> {
     const body = { apiVersion: apiVersionOf(r), kind: r.kind, ...obj };
     const path = resourcePath(r, obj.metadata.namespace, obj.metadata.name, subresource) + writeQuery(opts);
-    return this.json<T>('PUT', path, body);
+    return this.json<T>('PUT', path, body, undefined, opts.signal);
   }
 
   patch<T extends KubeObject = KubeObject>(
@@ -167,9 +176,8 @@ export class HttpClient implements Client {
     } else {
       q.fieldManager = opts.fieldManager;
     }
-    return this.json<T>('PATCH', resourcePath(r, namespace, name, opts.subresource) + query(q), patch, {
-      'content-type': CONTENT_TYPES[body.type],
-    });
+    const path = resourcePath(r, namespace, name, opts.subresource) + query(q);
+    return this.json<T>('PATCH', path, patch, { 'content-type': CONTENT_TYPES[body.type] }, opts.signal);
   }
 
   patchStatus<T extends KubeObject = KubeObject>(

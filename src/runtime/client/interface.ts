@@ -16,7 +16,12 @@ export interface ListOptions {
   metadataOnly?: boolean;
 }
 
-export interface WriteOptions {
+export interface RequestOptions {
+  /** Aborts the request, including the transport's retries (e.g. a lease renewal past its deadline). */
+  signal?: AbortSignal;
+}
+
+export interface WriteOptions extends RequestOptions {
   fieldManager?: string;
   dryRun?: boolean;
 }
@@ -59,7 +64,12 @@ export interface WatchEvent<T extends KubeObject = KubeObject> {
 }
 
 export interface Client {
-  get<T extends KubeObject = KubeObject>(r: ResourceType, name: string, namespace?: string): Promise<T>;
+  get<T extends KubeObject = KubeObject>(
+    r: ResourceType,
+    name: string,
+    namespace?: string,
+    opts?: RequestOptions,
+  ): Promise<T>;
   list<T extends KubeObject = KubeObject>(r: ResourceType, opts?: ListOptions): Promise<KubeList<T>>;
   create<T extends KubeObject = KubeObject>(
     r: ResourceType,

@@ -10,6 +10,7 @@ import type { Cluster } from '../manager/cluster.ts';
 import type { RuntimeMetrics } from '../metrics/metrics.ts';
 import type { RateLimiter } from '../queue/ratelimiter.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
+import { within } from '../util/sleep.ts';
 import { applyOutcome, type Outcome } from './outcome.ts';
 import type { Predicate, WatchEventInfo } from './predicates.ts';
 import { type Reconciler, type Request, requestKey } from './reconcile.ts';
@@ -119,16 +120,20 @@ export class Controller {
   /** Stops taking work, waits up to `graceMs` for in-flight reconciles, then aborts them. */
   async stop(graceMs = 30_000): Promise<boolean> {
     this.queue.shutDown();
-    let timer: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([
-      Promise.all(this.workers).then(() => true),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), graceMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const finished = await this.idle(graceMs);
     this.abort.abort();
     return finished;
+  }
+
+  /** Stops taking work and aborts every in-flight reconcile at once (the leader lease was lost). */
+  halt(): void {
+    this.queue.shutDown();
+    this.abort.abort();
+  }
+
+  /** Resolves true once every worker has returned (no reconcile runs), false after `ms`. */
+  idle(ms: number): Promise<boolean> {
+    return within(Promise.all(this.workers), ms);
   }
 
   private async worker(): Promise<void> {

@@ -3,7 +3,10 @@
  * - acquire when the lease is free or expired by OUR clock: we remember when we last saw the record change
  *   and never compare remote timestamps with local time (clock skew cannot make two leaders);
  * - renew every retryPeriod; if renewals keep failing for renewDeadline, stop leading BEFORE the lease could
- *   expire for others (renewDeadline < leaseDuration);
+ *   expire for others (renewDeadline < leaseDuration). The deadline counts from the START of the last successful
+ *   renewal (the server wrote that record after it, so nobody can see the lease expire before start +
+ *   leaseDuration), and every attempt is aborted when the deadline comes: a hanging API server or the client's
+ *   own retries cannot keep us "leading" past it;
  * - every write is an optimistic update on resourceVersion;
  * - on graceful shutdown, release by emptying holderIdentity so a successor takes over within retryPeriod.
  */
@@ -90,12 +93,13 @@ export class LeaderElector {
   /** Campaigns, leads, and campaigns again after losing the lease, until `signal` aborts. */
   async run(cb: LeaderCallbacks, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      if (!(await this.acquire(cb, signal))) return;
+      const since = await this.acquire(cb, signal);
+      if (since === undefined) return;
       const leaderAbort = new AbortController();
       this.setLeading(true);
       this.log?.info('became leader');
       cb.onStartedLeading(leaderAbort.signal);
-      await this.renewLoop(signal);
+      await this.renewLoop(signal, since);
       leaderAbort.abort();
       this.setLeading(false);
       this.log?.info('stopped leading');
@@ -109,16 +113,18 @@ export class LeaderElector {
     this.onStatus?.(v);
   }
 
-  private async acquire(cb: LeaderCallbacks, signal: AbortSignal): Promise<boolean> {
+  /** Resolves with when the successful attempt started (performance.now()), or undefined once `signal` aborts. */
+  private async acquire(cb: LeaderCallbacks, signal: AbortSignal): Promise<number | undefined> {
     while (!signal.aborted) {
-      const acquired = await this.tryAcquireOrRenew().catch((err) => {
+      const startedAt = performance.now();
+      const acquired = await this.attempt(signal, this.cfg.renewDeadlineMs).catch((err) => {
         // Say why we cannot lead (a missing namespace, RBAC), once per distinct error, instead of spinning silently.
         const msg = String((err as Error)?.message ?? err);
         if (msg !== this.lastError) this.log?.error('cannot acquire the leader lease', { err });
         this.lastError = msg;
         return false;
       });
-      if (acquired) return true;
+      if (acquired) return startedAt;
       const holder = this.current?.spec?.holderIdentity ?? '';
       if (holder && holder !== this.lastLeader) {
         this.lastLeader = holder;
@@ -126,21 +132,38 @@ export class LeaderElector {
       }
       await sleep(this.cfg.retryPeriodMs * (1 + Math.random() * 0.2), signal);
     }
-    return false;
+    return undefined;
   }
 
-  private async renewLoop(signal: AbortSignal): Promise<void> {
-    let lastRenew = performance.now();
+  /** Returns when we must stop leading: renew deadline reached, lease taken by another, or `signal` aborted. */
+  private async renewLoop(signal: AbortSignal, since: number): Promise<void> {
+    let lastRenew = since;
     while (!signal.aborted) {
-      await sleep(this.cfg.retryPeriodMs, signal);
+      const deadline = lastRenew + this.cfg.renewDeadlineMs;
+      await sleep(Math.min(this.cfg.retryPeriodMs, deadline - performance.now()), signal);
       if (signal.aborted) return;
-      const ok = await this.tryAcquireOrRenew().catch((err) => {
-        this.log?.warn('lease renewal failed', { err });
+      const startedAt = performance.now();
+      if (startedAt >= deadline) {
+        this.log?.error('lease not renewed within the renew deadline', {
+          renewDeadlineMs: this.cfg.renewDeadlineMs,
+        });
+        return;
+      }
+      const ok = await this.attempt(signal, deadline - startedAt).catch((err) => {
+        this.log?.warn('lease renewal failed', { err: signal.aborted ? 'aborted' : err });
         return false;
       });
-      if (ok) lastRenew = performance.now();
-      else if (performance.now() - lastRenew >= this.cfg.renewDeadlineMs || this.heldByOther()) return;
+      if (ok) lastRenew = startedAt;
+      else if (this.heldByOther()) return;
     }
+  }
+
+  /** One attempt that gives up (aborting its HTTP requests and any client retries) after `ms` or on `signal`. */
+  private async attempt(signal: AbortSignal, ms: number): Promise<boolean> {
+    // Rounded down: AbortSignal.timeout takes whole milliseconds, and early is the safe side.
+    return this.tryAcquireOrRenew(
+      AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.floor(ms)))]),
+    );
   }
 
   private heldByOther(): boolean {
@@ -149,25 +172,29 @@ export class LeaderElector {
   }
 
   /** One attempt: create, take over an expired/free lease, or renew ours. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { namespace, name } = this.cfg;
     const leaseSeconds = Math.max(1, Math.round(this.cfg.leaseDurationMs / 1000));
     let lease: LeaseObject;
     try {
-      lease = await this.client.get<LeaseObject>(LEASE, name, namespace);
+      lease = await this.client.get<LeaseObject>(LEASE, name, namespace, { signal });
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
-        this.current = await this.client.create<LeaseObject>(LEASE, {
-          metadata: { name, namespace },
-          spec: {
-            holderIdentity: this.identity,
-            leaseDurationSeconds: leaseSeconds,
-            acquireTime: microTime(),
-            renewTime: microTime(),
-            leaseTransitions: 0,
+        this.current = await this.client.create<LeaseObject>(
+          LEASE,
+          {
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: this.identity,
+              leaseDurationSeconds: leaseSeconds,
+              acquireTime: microTime(),
+              renewTime: microTime(),
+              leaseTransitions: 0,
+            },
           },
-        });
+          { signal },
+        );
         this.observe(this.current);
         return true;
       } catch (e) {
@@ -182,16 +209,20 @@ export class LeaderElector {
     if (holder && holder !== this.identity && !expired) return false;
     const transitions = (spec.leaseTransitions ?? 0) + (holder === this.identity ? 0 : 1);
     try {
-      this.current = await this.client.update<LeaseObject>(LEASE, {
-        ...lease,
-        spec: {
-          holderIdentity: this.identity,
-          leaseDurationSeconds: leaseSeconds,
-          acquireTime: holder === this.identity ? spec.acquireTime : microTime(),
-          renewTime: microTime(),
-          leaseTransitions: transitions,
+      this.current = await this.client.update<LeaseObject>(
+        LEASE,
+        {
+          ...lease,
+          spec: {
+            holderIdentity: this.identity,
+            leaseDurationSeconds: leaseSeconds,
+            acquireTime: holder === this.identity ? spec.acquireTime : microTime(),
+            renewTime: microTime(),
+            leaseTransitions: transitions,
+          },
         },
-      });
+        { signal },
+      );
       this.observe(this.current);
       return true;
     } catch (err) {
@@ -209,14 +240,22 @@ export class LeaderElector {
     this.current = lease;
   }
 
-  private async release(): Promise<void> {
+  /**
+   * Gives the lease up so a successor need not wait for it to expire. Only call it once nothing that needed the
+   * lease runs any more (the manager does so after its reconciles ended). Bounded by the renew deadline.
+   */
+  async release(): Promise<void> {
     const lease = this.current;
     if (!lease || lease.spec?.holderIdentity !== this.identity) return;
     try {
-      await this.client.update<LeaseObject>(LEASE, {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() },
-      });
+      await this.client.update<LeaseObject>(
+        LEASE,
+        {
+          ...lease,
+          spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() },
+        },
+        { signal: AbortSignal.timeout(this.cfg.renewDeadlineMs) },
+      );
       this.log?.info('released lease');
     } catch (err) {
       this.log?.warn('could not release lease', { err });

@@ -5,6 +5,11 @@
  * Start order: probes/metrics servers → caches of engaged clusters → wait for sync → runnables that need no
  * leader → leader election → leader-only controllers/runnables while leading. Clusters engaged later get
  * their caches started and every controller attached at once.
+ *
+ * Stop order (graceful): take no more work → in-flight reconciles finish (or are aborted after the grace
+ * period and return) → runnables stop → only then release the lease, so a successor never overlaps with us.
+ * Losing the lease instead stops everything at once, never releases, and ends `handleSignals()` with false:
+ * the process exits non-zero and its Deployment restarts it (controller-runtime exits the same way).
  */
 import type { Server } from 'node:http';
 import type { Transform } from '../cache/informer.ts';
@@ -15,6 +20,7 @@ import type { Controller } from '../controller/controller.ts';
 import { type LeaderElectionConfig, LeaderElector } from '../leaderelection/leaderelection.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { RuntimeMetrics, serveMetrics } from '../metrics/metrics.ts';
+import { within } from '../util/sleep.ts';
 import { type Cluster, newCluster } from './cluster.ts';
 import { serveProbes } from './probes.ts';
 
@@ -22,6 +28,13 @@ export interface Runnable {
   start(signal: AbortSignal): Promise<void> | void;
   needLeaderElection?: boolean;
 }
+
+/** Why the manager stopped: a requested shutdown, or the leader lease was lost (exit non-zero). */
+export type StopReason = 'shutdown' | 'lost-leadership';
+
+// After the grace period (or a lost lease), how long aborted reconciles get to return.
+const ABORTED_WAIT_MS = 5000;
+const LOST_WAIT_MS = 500;
 
 export interface ManagerOptions {
   name?: string;
@@ -48,6 +61,16 @@ export class Manager {
   private readonly controllers: Controller[] = [];
   private readonly runnables: Runnable[] = [];
   private readonly abort = new AbortController();
+  // Leader election ends last on a graceful stop (after all work), so it has its own signal.
+  private readonly electorAbort = new AbortController();
+  private electing: Promise<void> | undefined;
+  private releaseOnStop = true;
+  private markLost: () => void = () => {};
+  private readonly lost = new Promise<void>((r) => {
+    this.markLost = r;
+  });
+  /** Set once stopping: why. */
+  stopReason: StopReason | undefined;
   private servers: Server[] = [];
   private leaderStarted = false;
   private started = false;
@@ -180,28 +203,37 @@ export class Manager {
       : (le.cluster ? this.cluster(le.cluster) : this.clusters()[0])?.client;
     if (!leaseClient)
       throw new Error('leader election needs a cluster: set leaderElection.clientConfig or engage one');
-    this.elector = new LeaderElector(leaseClient, le, this.log);
+    // The manager releases the lease itself, once its work has ended (see stop()).
+    this.releaseOnStop = le.releaseOnCancel ?? true;
+    this.elector = new LeaderElector(leaseClient, { ...le, releaseOnCancel: false }, this.log);
     this.elector.onStatus = (leading) => this.metrics.leaderStatus.set({ name: le.name }, leading ? 1 : 0);
     this.metrics.leaderStatus.set({ name: le.name }, 0);
-    this.running.push(
-      this.elector.run(
-        {
-          onStartedLeading: () => {
-            this.leaderStarted = true;
-            for (const c of this.controllers) if (c.needLeaderElection) c.start();
-            for (const r of this.runnables) if (r.needLeaderElection) this.runRunnable(r);
-          },
-          // Losing the lease means another replica may act now: stop at once, as controller-runtime exits.
-          onStoppedLeading: () => {
-            if (!this.abort.signal.aborted) {
-              this.log.error('leader lease lost; stopping');
-              void this.stop();
-            }
-          },
+    this.electing = this.elector.run(
+      {
+        onStartedLeading: () => {
+          if (this.stopping) return;
+          this.leaderStarted = true;
+          for (const c of this.controllers) if (c.needLeaderElection) c.start();
+          for (const r of this.runnables) if (r.needLeaderElection) this.runRunnable(r);
         },
-        this.abort.signal,
-      ),
+        onStoppedLeading: () => {
+          if (!this.electorAbort.signal.aborted) this.loseLeadership();
+        },
+      },
+      this.electorAbort.signal,
     );
+  }
+
+  /** Another replica may lead from now on: abort every reconcile and runnable at once, never release. */
+  private loseLeadership(): void {
+    if (this.stopReason === 'lost-leadership') return;
+    this.stopReason = 'lost-leadership';
+    this.log.error('leader lease lost; stopping all work at once');
+    this.electorAbort.abort(); // no new campaign here: a fresh process campaigns after the restart
+    for (const c of this.controllers) c.halt();
+    this.abort.abort();
+    void this.stop();
+    this.markLost();
   }
 
   private runRunnable(r: Runnable): void {
@@ -214,23 +246,51 @@ export class Manager {
 
   private stopping: Promise<boolean> | undefined;
 
-  /** Graceful shutdown: stop taking work, let in-flight reconciles finish within the bound, release the lease. */
+  /**
+   * Graceful shutdown: stop taking work, let in-flight reconciles finish within the bound (then abort them and
+   * let them return), stop runnables, and only then release the lease. Resolves true if all work finished
+   * within the grace period and the lease was not lost.
+   */
   stop(): Promise<boolean> {
-    this.stopping ??= (async () => {
-      const grace = this.opts.gracefulShutdownMs ?? 30_000;
-      const results = await Promise.all(this.controllers.map((c) => c.stop(grace)));
-      this.abort.abort();
-      await Promise.race([Promise.allSettled(this.running), new Promise((r) => setTimeout(r, 5000))]);
-      await Promise.all(this.clusters().map((c) => c.recorder.flush().catch(() => {})));
-      await Promise.all(this.clusters().map((c) => c.cache.stop()));
-      await Promise.all(this.clusters().map((c) => c.client.close().catch(() => {})));
-      for (const s of this.servers) s.close();
-      return results.every(Boolean);
-    })();
+    this.stopping ??= this.shutdown();
     return this.stopping;
   }
 
-  /** Stops on SIGTERM/SIGINT; resolves after shutdown with whether everything finished within the bound. */
+  private async shutdown(): Promise<boolean> {
+    this.stopReason ??= 'shutdown';
+    const lost = () => this.stopReason === 'lost-leadership';
+    const grace = lost() ? 0 : (this.opts.gracefulShutdownMs ?? 30_000);
+    const inTime = await Promise.all(this.controllers.map((c) => c.stop(grace)));
+    const waitMs = () => (lost() ? LOST_WAIT_MS : ABORTED_WAIT_MS);
+    const idle = await Promise.all(this.controllers.map((c) => c.idle(waitMs())));
+    this.abort.abort();
+    const runnablesDone = await within(Promise.allSettled(this.running), waitMs());
+    // Renewals went on until now: a long graceful stop must not let the lease expire under running work.
+    this.electorAbort.abort();
+    await within(this.electing ?? Promise.resolve(), waitMs());
+    if (this.elector && this.releaseOnStop && !lost()) {
+      // Releasing while a reconcile still runs would let a successor overlap with it; expiry is the safe way.
+      if (idle.every(Boolean) && runnablesDone) await this.elector.release();
+      else
+        this.log.warn(
+          'work still running after shutdown; leaving the lease to expire instead of releasing it',
+        );
+    }
+    // Bounded: an API server that stopped answering must not keep a process that lost its lease alive.
+    const teardown = async () => {
+      await Promise.all(this.clusters().map((c) => c.recorder.flush().catch(() => {})));
+      await Promise.all(this.clusters().map((c) => c.cache.stop()));
+      await Promise.all(this.clusters().map((c) => c.client.close().catch(() => {})));
+    };
+    await within(teardown(), lost() ? LOST_WAIT_MS : 30_000);
+    for (const s of this.servers) s.close();
+    return inTime.every(Boolean) && !lost();
+  }
+
+  /**
+   * Stops on SIGTERM/SIGINT and resolves after shutdown with whether everything finished within the bound.
+   * Also resolves, with false, when the leader lease is lost (`stopReason` says so): exit non-zero then.
+   */
   handleSignals(): Promise<boolean> {
     return new Promise((resolve) => {
       const onSignal = (sig: string) => {
@@ -239,6 +299,7 @@ export class Manager {
       };
       process.once('SIGTERM', () => onSignal('SIGTERM'));
       process.once('SIGINT', () => onSignal('SIGINT'));
+      void this.lost.then(() => this.stop()).then(resolve);
     });
   }
 }

@@ -89,14 +89,15 @@ export class WorkQueue<K = string> {
     this.rateLimiter.forget(key);
   }
 
-  /** Resolves with the next key, or undefined once the queue is shut down and empty. */
+  /** Resolves with the next key, or undefined once the queue is shut down (queued keys are not handed out). */
   get(): Promise<K | undefined> {
+    // Shutting down means "take no more work": a stopping controller must not start reconciles.
+    if (this.shuttingDown) return Promise.resolve(undefined);
     const key = this.queue.shift();
     if (key !== undefined) {
       this.metrics?.depth(this.queue.length);
       return Promise.resolve(this.take(key));
     }
-    if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

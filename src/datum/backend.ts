@@ -27,6 +27,12 @@ export interface BackendCapabilities {
   instanceTypes: string[];
   /** Boot images (e.g. `datumcloud/ubuntu-2204-lts`) the VM runtime accepts; undefined = any. */
   images?: string[];
+  /**
+   * Whether a sandbox Instance's `powerState` is the state of its containers. Unset or false: containers run on
+   * a machine the backend cannot see into (e.g. an EC2 host running docker), so `running` means the machine
+   * runs, and the Running condition says so instead of claiming the containers run.
+   */
+  reportsContainerState?: boolean;
 }
 
 /** Who a backend resource belongs to upstream. Written as tags/labels on the platform resource. */
@@ -49,6 +55,11 @@ export interface BackendContext {
   /** The ProviderConfig's free-form `config` map. */
   config: Readonly<Record<string, string>>;
   location: { namespace: string; name: string; cityCode?: string; topology: Record<string, string> };
+  /**
+   * The provider installation's identity: tag every resource with it, and let `listManaged` return only
+   * resources that carry it (another installation sharing the account must never see ours, nor we theirs).
+   */
+  installation?: string;
   log: Logger;
   signal: AbortSignal;
 }
@@ -163,7 +174,13 @@ export interface ManagedResource {
 
 export interface Backend {
   readonly name: string;
-  capabilities(): BackendCapabilities;
+  /**
+   * What this backend accepts. Input outside it is refused before any backend call (never ignored).
+   * `config` is the serving ProviderConfig's `config` merged over the provider's `backendConfig` (the same map
+   * `BackendContext.config` carries): capabilities that depend on it, such as instance types or images added
+   * per ProviderConfig, must include them. Without it: the provider-wide capabilities.
+   */
+  capabilities(config?: Readonly<Record<string, string>>): BackendCapabilities;
   ensureNetwork(ctx: BackendContext, desired: NetworkDesired): Promise<NetworkObserved>;
   deleteNetwork(ctx: BackendContext, id: string): Promise<DeleteResult>;
   ensureSubnet(ctx: BackendContext, desired: SubnetDesired): Promise<SubnetObserved>;

@@ -28,6 +28,7 @@ import {
 } from './api/resources.ts';
 import type { Instance, NetworkContext, Subnet } from './api/types.ts';
 import type { Backend } from './backend.ts';
+import { installationId } from './installation.ts';
 import { ProviderConfigResolver } from './providerconfig.ts';
 import type { ProviderContext } from './reconcilers/common.ts';
 import { InstanceReconciler, locationOfInstance } from './reconcilers/instance.ts';
@@ -58,9 +59,18 @@ const toRequests = (cluster: string, objs: KubeObject[]): Request[] =>
 
 export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider {
   const redactor = opts.redactor ?? new Redactor();
+  let identity: Promise<string> | undefined;
   const p: ProviderContext = {
     mgr,
     home: opts.home,
+    // Resolved once; a failure (home cluster unreachable) is not remembered, the next call tries again.
+    installation: () => {
+      identity ??= installationId(opts.home, opts.settings).catch((err) => {
+        identity = undefined;
+        throw err;
+      });
+      return identity;
+    },
     backend: opts.backend,
     settings: opts.settings,
     resolver: new ProviderConfigResolver(opts.home, opts.settings, redactor),

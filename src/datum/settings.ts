@@ -23,6 +23,12 @@ export interface ProviderSettings {
   homeKubeconfig?: string;
   /** ProviderConfig used when none names the Location (may be absent: then injected identity). */
   defaultProviderConfig: string;
+  /**
+   * This installation's identity, tagged on every backend resource; the orphan sweep only ever looks at
+   * resources with it. Default: derived from the home cluster's kube-system UID and the leader-election
+   * Lease (namespace/name), so two installations never share one, even in the same account.
+   */
+  installationId?: string;
   metricsBindAddress?: string;
   healthProbeBindAddress?: string;
   leaderElection: {
@@ -89,6 +95,7 @@ const SCHEMA: Record<string, Shape> = {
   },
   homeKubeconfig: 'string',
   defaultProviderConfig: 'string',
+  installationId: 'string',
   metricsBindAddress: 'string',
   healthProbeBindAddress: 'string',
   leaderElection: {

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { DescribeInstancesCommand, DescribeVpcsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import { INSTANCE, LOCATION, NETWORK_CONTEXT, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
+import type { BackendContext } from '../../src/datum/backend.ts';
 import {
   createInstance,
   createLocation,
@@ -18,7 +19,7 @@ import {
   ensureNamespace,
 } from '../../src/datum/contract/fixtures.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
-import { registerProvider } from '../../src/datum/provider.ts';
+import { type Provider, registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { recordedPlacement } from '../../src/datum/reconcilers/placement.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
@@ -35,6 +36,8 @@ describe('aws: deletion uses the ProviderConfig and region a resource was create
   let emu: Ec2Emulator;
   let cp: ControlPlane;
   let mgr: Manager;
+  let provider: Provider;
+  let backendConfig: Record<string, string>;
   const logs: string[] = [];
 
   before(async () => {
@@ -57,17 +60,16 @@ describe('aws: deletion uses the ProviderConfig and region a resource was create
       spec: { credentials, region: LONDON, locations: { cityCodes: ['LHR'] } },
     });
     const settings = { ...defaultSettings(), sweepIntervalSeconds: 3600 };
-    const backend = createAwsBackend({
-      backendConfig: {
-        endpoint: emu.endpoint,
-        instanceProfile: 'datum-instance',
-        managedBy: `placement-${randomUUID().slice(0, 8)}`,
-        containerHostImage: 'ami-0fedcba9876543210#/dev/xvda',
-      },
-    });
+    // No managedBy: resources are tagged with the installation identity the provider derives.
+    backendConfig = {
+      endpoint: emu.endpoint,
+      instanceProfile: 'datum-instance',
+      containerHostImage: 'ami-0fedcba9876543210#/dev/xvda',
+    };
+    const backend = createAwsBackend({ backendConfig });
     mgr = new Manager({ log: createLogger({ level: 'info', sink: (l) => logs.push(l) }) });
     await mgr.engage('project-a', cp.connection);
-    registerProvider(mgr, { backend, settings, home: c });
+    provider = registerProvider(mgr, { backend, settings, home: c });
     await mgr.start();
   });
 
@@ -135,5 +137,46 @@ describe('aws: deletion uses the ProviderConfig and region a resource was create
       }),
     );
     assert.equal(vpcs.Vpcs?.length ?? 0, 0, 'the VPC in eu-west-2 is gone');
+  });
+
+  it('sweeps orphans in every region in use, and never what another installation owns', async () => {
+    const backend = createAwsBackend({ backendConfig });
+    const ctx = (region: string, installation: string): BackendContext => ({
+      credentials: {
+        source: 'Secret',
+        data: { accessKeyId: 'AKIDPLACEMENT', secretAccessKey: 'x-secret-x' },
+      },
+      region,
+      config: backendConfig,
+      location: { namespace: NS, name: 'gone', topology: {} },
+      installation,
+      log: createLogger({ level: 'error', sink: () => {} }),
+      signal: new AbortController().signal,
+    });
+    const orphanOwner = (name: string) => ({
+      cluster: 'project-a',
+      namespace: NS,
+      kind: 'NetworkContext' as const,
+      name,
+      uid: randomUUID(),
+    });
+    const ours = await provider.context.installation();
+    const plant = (region: string, installation: string, name: string, cidr: string) =>
+      backend.ensureNetwork(ctx(region, installation), {
+        id: `net-${name}`,
+        owner: orphanOwner(name),
+        ipv4Cidr: cidr,
+        mtu: 1460,
+      });
+    await plant(LONDON, ours, 'our-orphan', '10.200.0.0/16');
+    await plant(LONDON, 'another-installation', 'their-network', '10.201.0.0/16');
+    const deleted = await provider.sweeper.sweep();
+    assert.deepEqual(deleted, ['net-our-orphan'], 'only our orphan, found in eu-west-2, is swept');
+    const remaining = await backend.listManaged(ctx(LONDON, 'another-installation'));
+    assert.deepEqual(
+      remaining.map((r) => r.id),
+      ['net-their-network'],
+      "the other installation's network survives",
+    );
   });
 });

@@ -30,19 +30,21 @@ export const DEFAULT_MANAGED_BY = 'datum-provider-ts';
 export class AwsBackend implements Backend {
   readonly name = 'aws';
   private readonly options: AwsBackendOptions;
-  private readonly managedBy: string;
+  /** An explicit `managedBy` option wins; else the installation identity the contract passes in. */
+  private readonly managedBy: string | undefined;
   private readonly clients = new ClientCache();
   private readonly secrets = new SecretStore();
 
   constructor(options: AwsBackendOptions = {}) {
     this.options = options;
-    this.managedBy = options.managedBy ?? DEFAULT_MANAGED_BY;
+    this.managedBy = options.managedBy;
     // Fail at start-up on a bad image ref or region rather than on the first reconcile.
     resolveSettings(options, {}, undefined);
   }
 
-  capabilities(): BackendCapabilities {
-    const s = resolveSettings(this.options, {}, undefined);
+  /** With the ProviderConfig's `config`: its `images` / `instanceTypes` maps count, as they do at launch. */
+  capabilities(config: Readonly<Record<string, string>> = {}): BackendCapabilities {
+    const s = resolveSettings(this.options, config, undefined);
     const features: BackendFeature[] = ['networkPolicy', 'sshKeys', 'namedPorts'];
     if (s.assignPublicIp) features.unshift('externalIP');
     return {
@@ -51,6 +53,8 @@ export class AwsBackend implements Backend {
       features,
       instanceTypes: Object.keys(s.instanceTypes).sort(),
       images: Object.keys(s.images).sort(),
+      // Sandboxes are docker containers on an EC2 host: the power state is the host's, not the containers'.
+      reportsContainerState: false,
     };
   }
 
@@ -60,7 +64,8 @@ export class AwsBackend implements Backend {
   }
 
   private session(ctx: BackendContext): AwsSession {
-    return this.clients.session(ctx, resolveSettings(this.options, ctx.config, ctx.region), this.managedBy);
+    const managedBy = this.managedBy ?? ctx.installation ?? DEFAULT_MANAGED_BY;
+    return this.clients.session(ctx, resolveSettings(this.options, ctx.config, ctx.region), managedBy);
   }
 
   async ensureNetwork(ctx: BackendContext, desired: NetworkDesired): Promise<NetworkObserved> {

@@ -10,7 +10,7 @@ import { conditionsEqual, mergeConditions, setCondition } from '../../runtime/ut
 import { LOCATION } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
 import { type Backend, type BackendContext, BackendError } from '../backend.ts';
-import { CITY_CODE_KEY, ownsLocation, REASON, REGION_KEY } from '../classic.ts';
+import { ownsLocation, REASON } from '../classic.ts';
 import type { ProviderConfigResolver } from '../providerconfig.ts';
 import type { Redactor } from '../redact.ts';
 import { PROVIDER_GROUP, type ProviderSettings } from '../settings.ts';
@@ -29,6 +29,8 @@ export interface ProviderContext {
   mgr: Manager;
   /** The provider's own cluster: ProviderConfigs and credential Secrets. */
   home: HttpClient;
+  /** This installation's identity (src/datum/installation.ts), tagged on every backend resource. */
+  installation(): Promise<string>;
   backend: Backend;
   settings: ProviderSettings;
   resolver: ProviderConfigResolver;
@@ -45,38 +47,6 @@ export function locationOf(
   if (!ref) return { ours: false };
   const loc = cluster.cache.informerFor<Location>(LOCATION).get(ref.name, ref.namespace);
   return { loc, ours: ownsLocation(loc, settings.locationClassName) };
-}
-
-export async function backendContext(
-  p: ProviderContext,
-  loc: Location,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<BackendContext> {
-  const rc = await p.resolver.forLocation(loc);
-  const topology = loc.spec?.topology ?? {};
-  return {
-    credentials: rc.credentials,
-    region: topology[REGION_KEY] ?? rc.region,
-    config: { ...p.settings.backendConfig, ...rc.config },
-    location: {
-      namespace: loc.metadata.namespace!,
-      name: loc.metadata.name!,
-      cityCode: topology[CITY_CODE_KEY],
-      topology,
-    },
-    log,
-    signal,
-  };
-}
-
-/** Backend ids of a NetworkContext's network and a Subnet's subnet: stable for the object's lifetime. */
-export function networkId(ctx: KubeObject): string {
-  return `net-${ctx.metadata.uid}`;
-}
-
-export function subnetId(subnet: KubeObject): string {
-  return `subnet-${subnet.metadata.uid}`;
 }
 
 /**
@@ -121,6 +91,15 @@ export async function deleteWhereItLives(
   let gone = true;
   for (const bctx of contexts) if (!(await remove(bctx)).gone) gone = false;
   return gone;
+}
+
+/** Backend ids of a NetworkContext's network and a Subnet's subnet: stable for the object's lifetime. */
+export function networkId(ctx: KubeObject): string {
+  return `net-${ctx.metadata.uid}`;
+}
+
+export function subnetId(subnet: KubeObject): string {
+  return `subnet-${subnet.metadata.uid}`;
 }
 
 export function cond(

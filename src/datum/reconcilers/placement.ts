@@ -84,6 +84,7 @@ export async function placementContext(
     region: placement.region,
     config: { ...p.settings.backendConfig, ...config.config },
     location: { ...placement.location, cityCode: topology[CITY_CODE_KEY], topology },
+    installation: await p.installation(),
     log,
     signal,
   };

@@ -3,12 +3,17 @@
  * one whose owner no longer exists is deleted. It never deletes what belongs to a cluster that is not
  * engaged (we cannot know), and runs only once that cluster's caches have synced.
  */
+
+import { isNotFound } from '../../runtime/client/errors.ts';
 import type { KubeObject } from '../../runtime/client/types.ts';
 import { sleep } from '../../runtime/util/sleep.ts';
-import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
+import { INSTANCE, LOCATION, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
-import type { ManagedResource } from '../backend.ts';
-import { backendContext, type ProviderContext } from './common.ts';
+import type { BackendContext, ManagedResource } from '../backend.ts';
+import { ownsLocation } from '../classic.ts';
+import { PROVIDER_CONFIG, type ProviderConfig } from '../providerconfig.ts';
+import type { ProviderContext } from './common.ts';
+import { currentPlacement, type Placement, placementContext, recordedPlacement } from './placement.ts';
 
 const ORDER: Record<ManagedResource['kind'], number> = { instance: 0, firewall: 1, subnet: 2, network: 3 };
 const OWNER_TYPES = { Instance: INSTANCE, NetworkContext: NETWORK_CONTEXT, Subnet: SUBNET };
@@ -35,31 +40,81 @@ export class OrphanSweeper {
     }
   }
 
-  /** One pass; returns the ids it deleted (or started deleting). */
+  /**
+   * One pass over every place this installation may have created resources: each ProviderConfig in its
+   * region, every placement recorded on an object, and each of our Locations where it is served now.
+   * Backends list only resources tagged with this installation's identity, so another installation's are
+   * never seen. Returns the ids it deleted (or started deleting).
+   */
   async sweep(signal: AbortSignal = new AbortController().signal): Promise<string[]> {
     this.sweeps++;
-    const anyLoc = { metadata: { name: '', namespace: '' }, spec: { topology: {} } } as unknown as Location;
-    const bctx = await backendContext(this.p, anyLoc, this.p.log, signal);
-    const managed = (await this.p.backend.listManaged(bctx)).sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
     const deleted: string[] = [];
-    for (const r of managed) {
-      const cluster = this.p.mgr.getCluster(r.owner.cluster);
-      if (!cluster?.cache.hasSynced()) continue;
-      const type = OWNER_TYPES[r.owner.kind];
-      const owner = cluster.cache
-        .informerFor<KubeObject>(type)
-        .get(r.owner.name, r.owner.namespace || undefined);
-      if (owner && owner.metadata.uid === r.owner.uid) continue;
-      this.p.log.info('deleting orphaned backend resource', {
-        kind: r.kind,
-        id: r.id,
-        owner: `${r.owner.cluster}/${r.owner.namespace}/${r.owner.name}`,
-      });
-      if (r.kind === 'instance' || r.kind === 'firewall') await this.p.backend.deleteInstance(bctx, r.id);
-      else if (r.kind === 'subnet') await this.p.backend.deleteSubnet(bctx, r.id);
-      else if (r.kind === 'network') await this.p.backend.deleteNetwork(bctx, r.id);
-      deleted.push(r.id);
+    for (const place of await this.places()) {
+      let bctx: BackendContext;
+      let managed: ManagedResource[];
+      try {
+        bctx = await placementContext(this.p, place, undefined, this.p.log, signal);
+        managed = (await this.p.backend.listManaged(bctx)).sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
+      } catch (err) {
+        this.p.log.warn('orphan sweep skipped a place', {
+          providerConfig: place.providerConfig,
+          region: place.region,
+          err: this.p.redactor.redact(String(err)),
+        });
+        continue;
+      }
+      for (const r of managed) if (await this.deleteIfOrphaned(bctx, r)) deleted.push(r.id);
     }
     return deleted;
+  }
+
+  private async deleteIfOrphaned(bctx: BackendContext, r: ManagedResource): Promise<boolean> {
+    const cluster = this.p.mgr.getCluster(r.owner.cluster);
+    if (!cluster?.cache.hasSynced()) return false;
+    const type = OWNER_TYPES[r.owner.kind];
+    const owner = cluster.cache
+      .informerFor<KubeObject>(type)
+      .get(r.owner.name, r.owner.namespace || undefined);
+    if (owner && owner.metadata.uid === r.owner.uid) return false;
+    this.p.log.info('deleting orphaned backend resource', {
+      kind: r.kind,
+      id: r.id,
+      region: bctx.region,
+      owner: `${r.owner.cluster}/${r.owner.namespace}/${r.owner.name}`,
+    });
+    if (r.kind === 'instance' || r.kind === 'firewall') await this.p.backend.deleteInstance(bctx, r.id);
+    else if (r.kind === 'subnet') await this.p.backend.deleteSubnet(bctx, r.id);
+    else if (r.kind === 'network') await this.p.backend.deleteNetwork(bctx, r.id);
+    return true;
+  }
+
+  /** Distinct (ProviderConfig, region) pairs in use or configured. */
+  private async places(): Promise<Placement[]> {
+    const out = new Map<string, Placement>();
+    const add = (providerConfig: string, region: string | undefined) =>
+      out.set(`${providerConfig}|${region ?? ''}`, {
+        providerConfig,
+        region,
+        location: { namespace: '', name: '' },
+      });
+    const configs = await this.p.home
+      .list<ProviderConfig>(PROVIDER_CONFIG)
+      .catch((e) => (isNotFound(e) ? { items: [] } : Promise.reject(e)));
+    for (const pc of configs.items) add(pc.metadata.name!, pc.spec.region);
+    for (const cluster of this.p.mgr.clusters()) {
+      if (!cluster.cache.hasSynced()) continue;
+      const cache = cluster.cache;
+      for (const r of Object.values(OWNER_TYPES))
+        for (const o of cache.informerFor<KubeObject>(r).list()) {
+          const rec = recordedPlacement(o);
+          if (rec) add(rec.providerConfig, rec.region);
+        }
+      for (const loc of cache.informerFor<Location>(LOCATION).list()) {
+        if (!ownsLocation(loc, this.p.settings.locationClassName)) continue;
+        const now = await currentPlacement(this.p, loc).catch(() => undefined);
+        if (now) add(now.placement.providerConfig, now.placement.region);
+      }
+    }
+    return [...out.values()];
   }
 }

@@ -11,6 +11,7 @@ import { LOCATION } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
 import { type Backend, type BackendContext, BackendError } from '../backend.ts';
 import { ownsLocation, REASON } from '../classic.ts';
+import { transientErrors } from '../metrics.ts';
 import type { ProviderConfigResolver } from '../providerconfig.ts';
 import type { Redactor } from '../redact.ts';
 import { PROVIDER_GROUP, type ProviderSettings } from '../settings.ts';
@@ -145,6 +146,36 @@ export async function writeStatus(
       status: { ...fields, conditions: merged },
     },
   });
+  return true;
+}
+
+/** Programmed=True for the object's current generation: what the platform runs matches the spec. */
+export function programmedNow(obj: KubeObject): boolean {
+  const c = (obj.status?.conditions as Condition[] | undefined)?.find((x) => x.type === 'Programmed');
+  return c?.status === 'True' && c.observedGeneration === obj.metadata.generation;
+}
+
+/**
+ * Transient trouble (a retryable backend error, an upstream dependency briefly not ready) on an object that
+ * is programmed for its current generation: the last good condition still describes the platform, so it is
+ * kept; the trouble goes to an Event and a metric, and the reconcile retries. True when that applies.
+ */
+export function keepLastGood(
+  p: ProviderContext,
+  cluster: Cluster,
+  obj: KubeObject,
+  transient: boolean,
+  reason: string,
+  message: string,
+): boolean {
+  if (!transient || !programmedNow(obj)) return false;
+  transientErrors(p.mgr.metrics.registry).inc({ kind: obj.kind ?? 'unknown', reason });
+  cluster.recorder.event(
+    obj,
+    'Warning',
+    reason,
+    p.redactor.redact(`${message} (still programmed; retrying)`),
+  );
   return true;
 }
 

@@ -33,6 +33,7 @@ import {
   FINALIZER,
   failpoint,
   hasCondition,
+  keepLastGood,
   locationOf,
   networkId,
   objectContext,
@@ -109,7 +110,8 @@ export class InstanceReconciler implements Reconciler {
       nics = this.networks(cluster, inst, { namespace: loc.metadata.namespace!, name: loc.metadata.name! });
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      await this.refuse(cluster, inst, err);
+      if (!keepLastGood(this.p, cluster, inst, err.transient, err.reason, err.message))
+        await this.refuse(cluster, inst, err);
       return err.transient ? { requeueAfter: 5000 } : undefined;
     }
     let observed: InstanceObserved;
@@ -127,15 +129,17 @@ export class InstanceReconciler implements Reconciler {
         return err.transient ? { requeueAfter: 10_000 } : undefined;
       }
       const c = classify(err);
-      await writeStatus(
-        cluster,
-        INSTANCE,
-        inst,
-        [programmed('False', c.reason, c.message)],
-        {},
-        this.p.redactor,
-      );
-      cluster.recorder.event(inst, 'Warning', c.reason, this.p.redactor.redact(c.message));
+      if (!keepLastGood(this.p, cluster, inst, c.retry, c.reason, c.message)) {
+        await writeStatus(
+          cluster,
+          INSTANCE,
+          inst,
+          [programmed('False', c.reason, c.message)],
+          {},
+          this.p.redactor,
+        );
+        cluster.recorder.event(inst, 'Warning', c.reason, this.p.redactor.redact(c.message));
+      }
       if (c.retry)
         throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
       // Missing credentials may be fixed without touching the Instance: look again soon.

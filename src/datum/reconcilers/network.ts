@@ -19,6 +19,7 @@ import {
   deleteWhereItLives,
   FINALIZER,
   hasCondition,
+  keepLastGood,
   locationOf,
   networkId,
   objectContext,
@@ -110,6 +111,8 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
     } catch (err) {
       const c = classify(err);
       const reason = c.retry ? REASON.ProgrammingInProgress : failedReason;
+      if (keepLastGood(this.p, cluster, obj, c.retry, c.reason, c.message))
+        throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
       await writeStatus(
         cluster,
         this.resource,

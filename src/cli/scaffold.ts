@@ -72,8 +72,8 @@ export class ${cls} implements Backend {
 
   async ensureInstance(_ctx: BackendContext, desired: InstanceDesired): Promise<InstanceObserved> {
     // TODO: look up by desired.id first (a crash may have left one behind), create with an idempotency token,
-    // converge drift, and report the power state and addresses. Secret content (sensitive: true) must not
-    // land in plain-text platform metadata.
+    // converge drift, and report the power state and addresses, with upToDate: false while a change is still
+    // being applied. Secret content (sensitive: true) must not land in plain-text platform metadata.
     throw new BackendError('Unsupported', \`${name}: ensureInstance(\${desired.id}) is not implemented yet\`);
   }
 

@@ -154,6 +154,12 @@ export interface SubnetObserved {
 
 export interface InstanceObserved {
   providerId: string;
+  /**
+   * Whether the platform runs the desired spec (template hash) now. False while a change is still being
+   * applied (e.g. an instance being replaced): the provider then reports Programmed=False, never the new
+   * template hash against the old machine.
+   */
+  upToDate: boolean;
   powerState: PowerState;
   /** Index-aligned with `desired.interfaces`. */
   addresses: { networkIP?: string; externalIP?: string }[];

@@ -103,8 +103,10 @@ export async function ensureInstance(
       s.log.info('launch spec changed: replacing the instance', { instance: d.id, ec2: current.InstanceId });
       await terminate(s, [current.InstanceId!]);
     }
+    // The old machine is on its way out; the new spec is not running anywhere yet.
     return {
       providerId: current.InstanceId!,
+      upToDate: false,
       powerState: 'stopping',
       addresses: d.interfaces.map(() => ({})),
     };
@@ -189,7 +191,7 @@ async function observe(s: AwsSession, d: InstanceDesired, i: Instance): Promise<
     const externalIP = nic?.Association?.PublicIp ?? (index === 0 ? i.PublicIpAddress : undefined);
     return { ...(networkIP ? { networkIP } : {}), ...(externalIP ? { externalIP } : {}) };
   });
-  return { providerId: i.InstanceId!, powerState, addresses };
+  return { providerId: i.InstanceId!, upToDate: true, powerState, addresses };
 }
 
 /**

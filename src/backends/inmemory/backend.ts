@@ -205,7 +205,12 @@ export class InMemoryBackend implements Backend {
       // Converge: a new template replaces the desired state in place (a real cloud may need a replace).
       if (JSON.stringify(inst.desired) !== JSON.stringify(sealed)) inst.revision = (inst.revision ?? 1) + 1;
       inst.desired = sealed;
-      return { providerId: inst.providerId, powerState: this.powerState(inst), addresses: inst.addresses };
+      return {
+        providerId: inst.providerId,
+        upToDate: true,
+        powerState: this.powerState(inst),
+        addresses: inst.addresses,
+      };
     });
   }
 

@@ -149,6 +149,26 @@ export class InstanceReconciler implements Reconciler {
       };
     }
     const [rs, rr, rm] = RUNNING[observed.powerState];
+    if (!observed.upToDate) {
+      // The platform still runs the previous template (e.g. an instance being replaced): Programmed=True with
+      // the new hash would claim otherwise. status.controller keeps the hash that really runs.
+      await writeStatus(
+        cluster,
+        INSTANCE,
+        inst,
+        [
+          programmed(
+            'False',
+            REASON.ProgrammingInProgress,
+            `Applying the new template: ${observed.providerId} is being replaced`,
+          ),
+          cond(CONDITION.Running, rs, rr, rm, gen),
+        ],
+        {},
+        this.p.redactor,
+      );
+      return { requeueAfter: 2000 };
+    }
     const wasProgrammed = hasCondition(inst, CONDITION.Programmed, 'True');
     const changed = await writeStatus(
       cluster,

@@ -1,8 +1,11 @@
 /**
- * Where a resource was created is where it is deleted: a second ProviderConfig serves city code LHR in
+ * The provider on EC2 (moto), for what needs a real regional cloud API:
+ * - where a resource was created is where it is deleted: a second ProviderConfig serves city code LHR in
  * eu-west-2; after the LHR Location is deleted, deleting the Instance, its Subnet and NetworkContext must still
  * terminate the VM and remove the VPC in eu-west-2 (not look in the default ProviderConfig's region, find
- * nothing, and let the finalizer go while the VM runs on).
+ * nothing, and let the finalizer go while the VM runs on);
+ * - the orphan sweep covers every region in use, and never touches another installation's resources;
+ * - an instance replacement is reported as in progress, never as the new template on the old machine.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -24,6 +27,7 @@ import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { recordedPlacement } from '../../src/datum/reconcilers/placement.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
 import { isNotFound } from '../../src/runtime/client/errors.ts';
+import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
@@ -32,7 +36,7 @@ import { type Ec2Emulator, startEc2Emulator } from '../../src/testkit/moto/index
 const NS = 'project-a';
 const LONDON = 'eu-west-2';
 
-describe('aws: deletion uses the ProviderConfig and region a resource was created with', () => {
+describe('aws provider on EC2: placement, sweep, replacement', () => {
   let emu: Ec2Emulator;
   let cp: ControlPlane;
   let mgr: Manager;
@@ -41,7 +45,8 @@ describe('aws: deletion uses the ProviderConfig and region a resource was create
   const logs: string[] = [];
 
   before(async () => {
-    emu = await startEc2Emulator();
+    // Terminated instances stay `shutting-down` for a few describes, as on EC2: replacements take a while.
+    emu = await startEc2Emulator({ shuttingDownDescribes: 3, pendingDescribes: 2 });
     await emu.createInstanceProfile('datum-instance');
     cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
     const c = cp.client();
@@ -178,5 +183,67 @@ describe('aws: deletion uses the ProviderConfig and region a resource was create
       ['net-their-network'],
       "the other installation's network survives",
     );
+  });
+
+  it('reports Programmed=False while an instance is replaced, never the new template on the old machine', async () => {
+    const c = cp.client();
+    const ns = 'project-b';
+    await ensureNamespace(c, ns);
+    await createLocation(c, ns, 'dfw-1', defaultSettings().locationClassName, 'DFW');
+    await createNetwork(c, ns);
+    const where = { name: 'dfw-1', namespace: ns };
+    await createNetworking(c, ns, 'default', where);
+    await createInstance(c, { name: 'web-r', namespace: ns, location: where, templateHash: 'hash-1' });
+    const first = await eventually(async () => {
+      const i = await c.get(INSTANCE, 'web-r', ns);
+      return condOf(i, 'Programmed')?.status === 'True' ? i : undefined;
+    }, 'Instance Programmed');
+    const machine = (o: KubeObject) => /as (i-[0-9a-f]+)/.exec(condOf(o, 'Programmed')?.message ?? '')?.[1];
+    const oldId = machine(first);
+    assert.ok(oldId, 'the Programmed message names the EC2 instance');
+
+    const seen: KubeObject[] = [];
+    const abort = new AbortController();
+    const watching = (async () => {
+      try {
+        for await (const ev of c.watch(INSTANCE, {
+          namespace: ns,
+          resourceVersion: first.metadata.resourceVersion,
+          signal: abort.signal,
+        }))
+          if (ev.type !== 'BOOKMARK') seen.push(ev.object as KubeObject);
+      } catch {}
+    })();
+    await c.patch(INSTANCE, 'web-r', ns, {
+      type: 'json',
+      patch: [
+        { op: 'replace', path: '/spec/runtime/sandbox/containers/0/image', value: 'nginx:1.28' },
+        { op: 'replace', path: '/spec/controller/templateHash', value: 'hash-2' },
+      ],
+    });
+    const done = await eventually(
+      async () =>
+        seen.find(
+          (o) =>
+            condOf(o, 'Programmed')?.status === 'True' &&
+            o.status?.controller?.observedTemplateHash === 'hash-2',
+        ),
+      'the new template programmed',
+      120_000,
+    );
+    abort.abort();
+    await watching;
+    assert.notEqual(machine(done), oldId, 'the new template runs on a new machine');
+    assert.ok(
+      seen.some((o) => condOf(o, 'Programmed')?.reason === 'ProgrammingInProgress'),
+      'the replacement was visible as ProgrammingInProgress',
+    );
+    const lies = seen.filter(
+      (o) =>
+        condOf(o, 'Programmed')?.status === 'True' &&
+        o.status?.controller?.observedTemplateHash === 'hash-2' &&
+        machine(o) === oldId,
+    );
+    assert.equal(lies.length, 0, 'never Programmed=True with the new hash on the old machine');
   });
 });

@@ -8,12 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
+  CONFIGMAP,
   INSTANCE,
   LOCATION,
   NAMESPACE,
   NETWORK,
   NETWORK_BINDING,
   NETWORK_CONTEXT,
+  SECRET,
   SUBNET,
   SUBNET_CLAIM,
   WORKLOAD,
@@ -118,6 +120,91 @@ function sandboxWorkload(
         },
       },
       placements: [{ name: 'p', cityCodes: [city], scaleSettings: { minReplicas: replicas } }],
+    },
+  };
+}
+
+/** A sandbox in two cities (DFW, DLS) and London (another class's Location), with env and files from data. */
+function richSandbox(): KubeObject {
+  return {
+    metadata: { name: 'app', namespace: NS },
+    spec: {
+      template: {
+        metadata: { labels: { app: 'app' } },
+        spec: {
+          runtime: {
+            resources: { instanceType: 'datumcloud/d1-standard-2' },
+            sandbox: {
+              containers: [
+                {
+                  name: 'app',
+                  image: 'ghcr.io/example/app:1.0',
+                  ports: [{ name: 'http', port: 8080 }],
+                  env: [
+                    { name: 'MODE', valueFrom: { configMapKeyRef: { name: 'app-config', key: 'mode' } } },
+                    { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'app-secret', key: 'token' } } },
+                  ],
+                  volumeAttachments: [
+                    { name: 'config', mountPath: '/etc/app' },
+                    { name: 'tls', mountPath: '/etc/tls' },
+                  ],
+                },
+              ],
+            },
+          },
+          volumes: [
+            { name: 'config', configMap: { name: 'app-config' } },
+            { name: 'tls', secret: { secretName: 'app-secret' } },
+          ],
+          networkInterfaces: [{ network: { name: 'default' } }],
+        },
+      },
+      placements: [
+        { name: 'us', cityCodes: ['DFW', 'DLS'], scaleSettings: { minReplicas: 1 } },
+        { name: 'uk', cityCodes: ['LHR'], scaleSettings: { minReplicas: 1 } },
+      ],
+    },
+  };
+}
+
+/** A VM with a boot disk from an image and ssh keys from the annotation compute copies to the Instance. */
+function richVm(): KubeObject {
+  return {
+    metadata: { name: 'vm', namespace: NS },
+    spec: {
+      template: {
+        metadata: {
+          annotations: {
+            'compute.datumapis.com/ssh-keys':
+              'ubuntu:ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDifferentialTestKeyOnly test@example',
+          },
+        },
+        spec: {
+          runtime: {
+            resources: { instanceType: 'datumcloud/d1-standard-2' },
+            virtualMachine: { volumeAttachments: [{ name: 'boot' }], ports: [{ name: 'ssh', port: 22 }] },
+          },
+          volumes: [
+            {
+              name: 'boot',
+              disk: {
+                template: {
+                  spec: { type: 'pd-standard', populator: { image: { name: 'datumcloud/ubuntu-2204-lts' } } },
+                },
+              },
+            },
+          ],
+          networkInterfaces: [
+            {
+              network: { name: 'default' },
+              networkPolicy: {
+                ingress: [{ ports: [{ port: 'ssh' }], from: [{ ipBlock: { cidr: '192.0.2.0/24' } }] }],
+              },
+            },
+          ],
+        },
+      },
+      placements: [{ name: 'dallas', cityCodes: ['DFW'], scaleSettings: { minReplicas: 1 } }],
     },
   };
 }
@@ -296,6 +383,37 @@ describe('differential: real upstream vs standalone upstream', { skip, timeout: 
         await env.restartProvider();
       },
       async (env) => (await instances(env, 'restart-')).filter(ready).length === 1,
+    );
+  });
+
+  it('any valid classic manifests: several placements and cities, VM and sandbox, ConfigMap and Secret data, ssh keys, another class untouched', async () => {
+    await step(
+      'rich manifests',
+      async (env) => {
+        await env.client.create(CONFIGMAP, {
+          metadata: { name: 'app-config', namespace: NS },
+          data: { 'app.conf': 'mode=demo\n', mode: 'demo' },
+        });
+        await env.client.create(SECRET, {
+          metadata: { name: 'app-secret', namespace: NS },
+          stringData: { token: 'differential-token-value', 'tls.key': 'not-a-real-key' },
+        });
+        await env.client.create(WORKLOAD, richSandbox());
+        await env.client.create(WORKLOAD, richVm());
+      },
+      async (env) => {
+        const l = [...(await instances(env, 'app-')), ...(await instances(env, 'vm-'))];
+        const ours = l.filter((i) => !i.metadata.name!.includes('-lhr-'));
+        const other = l.filter((i) => i.metadata.name!.includes('-lhr-'));
+        return (
+          ours.length === 3 &&
+          ours.every(ready) &&
+          // The LHR placement lands on another class's Location: never ours to touch.
+          other.length === 1 &&
+          !other[0]!.metadata.finalizers?.some((f) => f.startsWith('infra.provider-ts.io/')) &&
+          condOf(other[0], 'Programmed')?.reason !== 'Programmed'
+        );
+      },
     );
   });
 

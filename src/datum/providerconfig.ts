@@ -2,10 +2,16 @@
  * ProviderConfig resolution: which ProviderConfig serves a Location, and the credentials it names.
  * Secret values go to the backend only; errors name the Secret, never its data, and every resolved value
  * is registered with the redactor so it cannot leak into a log line, event or condition message.
+ *
+ * ProviderConfigs are read from an informer once the resolver runs (`mgr.add(resolver)`), by listing before
+ * that; credential Secrets are read with `get` (no cluster-wide watch on Secrets) and kept for a short TTL.
+ * A home cluster without the ProviderConfig CRD is an error, never a fall-back to the ambient identity.
  */
+import { Informer, stripManagedFields } from '../runtime/cache/informer.ts';
 import type { HttpClient } from '../runtime/client/client.ts';
 import { isNotFound } from '../runtime/client/errors.ts';
 import type { Condition, KubeObject, ResourceType } from '../runtime/client/types.ts';
+import { createLogger, type Logger } from '../runtime/log/logger.ts';
 import { setCondition } from '../runtime/util/conditions.ts';
 import type { Location } from './api/types.ts';
 import type { Credentials } from './backend.ts';
@@ -51,31 +57,132 @@ export class CredentialsError extends Error {
   override name = 'CredentialsError';
 }
 
+/** The ProviderConfig name reported when none serves a Location (then: injected identity). */
+export const NO_PROVIDER_CONFIG = '(none)';
+
+/** A rotated Secret is picked up within this time; a changed ProviderConfig at once. */
+export const DEFAULT_SECRET_TTL_MS = 30_000;
+
+export interface ResolverOptions {
+  /** Where status-write failures and the missing CRD are reported. Default: stderr, through the redactor. */
+  log?: Logger;
+  secretTtlMs?: number;
+  now?: () => number;
+}
+
+const MISSING_CRD =
+  `the ProviderConfig CRD (providerconfigs.${PROVIDER_GROUP}) is not installed in the provider's home ` +
+  'cluster: install deploy/crds; no backend call is made without it (the ambient identity is never used instead)';
+
 export class ProviderConfigResolver {
+  /** Only the leader reconciles, so only the leader needs the watch; before it runs, lookups list. */
+  readonly needLeaderElection = true;
+  readonly redactor: Redactor;
   private readonly home: HttpClient;
   private readonly settings: ProviderSettings;
-  readonly redactor: Redactor;
+  private readonly log: Logger;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private informer: Informer<ProviderConfig> | undefined;
+  /** Secret reads by `namespace/name`: the pending or settled read and when it started. */
+  private readonly secrets = new Map<string, { at: number; read: Promise<KubeObject> }>();
 
-  constructor(home: HttpClient, settings: ProviderSettings, redactor = new Redactor()) {
+  constructor(
+    home: HttpClient,
+    settings: ProviderSettings,
+    redactor = new Redactor(),
+    opts: ResolverOptions = {},
+  ) {
     this.home = home;
     this.settings = settings;
     this.redactor = redactor;
+    this.log =
+      opts.log ?? createLogger({ fields: { logger: 'providerconfig' }, redact: redactor.redactLine });
+    this.ttlMs = opts.secretTtlMs ?? DEFAULT_SECRET_TTL_MS;
+    this.now = opts.now ?? Date.now;
   }
 
-  /** The ProviderConfig for a Location: one that lists it (by name or city code), else the default. */
-  async forLocation(loc: Location): Promise<ResolvedConfig> {
-    const all = (
-      await this.home
-        .list<ProviderConfig>(PROVIDER_CONFIG)
-        .catch((err) => (isNotFound(err) ? { items: [] } : Promise.reject(err)))
-    ).items;
+  /** Runnable (`mgr.add(resolver)`): watches ProviderConfigs; a changed one drops its cached Secret. */
+  start(signal: AbortSignal): Promise<void> {
+    if (!this.informer) {
+      const inf = new Informer<ProviderConfig>(
+        this.home,
+        PROVIDER_CONFIG,
+        { transform: stripManagedFields },
+        this.log,
+      );
+      inf.addEventHandler({
+        onUpdate: (old, cur) => {
+          if (JSON.stringify(old.spec) !== JSON.stringify(cur.spec)) this.forget(old, cur);
+        },
+        onDelete: (old) => this.forget(old),
+      });
+      inf.start(signal);
+      this.informer = inf;
+    }
+    return new Promise((resolve) => {
+      if (signal.aborted) resolve();
+      else signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  /** Whether lookups are served from the watch (tests, readiness). */
+  watching(): boolean {
+    return !!this.informer?.hasSynced();
+  }
+
+  /** Drops every cached Secret read (e.g. after the backend called the credentials invalid). */
+  invalidate(): void {
+    this.secrets.clear();
+  }
+
+  /** Every ProviderConfig. Throws a CredentialsError when the CRD is not installed. */
+  async list(): Promise<ProviderConfig[]> {
+    if (this.informer?.hasSynced()) return this.informer.list();
+    try {
+      return (await this.home.list<ProviderConfig>(PROVIDER_CONFIG)).items;
+    } catch (err) {
+      if (isNotFound(err)) throw new CredentialsError(MISSING_CRD);
+      throw err;
+    }
+  }
+
+  /** One ProviderConfig by name, or undefined. Throws a CredentialsError when the CRD is not installed. */
+  async get(name: string): Promise<ProviderConfig | undefined> {
+    return (await this.list()).find((p) => p.metadata.name === name);
+  }
+
+  /** The ProviderConfig serving a Location: one that lists it (by name or city code), else the default. */
+  async select(loc: Location): Promise<ProviderConfig | undefined> {
+    const all = await this.list();
     const key = `${loc.metadata.namespace}/${loc.metadata.name}`;
     const city = loc.spec?.topology?.[CITY_CODE_KEY];
-    const pc =
+    return (
       all.find((p) => p.spec.locations?.names?.includes(key)) ??
       all.find((p) => city && p.spec.locations?.cityCodes?.includes(city)) ??
-      all.find((p) => p.metadata.name === this.settings.defaultProviderConfig);
-    if (!pc) return { name: '(none)', credentials: { source: 'InjectedIdentity' }, config: {} };
+      all.find((p) => p.metadata.name === this.settings.defaultProviderConfig)
+    );
+  }
+
+  /**
+   * The `config` map and region of the ProviderConfig serving a Location (or of the one named), without
+   * reading credentials: what backend capabilities depend on.
+   */
+  async configFor(
+    loc: Location,
+    name?: string,
+  ): Promise<{ name: string; region?: string; config: Record<string, string> }> {
+    if (name === NO_PROVIDER_CONFIG) return { name, config: {} };
+    const pc = name ? await this.get(name) : await this.select(loc);
+    if (name && !pc) throw new CredentialsError(`ProviderConfig ${name} does not exist`);
+    if (!pc) return { name: NO_PROVIDER_CONFIG, config: {} };
+    return { name: pc.metadata.name!, region: pc.spec.region, config: pc.spec.config ?? {} };
+  }
+
+  /** The ProviderConfig for a Location, credentials resolved; none (CRD installed) = injected identity. */
+  async forLocation(loc: Location): Promise<ResolvedConfig> {
+    const pc = await this.select(loc);
+    if (!pc) return { name: NO_PROVIDER_CONFIG, credentials: { source: 'InjectedIdentity' }, config: {} };
     return this.resolve(pc);
   }
 
@@ -97,27 +204,57 @@ export class ProviderConfigResolver {
     }
   }
 
+  private forget(...pcs: ProviderConfig[]): void {
+    for (const pc of pcs) {
+      const ref = pc.spec?.credentials?.secretRef;
+      if (ref) this.secrets.delete(`${ref.namespace}/${ref.name}`);
+    }
+  }
+
   private async report(
     pc: ProviderConfig,
     status: 'True' | 'False',
     reason: string,
-    message: string,
+    text: string,
   ): Promise<void> {
+    const message = this.redactor.redact(text);
     const cur = (pc.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready');
     if (cur?.status === status && cur.reason === reason && cur.message === message) return;
     const conditions = setCondition(pc.status?.conditions, {
       type: 'Ready',
       status,
       reason,
-      message: this.redactor.redact(message),
+      message,
       observedGeneration: pc.metadata.generation,
     });
-    await this.home
-      .patchStatus(PROVIDER_CONFIG, pc.metadata.name!, undefined, {
+    try {
+      await this.home.patchStatus(PROVIDER_CONFIG, pc.metadata.name!, undefined, {
         type: 'merge',
         patch: { status: { conditions } },
-      })
-      .catch(() => {});
+      });
+    } catch (err) {
+      // Not fatal (resolution stands), but an operator must be able to see why the status is stale.
+      this.log.warn('ProviderConfig status not written', {
+        providerConfig: pc.metadata.name,
+        reason,
+        err: this.redactor.redact(err instanceof Error ? err.message : String(err)),
+      });
+    }
+  }
+
+  /** A credentials Secret, from a read at most `secretTtlMs` old; concurrent callers share one read. */
+  private readSecret(namespace: string, name: string): Promise<KubeObject> {
+    const key = `${namespace}/${name}`;
+    const hit = this.secrets.get(key);
+    if (hit && this.now() - hit.at < this.ttlMs) return hit.read;
+    const read = this.home.get(SECRET, name, namespace);
+    const entry = { at: this.now(), read };
+    this.secrets.set(key, entry);
+    // A failed read is not kept: the next reconcile asks again (the Secret may have been created since).
+    read.catch(() => {
+      if (this.secrets.get(key) === entry) this.secrets.delete(key);
+    });
+    return read;
   }
 
   private async resolveCredentials(pc: ProviderConfig): Promise<ResolvedConfig> {
@@ -131,7 +268,7 @@ export class ProviderConfigResolver {
       );
     let secret: KubeObject;
     try {
-      secret = await this.home.get(SECRET, ref.name, ref.namespace);
+      secret = await this.readSecret(ref.namespace, ref.name);
     } catch (err) {
       if (isNotFound(err))
         throw new CredentialsError(

@@ -4,7 +4,7 @@ import { DEFAULT_CAPABILITIES } from '../../src/backends/inmemory/backend.ts';
 import { instanceObject } from '../../src/datum/contract/fixtures.ts';
 import { buildDesired, Refusal, validate } from '../../src/datum/reconcilers/instance-desired.ts';
 import type { HttpClient } from '../../src/runtime/client/client.ts';
-import { NotFoundError } from '../../src/runtime/client/errors.ts';
+import { ForbiddenError, NotFoundError } from '../../src/runtime/client/errors.ts';
 
 const loc = { name: 'dfw', namespace: 'p' };
 const owner = { cluster: 'c', namespace: 'p', kind: 'Instance' as const, name: 'x', uid: 'u' };
@@ -15,6 +15,8 @@ function dataClient(objs: Record<string, Record<string, string>>): HttpClient {
   return {
     async get(r: { kind: string }, name: string) {
       const data = objs[`${r.kind}/${name}`];
+      if (name === 'forbidden')
+        throw new ForbiddenError(403, 'Forbidden', 'secrets "forbidden" is forbidden');
       if (!data) throw new NotFoundError(404, 'NotFound', `${name} not found`);
       return { metadata: { name }, data };
     },
@@ -107,6 +109,23 @@ describe('desired state', () => {
     await assert.rejects(
       buildDesired(inst2, owner, nics, dataClient({})),
       (e) => e instanceof Refusal && e.reason === 'ReferencedDataNotFound' && e.transient,
+    );
+  });
+
+  it('says which RoleBinding is missing when the provider may not read referenced data', async () => {
+    const inst = instanceObject({ name: 'z', namespace: 'p', location: loc });
+    inst.spec!.runtime.sandbox!.containers[0]!.env = [
+      { name: 'X', valueFrom: { secretKeyRef: { name: 'forbidden', key: 'k' } } },
+    ];
+    await assert.rejects(
+      buildDesired(inst, owner, nics, dataClient({})),
+      (e) =>
+        e instanceof Refusal &&
+        e.reason === 'ReferencedDataForbidden' &&
+        e.transient &&
+        /may not read Secret p\/forbidden: bind ClusterRole datum-provider-instance-data in namespace p/.test(
+          e.message,
+        ),
     );
   });
 });

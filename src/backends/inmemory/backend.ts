@@ -92,7 +92,26 @@ export const DEFAULT_CAPABILITIES: BackendCapabilities = {
   features: ['externalIP', 'networkPolicy', 'sshKeys', 'namedPorts'],
   instanceTypes: ['datumcloud/d1-standard-2'],
   images: ['datumcloud/ubuntu-2204-lts'],
+  // The simulated instance is the workload itself: its state is all there is to report.
+  reportsContainerState: true,
 };
+
+/** Keys of a config map value: `a=x,b=y` / one per line, or a JSON object (the AWS backend's format). */
+function mapKeys(text: string | undefined): string[] {
+  const t = (text ?? '').trim();
+  if (!t) return [];
+  if (t.startsWith('{')) {
+    try {
+      return Object.keys(JSON.parse(t) as object);
+    } catch {
+      throw new BackendError('InvalidConfiguration', 'config map value is not valid JSON');
+    }
+  }
+  return t
+    .split(/[,\n]/)
+    .map((part) => part.split('=')[0]!.trim())
+    .filter(Boolean);
+}
 
 export class InMemoryBackend implements Backend {
   readonly name = 'inmemory';
@@ -107,8 +126,14 @@ export class InMemoryBackend implements Backend {
       this.state = JSON.parse(readFileSync(opts.stateFile, 'utf8'));
   }
 
-  capabilities(): BackendCapabilities {
-    return { ...DEFAULT_CAPABILITIES, ...this.opts.capabilities };
+  /** ProviderConfig `config` keys `instanceTypes` and `images` add to the lists, as on AWS. */
+  capabilities(config: Readonly<Record<string, string>> = {}): BackendCapabilities {
+    const caps = { ...DEFAULT_CAPABILITIES, ...this.opts.capabilities };
+    const types = mapKeys(config.instanceTypes);
+    const images = mapKeys(config.images);
+    if (types.length) caps.instanceTypes = [...new Set([...caps.instanceTypes, ...types])];
+    if (images.length && caps.images) caps.images = [...new Set([...caps.images, ...images])];
+    return caps;
   }
 
   injectFault(f: Fault): void {
@@ -175,9 +200,9 @@ export class InMemoryBackend implements Backend {
   }
 
   // ---- instances ----
-  async ensureInstance(_ctx: BackendContext, d: InstanceDesired): Promise<InstanceObserved> {
+  async ensureInstance(ctx: BackendContext, d: InstanceDesired): Promise<InstanceObserved> {
     return this.call('ensureInstance', d.id, () => {
-      const caps = this.capabilities();
+      const caps = this.capabilities(ctx.config);
       if (!caps.instanceTypes.includes(d.instanceType))
         throw new BackendError('Unsupported', `instance type ${d.instanceType} is not offered`);
       for (const nic of d.interfaces) {

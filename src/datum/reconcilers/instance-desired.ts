@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { HttpClient } from '../../runtime/client/client.ts';
-import { isNotFound } from '../../runtime/client/errors.ts';
+import { ForbiddenError, isNotFound } from '../../runtime/client/errors.ts';
 import type { KubeObject } from '../../runtime/client/types.ts';
 import { CONFIGMAP, SECRET } from '../api/resources.ts';
 import type { Instance, InstanceVolume, NetworkPolicyIngressRule } from '../api/types.ts';
@@ -20,18 +20,11 @@ import type {
   RuntimeDesired,
 } from '../backend.ts';
 import { parseSshKeys, REASON, SSH_KEYS_ANNOTATION } from '../classic.ts';
+import { checkFeatures, checkImages } from './capabilities.ts';
+import { Refusal } from './refusal.ts';
 
-export class Refusal extends Error {
-  override name = 'Refusal';
-  readonly reason: string;
-  /** Referenced data may appear later: retry on a timer, not only on spec change. */
-  readonly transient: boolean;
-  constructor(reason: string, message: string, transient = false) {
-    super(message);
-    this.reason = reason;
-    this.transient = transient;
-  }
-}
+export { capabilitiesFor, runningCondition } from './capabilities.ts';
+export { Refusal };
 
 type Protocol = 'TCP' | 'UDP' | 'SCTP';
 const protocolOf = (p?: string): Protocol => {
@@ -55,7 +48,11 @@ export function templateHashOf(inst: Instance): string {
   );
 }
 
-/** Checks the Instance against the backend's capabilities; throws a Refusal for the first problem. */
+/**
+ * Checks the Instance against the backend's capabilities (for per-ProviderConfig instance types and images,
+ * pass `capabilitiesFor(...)`); throws a Refusal for the first problem. Nothing the backend cannot honour
+ * passes: unsupported features are refused, not dropped.
+ */
 export function validate(inst: Instance, caps: BackendCapabilities, backendName: string): void {
   const rt = inst.spec?.runtime;
   if (!rt) throw new Refusal(REASON.InvalidConfiguration, 'spec.runtime is missing');
@@ -115,6 +112,8 @@ export function validate(inst: Instance, caps: BackendCapabilities, backendName:
       REASON.InvalidConfiguration,
       `annotation ${SSH_KEYS_ANNOTATION} has lines not of the form user:key (starting '${ssh.invalid[0]}')`,
     );
+  checkFeatures(inst, caps, backendName);
+  checkImages(inst);
 }
 
 function volumeByName(inst: Instance, name: string): InstanceVolume | undefined {
@@ -161,6 +160,14 @@ class DataReader {
       for (const [k, v] of Object.entries<string>(obj.data ?? {}))
         data[k] = kind === 'Secret' ? Buffer.from(v, 'base64').toString('utf8') : v;
     } catch (err) {
+      // The provider may read Instance data only where a RoleBinding grants it (never cluster-wide).
+      if (err instanceof ForbiddenError)
+        throw new Refusal(
+          REASON.ReferencedDataForbidden,
+          `the provider may not read ${kind} ${this.ns}/${name}: bind ClusterRole datum-provider-instance-data ` +
+            `in namespace ${this.ns} (deploy/rbac/project-namespace.yaml)`,
+          true,
+        );
       if (!isNotFound(err)) throw err;
       if (!optional)
         throw new Refusal(REASON.ReferencedDataNotFound, `${kind} ${this.ns}/${name} does not exist`, true);

@@ -117,6 +117,7 @@ for (const upstream of ['standalone', 'real'] as const) {
           180_000,
         );
         assert.match(out, /^location-class: datum-provider-ts$/m);
+        assert.match(out, new RegExp(`^upstream: ${upstream}$`, 'm'), 'it says which upstream runs');
         assert.match(
           out,
           /^ec2-endpoint: http:\/\/127\.0\.0\.1:\d+$/m,

@@ -21,6 +21,7 @@ import type {
 } from '../backend.ts';
 import { parseSshKeys, REASON, SSH_KEYS_ANNOTATION } from '../classic.ts';
 import { checkFeatures, checkImages } from './capabilities.ts';
+import { checkIpBlock, checkItemPath, checkPortRange, checkSshKey, diskSizeGiB } from './input-checks.ts';
 import { Refusal } from './refusal.ts';
 
 export { capabilitiesFor, runningCondition } from './capabilities.ts';
@@ -112,6 +113,7 @@ export function validate(inst: Instance, caps: BackendCapabilities, backendName:
       REASON.InvalidConfiguration,
       `annotation ${SSH_KEYS_ANNOTATION} has lines not of the form user:key (starting '${ssh.invalid[0]}')`,
     );
+  for (const k of ssh.keys) checkSshKey(k.user, k.key);
   checkFeatures(inst, caps, backendName);
   checkImages(inst);
 }
@@ -125,16 +127,12 @@ export function bootImage(inst: Instance): string | undefined {
   return first ? volumeByName(inst, first.name)?.disk?.template.spec.populator?.image?.name : undefined;
 }
 
-function diskSizeGiB(inst: Instance): number {
+function bootDiskGiB(inst: Instance): number {
   const first = inst.spec?.runtime.virtualMachine?.volumeAttachments[0];
   const q = first
     ? volumeByName(inst, first.name)?.disk?.template.spec.resources?.requests?.storage
     : undefined;
-  if (q === undefined) return 25; // the ubuntu image populator implies 25Gi upstream
-  const m = /^(\d+)(Gi|G)?$/.exec(String(q));
-  if (!m)
-    throw new Refusal(REASON.InvalidConfiguration, `disk size '${q}' must be whole gibibytes, e.g. 20Gi`);
-  return Number(m[1]);
+  return q === undefined ? 25 : diskSizeGiB(q); // the ubuntu image populator implies 25Gi upstream
 }
 
 /** Reads ConfigMap/Secret data referenced by volumes and env, from the project cluster (not cached). */
@@ -151,6 +149,8 @@ class DataReader {
     name: string,
     optional: boolean | undefined,
   ): Promise<Record<string, string> | undefined> {
+    // An empty name would make the GET a LIST of the namespace: refuse it before any request.
+    if (!name) throw new Refusal(REASON.InvalidConfiguration, `a ${kind} reference has an empty name`);
     const key = `${kind}/${name}`;
     if (this.seen.has(key)) return this.seen.get(key);
     let data: Record<string, string> | undefined;
@@ -192,6 +192,15 @@ async function filesFor(
     const secret = !!vol.secret;
     const name = vol.configMap?.name ?? vol.secret?.secretName ?? '';
     const data = await reader.read(secret ? 'Secret' : 'ConfigMap', name, src?.optional);
+    for (const item of src?.items ?? []) {
+      checkItemPath(vol.name, item.path);
+      if (data && !(item.key in data) && !src?.optional)
+        throw new Refusal(
+          REASON.ReferencedDataNotFound,
+          `volume '${vol.name}': key '${item.key}' not found in ${secret ? 'Secret' : 'ConfigMap'} ${name}`,
+          true,
+        );
+    }
     for (const [k, v] of Object.entries(data ?? {})) {
       const item = src?.items?.find((i) => i.key === k);
       if (src?.items && !item) continue;
@@ -211,9 +220,11 @@ function ingressRules(
   ports: Map<string, { port: number; protocol: Protocol }>,
 ): IngressRule[] {
   return (rules ?? []).map((r) => ({
-    from: (r.from ?? []).flatMap((f) =>
-      f.ipBlock ? [{ cidr: f.ipBlock.cidr, except: f.ipBlock.except }] : [],
-    ),
+    from: (r.from ?? []).flatMap((f) => {
+      if (!f.ipBlock) return [];
+      checkIpBlock(f.ipBlock.cidr, f.ipBlock.except);
+      return [{ cidr: f.ipBlock.cidr, except: f.ipBlock.except }];
+    }),
     ports: (r.ports ?? []).map((p): PortRule => {
       if (typeof p.port === 'string' && !/^\d+$/.test(p.port)) {
         const named = ports.get(p.port);
@@ -222,12 +233,18 @@ function ingressRules(
             REASON.InvalidConfiguration,
             `network policy refers to port '${p.port}', which no container or VM port declares`,
           );
+        if (p.endPort !== undefined)
+          throw new Refusal(
+            REASON.InvalidConfiguration,
+            `network policy: endPort needs a numeric port, not '${p.port}'`,
+          );
         return {
           protocol: p.protocol ? protocolOf(p.protocol) : named.protocol,
           port: named.port,
           endPort: p.endPort,
         };
       }
+      if (p.port !== undefined) checkPortRange(Number(p.port), p.endPort);
       return {
         protocol: protocolOf(p.protocol),
         port: p.port === undefined ? undefined : Number(p.port),
@@ -298,7 +315,7 @@ export async function buildDesired(
     runtime = {
       kind: 'virtualMachine',
       image: bootImage(inst)!,
-      diskSizeGiB: diskSizeGiB(inst),
+      diskSizeGiB: bootDiskGiB(inst),
       ports,
       files: await filesFor(inst, vm.volumeAttachments, reader),
     };

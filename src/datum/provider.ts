@@ -73,10 +73,14 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
     },
     backend: opts.backend,
     settings: opts.settings,
-    resolver: new ProviderConfigResolver(opts.home, opts.settings, redactor),
+    resolver: new ProviderConfigResolver(opts.home, opts.settings, redactor, {
+      log: mgr.log.child({ component: 'providerconfig' }),
+    }),
     redactor,
     log: mgr.log.child({ provider: opts.backend.name }),
   };
+  // ProviderConfigs come from a watch (leader-only background task) once it has synced.
+  mgr.add(p.resolver);
   const concurrency = { maxConcurrentReconciles: opts.settings.maxConcurrentReconciles };
   const instances = (cluster: string) => mgr.cluster(cluster).cache.informerFor<Instance>(INSTANCE);
 

@@ -108,10 +108,7 @@ describe('refusals through the provider', { timeout: 300_000 }, () => {
     assert.equal(ensured('policed'), 0);
   });
 
-  // These two need the instance.ts hook (capabilitiesFor / runningCondition): they are `todo` until it lands.
-  const hooked = 'needs the instance.ts hook: capabilitiesFor + runningCondition';
-
-  it('accepts an instance type the serving ProviderConfig adds', { todo: hooked }, async () => {
+  it('accepts an instance type the serving ProviderConfig adds', async () => {
     await create('xlarge', (i) => {
       i.spec!.runtime.resources.instanceType = 'datumcloud/d1-xlarge';
     });
@@ -122,9 +119,7 @@ describe('refusals through the provider', { timeout: 300_000 }, () => {
     );
   });
 
-  it('says Running reflects the machine only when the backend cannot see containers', {
-    todo: hooked,
-  }, async () => {
+  it('says Running reflects the machine only when the backend cannot see containers', async () => {
     await create('sandbox');
     const r = await eventually(
       async () => {

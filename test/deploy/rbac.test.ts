@@ -258,13 +258,8 @@ describe('deploy/rbac', () => {
     // Authorized requests (a 404 on the first Lease read still needs `get`).
     const ok = events.filter((e) => ![401, 403].includes(e.responseStatus?.code ?? 0));
     // Granted but not necessarily exercised by this flow, each for a reason: a repeated Event bumps its count
-    // (patch); ProviderConfigs are read by name only for resources that recorded where they were created; the
-    // ProviderConfig watch runs once the provider adds the resolver to its manager (before that it lists).
-    const optional = new Set([
-      'core/events patch',
-      'infra.provider-ts.io/providerconfigs get',
-      'infra.provider-ts.io/providerconfigs watch',
-    ]);
+    // (patch).
+    const optional = new Set(['core/events patch']);
     const unused = grants().filter(
       (g) =>
         !optional.has(g.key) &&

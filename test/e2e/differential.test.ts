@@ -91,10 +91,13 @@ async function graph(env: UpstreamEnv): Promise<string[]> {
   return out.sort();
 }
 
+/** What one side has more of than the other (a multiset difference: duplicates count). */
 function diff(a: string[], b: string[]): string {
-  const onlyA = a.filter((x) => !b.includes(x));
-  const onlyB = b.filter((x) => !a.includes(x));
-  return `only with the real upstream:\n  ${onlyA.join('\n  ')}\nonly with the standalone:\n  ${onlyB.join('\n  ')}`;
+  const count = (l: string[]) => l.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>());
+  const [ca, cb] = [count(a), count(b)];
+  const more = (x: Map<string, number>, y: Map<string, number>) =>
+    [...x].filter(([k, n]) => n > (y.get(k) ?? 0)).map(([k, n]) => `${n}x ${k} (vs ${y.get(k) ?? 0})`);
+  return `only with the real upstream:\n  ${more(ca, cb).join('\n  ')}\nonly with the standalone:\n  ${more(cb, ca).join('\n  ')}`;
 }
 
 const ready = (o: KubeObject | undefined) => condOf(o, 'Ready')?.status === 'True';
@@ -359,22 +362,6 @@ describe('differential: real upstream vs standalone upstream', { skip, timeout: 
     );
   });
 
-  it('two Locations in one city: the Workload lands on one of them', async () => {
-    await step(
-      'two locations in one city',
-      async (env) => {
-        await env.client.create(NAMESPACE, { metadata: { name: PAIR_NS } });
-        await env.client.create(NETWORK, {
-          metadata: { name: 'default', namespace: PAIR_NS },
-          spec: { ipam: { mode: 'Auto' } },
-        });
-        await env.client.create(LOCATION, location('dfw-2', 'DFW', OURS, PAIR_NS));
-        await env.client.create(WORKLOAD, sandboxWorkload('pair', 'DFW', 1, 'nginx:1.27', PAIR_NS));
-      },
-      async (env) => (await instances(env, 'pair-', PAIR_NS)).filter(ready).length === 1,
-    );
-  });
-
   it('a provider restart mid-flow: converges with exactly one backend instance', async () => {
     await step(
       'provider restart',
@@ -414,6 +401,24 @@ describe('differential: real upstream vs standalone upstream', { skip, timeout: 
           condOf(other[0], 'Programmed')?.reason !== 'Programmed'
         );
       },
+    );
+  });
+
+  // After this step compute may schedule any new DFW placement to either Location (it lists Locations
+  // cluster-wide, unordered), so it comes after every step that creates one.
+  it('two Locations in one city: the Workload lands on one of them', async () => {
+    await step(
+      'two locations in one city',
+      async (env) => {
+        await env.client.create(NAMESPACE, { metadata: { name: PAIR_NS } });
+        await env.client.create(NETWORK, {
+          metadata: { name: 'default', namespace: PAIR_NS },
+          spec: { ipam: { mode: 'Auto' } },
+        });
+        await env.client.create(LOCATION, location('dfw-2', 'DFW', OURS, PAIR_NS));
+        await env.client.create(WORKLOAD, sandboxWorkload('pair', 'DFW', 1, 'nginx:1.27', PAIR_NS));
+      },
+      async (env) => (await instances(env, 'pair-', PAIR_NS)).filter(ready).length === 1,
     );
   });
 

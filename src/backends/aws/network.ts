@@ -7,6 +7,7 @@ import {
   AttachInternetGatewayCommand,
   CreateInternetGatewayCommand,
   CreateRouteCommand,
+  CreateTagsCommand,
   CreateVpcCommand,
   DeleteInternetGatewayCommand,
   DeleteRouteCommand,
@@ -32,7 +33,7 @@ import { createOrAdopt } from './adopt.ts';
 import { CidrError, formatCidr, parseCidr, primaryVpcBlock } from './cidr.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode, isNotFound } from './errors.ts';
-import { ownedFilters, ownerTags, TAG_ID, TAG_RANGE, tagSpecs } from './tags.ts';
+import { ownedFilters, ownerTags, TAG_ID, TAG_KIND, TAG_MANAGED_BY, TAG_RANGE, tagSpecs } from './tags.ts';
 
 const DEFAULT_ROUTE = '0.0.0.0/0';
 
@@ -162,6 +163,15 @@ async function ensureInternetAccess(
   );
   const main = rts.RouteTables?.[0];
   if (!main?.RouteTableId) return false;
+  // AWS creates the main route table untagged; the IAM policy lets routes change only in tables tagged as ours.
+  if (!main.Tags?.some((t) => t.Key === TAG_MANAGED_BY))
+    await s.send(
+      s.clients.ec2,
+      new CreateTagsCommand({
+        Resources: [main.RouteTableId],
+        Tags: tags.filter((t) => t.Key === TAG_MANAGED_BY || t.Key === TAG_ID || t.Key === TAG_KIND),
+      }),
+    );
   const route = main.Routes?.find((r) => r.DestinationCidrBlock === DEFAULT_ROUTE);
   if (route?.GatewayId === igwId && route.State !== 'blackhole') return true;
   if (route)

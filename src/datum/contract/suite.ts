@@ -183,13 +183,21 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
           locations: { names: [`${ns}/nowhere`] },
         },
       });
-      await assert.rejects(
-        provider.context.resolver.forLocation({
-          metadata: { name: 'nowhere', namespace: ns },
-          spec: { locationClassName: 'x', topology: {}, provider: {} },
-        }),
-        /Secret provider-system\/missing not found/,
+      // The resolver reads ProviderConfigs through a watch: the new one arrives shortly.
+      const refusal = await eventually(
+        () =>
+          provider.context.resolver
+            .forLocation({
+              metadata: { name: 'nowhere', namespace: ns },
+              spec: { locationClassName: 'x', topology: {}, provider: {} },
+            })
+            .then(
+              () => undefined,
+              (err: Error) => err,
+            ),
+        'the broken ProviderConfig serves its Location',
       );
+      assert.match(refusal.message, /Secret provider-system\/missing not found/);
       const broken = await c().get(PROVIDER_CONFIG, 'broken');
       assert.equal(condOf(broken, 'Ready')?.status, 'False');
       assert.equal(condOf(broken, 'Ready')?.reason, 'CredentialsUnavailable');

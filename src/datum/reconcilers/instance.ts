@@ -16,7 +16,7 @@ import type {
   Subnet,
   WorkloadDeployment,
 } from '../api/types.ts';
-import type { InstanceObserved, PowerState, ResourceOwner } from '../backend.ts';
+import type { BackendCapabilities, InstanceObserved, ResourceOwner } from '../backend.ts';
 import {
   CONDITION,
   instanceLocation,
@@ -41,16 +41,16 @@ import {
   subnetId,
   writeStatus,
 } from './common.ts';
-import { buildDesired, instanceId, Refusal, templateHashOf, validate } from './instance-desired.ts';
-import { claim, claimObject } from './placement.ts';
-
-const RUNNING: Record<PowerState, [ConditionInput['status'], string, string]> = {
-  pending: ['False', REASON.Starting, 'Instance is starting'],
-  running: ['True', REASON.Running, 'Instance is running'],
-  stopping: ['False', REASON.Stopping, 'Instance is stopping'],
-  stopped: ['False', REASON.Stopped, 'Instance is stopped'],
-  terminated: ['False', REASON.Stopped, 'Instance was terminated'],
-};
+import {
+  buildDesired,
+  capabilitiesFor,
+  instanceId,
+  Refusal,
+  runningCondition,
+  templateHashOf,
+  validate,
+} from './instance-desired.ts';
+import { claim, claimObject, recordedPlacement } from './placement.ts';
 
 export function ownerOf(
   cluster: string,
@@ -103,9 +103,11 @@ export class InstanceReconciler implements Reconciler {
     const gen = inst.metadata.generation;
     const programmed = (status: ConditionInput['status'], reason: string, message: string) =>
       cond(CONDITION.Programmed, status, reason, message, gen);
-    const caps = this.p.backend.capabilities();
+    let caps: BackendCapabilities;
     let nics: { networkId: string; subnetId: string }[];
     try {
+      // What the backend offers under the ProviderConfig the Instance lives with (its own maps included).
+      caps = await capabilitiesFor(this.p, loc, recordedPlacement(inst)?.providerConfig);
       validate(inst, caps, this.p.backend.name);
       nics = this.networks(cluster, inst, { namespace: loc.metadata.namespace!, name: loc.metadata.name! });
     } catch (err) {
@@ -148,7 +150,7 @@ export class InstanceReconciler implements Reconciler {
           c.reason === REASON.CredentialsUnavailable ? 30_000 : this.p.settings.resyncSeconds * 1000,
       };
     }
-    const [rs, rr, rm] = RUNNING[observed.powerState];
+    const [rs, rr, rm] = runningCondition(observed.powerState, inst, caps);
     if (!observed.upToDate) {
       // The platform still runs the previous template (e.g. an instance being replaced): Programmed=True with
       // the new hash would claim otherwise. status.controller keeps the hash that really runs.

@@ -10,7 +10,6 @@
  * lost, and re-adding it would start a write fight with compute. Upstream keeps conditions it does not know.
  */
 import type { HttpClient } from '../../runtime/client/client.ts';
-import { isNotFound } from '../../runtime/client/errors.ts';
 import type { Condition, KubeObject, ResourceType } from '../../runtime/client/types.ts';
 import type { Logger } from '../../runtime/log/logger.ts';
 import { setCondition } from '../../runtime/util/conditions.ts';
@@ -18,12 +17,7 @@ import { addFinalizer } from '../../runtime/util/finalizers.ts';
 import type { Location } from '../api/types.ts';
 import type { BackendContext } from '../backend.ts';
 import { CITY_CODE_KEY, REGION_KEY } from '../classic.ts';
-import {
-  CredentialsError,
-  PROVIDER_CONFIG,
-  type ProviderConfig,
-  type ResolvedConfig,
-} from '../providerconfig.ts';
+import { CredentialsError, type ResolvedConfig } from '../providerconfig.ts';
 import { PROVIDER_GROUP } from '../settings.ts';
 import type { ProviderContext } from './common.ts';
 
@@ -90,19 +84,14 @@ export async function placementContext(
   };
 }
 
-async function resolveByName(home: HttpClient, p: ProviderContext, name: string): Promise<ResolvedConfig> {
+async function resolveByName(_home: HttpClient, p: ProviderContext, name: string): Promise<ResolvedConfig> {
   if (name === NO_PROVIDER_CONFIG) return { name, credentials: { source: 'InjectedIdentity' }, config: {} };
-  let pc: ProviderConfig;
-  try {
-    pc = await home.get<ProviderConfig>(PROVIDER_CONFIG, name);
-  } catch (err) {
-    if (isNotFound(err))
-      throw new CredentialsError(
-        `ProviderConfig ${name}, with which this resource was created, no longer exists; restore it so ` +
-          'the resource can be managed and deleted where it lives',
-      );
-    throw err;
-  }
+  const pc = await p.resolver.get(name);
+  if (!pc)
+    throw new CredentialsError(
+      `ProviderConfig ${name}, with which this resource was created, no longer exists; restore it so ` +
+        'the resource can be managed and deleted where it lives',
+    );
   return p.resolver.resolve(pc);
 }
 
@@ -162,11 +151,7 @@ export async function candidateContexts(
   log: Logger,
   signal: AbortSignal,
 ): Promise<BackendContext[]> {
-  const all = (
-    await p.home
-      .list<ProviderConfig>(PROVIDER_CONFIG)
-      .catch((e) => (isNotFound(e) ? { items: [] } : Promise.reject(e)))
-  ).items;
+  const all = await p.resolver.list();
   const out: BackendContext[] = [];
   for (const pc of all) {
     const config = await p.resolver.resolve(pc).catch(() => undefined);

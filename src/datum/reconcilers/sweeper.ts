@@ -4,14 +4,12 @@
  * engaged (we cannot know), and runs only once that cluster's caches have synced.
  */
 
-import { isNotFound } from '../../runtime/client/errors.ts';
 import type { KubeObject } from '../../runtime/client/types.ts';
 import { sleep } from '../../runtime/util/sleep.ts';
 import { INSTANCE, LOCATION, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
 import type { BackendContext, ManagedResource } from '../backend.ts';
 import { ownsLocation } from '../classic.ts';
-import { PROVIDER_CONFIG, type ProviderConfig } from '../providerconfig.ts';
 import type { ProviderContext } from './common.ts';
 import { currentPlacement, type Placement, placementContext, recordedPlacement } from './placement.ts';
 
@@ -97,10 +95,7 @@ export class OrphanSweeper {
         region,
         location: { namespace: '', name: '' },
       });
-    const configs = await this.p.home
-      .list<ProviderConfig>(PROVIDER_CONFIG)
-      .catch((e) => (isNotFound(e) ? { items: [] } : Promise.reject(e)));
-    for (const pc of configs.items) add(pc.metadata.name!, pc.spec.region);
+    for (const pc of await this.p.resolver.list()) add(pc.metadata.name!, pc.spec.region);
     for (const cluster of this.p.mgr.clusters()) {
       if (!cluster.cache.hasSynced()) continue;
       const cache = cluster.cache;

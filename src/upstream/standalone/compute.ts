@@ -27,25 +27,25 @@ import type {
 } from '../../datum/api/types.ts';
 import { CITY_CODE_KEY } from '../../datum/classic.ts';
 import type { Condition } from '../../runtime/client/types.ts';
-import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
+import type { ReconcileContext, Request, Result } from '../../runtime/controller/reconcile.ts';
 import type { Cluster } from '../../runtime/manager/cluster.ts';
-import type { Manager } from '../../runtime/manager/manager.ts';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
+import { runInstanceActions } from './instance-control.ts';
 import {
+  COMPUTE,
   conditionOf,
   createIfMissing,
   deleteIfExists,
   isTrue,
-  LABEL_INSTANCE_INDEX,
   LABEL_WD_UID,
   LABEL_WORKLOAD_UID,
   ownerRef,
   patchStatus,
   templateHash,
+  UpstreamReconciler,
   WORKLOAD_FINALIZER,
 } from './util.ts';
 
-const COMPUTE = 'compute.datumapis.com/v1alpha';
 const zero = { replicas: 0, currentReplicas: 0, desiredReplicas: 0, readyReplicas: 0 };
 
 function locations(cluster: Cluster, city: string): Location[] {
@@ -60,12 +60,7 @@ function locations(cluster: Cluster, city: string): Location[] {
     );
 }
 
-export class WorkloadReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
-
+export class WorkloadReconciler extends UpstreamReconciler {
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const c = cluster.client;
@@ -149,12 +144,7 @@ export class WorkloadReconciler implements Reconciler {
   }
 }
 
-export class WorkloadDeploymentReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
-
+export class WorkloadDeploymentReconciler extends UpstreamReconciler {
   async reconcile(req: Request, _rc: ReconcileContext): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const c = cluster.client;
@@ -222,7 +212,7 @@ export class WorkloadDeploymentReconciler implements Reconciler {
     const location = wd.status.location;
     const hash = templateHash(spec.template);
     const min = spec.scaleSettings.minReplicas;
-    await this.instanceActions(cluster, wd, instances, hash, location);
+    await runInstanceActions(cluster, wd, instances, hash, location);
     const networkReady = await this.ensureNetworking(cluster, wd, spec, bindings, location);
     // Then every gate goes once networking is ready. compute reads spec.controller here without a nil check,
     // so an Instance whose controller a template update removed makes this pass panic (and retry).
@@ -263,90 +253,6 @@ export class WorkloadDeploymentReconciler implements Reconciler {
       },
     );
     return networkReady ? undefined : { requeueAfter: 2000 };
-  }
-
-  /**
-   * compute's stateful instance control with the OrderedReady policy: creates and waits (lowest ordinal
-   * first), then updates and deletes (highest first), and only the first of them runs per pass. An update
-   * replaces labels, annotations and the whole spec with the template's (spec.location and spec.controller
-   * are gone afterwards, so the same Instance "needs" the update again on every pass and lower ordinals never
-   * get their turn).
-   */
-  private async instanceActions(
-    cluster: Cluster,
-    wd: WorkloadDeployment,
-    instances: Instance[],
-    hash: string,
-    location: { name: string; namespace: string },
-  ): Promise<void> {
-    const c = cluster.client;
-    const spec = wd.spec!;
-    const ns = wd.metadata.namespace!;
-    const min = spec.scaleSettings.minReplicas;
-    const ordinal = (i: Instance) => Number(i.metadata.name!.slice(i.metadata.name!.lastIndexOf('-') + 1));
-    const labels = (i: number) => ({
-      ...spec.template.metadata?.labels,
-      [LABEL_INSTANCE_INDEX]: String(i),
-      [LABEL_WORKLOAD_UID]: spec.workloadRef.uid,
-      [LABEL_WD_UID]: wd.metadata.uid!,
-    });
-    type Action = { ordinal: number; run: () => Promise<unknown> };
-    const createOrWait: Action[] = [];
-    const updates: Action[] = [];
-    const deletes: Action[] = [];
-    const byOrdinal = new Map<number, Instance>();
-    for (const inst of instances) {
-      const i = ordinal(inst);
-      if (i >= min)
-        deletes.push({ ordinal: i, run: () => deleteIfExists(c, INSTANCE, inst.metadata.name!, ns) });
-      else byOrdinal.set(i, inst);
-    }
-    for (let i = 0; i < min; i++) {
-      const inst = byOrdinal.get(i);
-      if (!inst) {
-        createOrWait.push({
-          ordinal: i,
-          run: () =>
-            createIfMissing(c, INSTANCE, {
-              metadata: {
-                name: `${wd.metadata.name}-${i}`,
-                namespace: ns,
-                labels: labels(i),
-                annotations: spec.template.metadata?.annotations,
-                ownerReferences: [ownerRef(wd, 'WorkloadDeployment', COMPUTE)],
-              },
-              spec: {
-                ...spec.template.spec,
-                location,
-                // compute always adds the gate and removes it on a later pass.
-                controller: { templateHash: hash, schedulingGates: [{ name: 'Network' }] },
-              },
-            }),
-        });
-      } else if (inst.metadata.deletionTimestamp || !isTrue(inst, 'Ready')) {
-        createOrWait.push({ ordinal: i, run: async () => {} });
-      } else if (inst.spec?.controller?.templateHash !== hash) {
-        updates.push({
-          ordinal: i,
-          run: () =>
-            c.update(INSTANCE, {
-              ...inst,
-              metadata: {
-                ...inst.metadata,
-                labels: labels(i),
-                annotations: spec.template.metadata?.annotations,
-              },
-              spec: spec.template.spec,
-            }),
-        });
-      }
-    }
-    const first = [
-      ...createOrWait.sort((a, b) => a.ordinal - b.ordinal),
-      ...updates.sort((a, b) => b.ordinal - a.ordinal),
-      ...deletes.sort((a, b) => b.ordinal - a.ordinal),
-    ][0];
-    await first?.run();
   }
 
   /** Bindings per interface, then the subnet claim of each context; true once everything is Ready. */
@@ -439,11 +345,7 @@ export function deriveReady(inst: Instance): {
   return { status: 'True', reason: 'Running', message: 'Instance is ready' };
 }
 
-export class InstanceReadyReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
+export class InstanceReadyReconciler extends UpstreamReconciler {
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const inst = cluster.cache.informerFor<Instance>(INSTANCE).get(req.name, req.namespace);

@@ -15,8 +15,7 @@ import type {
   SubnetClaim,
 } from '../../datum/api/types.ts';
 import { CITY_CODE_KEY, networkContextName } from '../../datum/classic.ts';
-import type { Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
-import type { Manager } from '../../runtime/manager/manager.ts';
+import type { Request, Result } from '../../runtime/controller/reconcile.ts';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
 import {
   conditionOf,
@@ -26,6 +25,7 @@ import {
   NETWORK_FINALIZER,
   ownerRef,
   patchStatus,
+  UpstreamReconciler,
 } from './util.ts';
 
 const NETWORKING = 'networking.datumapis.com/v1alpha';
@@ -36,11 +36,7 @@ export function allocate(city: string | undefined): { startAddress: string; pref
   return { startAddress: (city && CITY_PREFIXES[city]) || '', prefixLength: 20 };
 }
 
-export class NetworkBindingReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
+export class NetworkBindingReconciler extends UpstreamReconciler {
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const b = cluster.cache.informerFor<NetworkBinding>(NETWORK_BINDING).get(req.name, req.namespace);
@@ -90,11 +86,7 @@ export class NetworkBindingReconciler implements Reconciler {
 }
 
 /** NetworkContext Ready ← Programmed, as NSO does it: set to True once programmed, never back to False. */
-export class NetworkContextReadyReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
+export class NetworkContextReadyReconciler extends UpstreamReconciler {
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const ctx = cluster.cache.informerFor(NETWORK_CONTEXT).get(req.name, req.namespace);
@@ -116,11 +108,7 @@ export class NetworkContextReadyReconciler implements Reconciler {
  * NSO's Subnet controller: allocates the prefix once its context is Ready (only for the cities NSO knows),
  * marks it Allocated, and derives Ready from Programmed; a Ready Subnet is never looked at again.
  */
-export class SubnetReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
+export class SubnetReconciler extends UpstreamReconciler {
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const subnet = cluster.cache.informerFor<Subnet>(SUBNET).get(req.name, req.namespace);
@@ -176,11 +164,7 @@ export class SubnetReconciler implements Reconciler {
 }
 
 /** NSO's SubnetClaim controller: one Subnet per claim (owned by the context), Ready once the Subnet is. */
-export class SubnetClaimReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
+export class SubnetClaimReconciler extends UpstreamReconciler {
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const claim = cluster.cache.informerFor<SubnetClaim>(SUBNET_CLAIM).get(req.name, req.namespace);
@@ -244,11 +228,7 @@ export class SubnetClaimReconciler implements Reconciler {
  * NSO's Network finalizer: deletes the network's contexts and waits until they are gone. Their SubnetClaims
  * and Subnets are owner-referenced children that the garbage collector removes afterwards.
  */
-export class NetworkReconciler implements Reconciler {
-  private readonly mgr: Manager;
-  constructor(mgr: Manager) {
-    this.mgr = mgr;
-  }
+export class NetworkReconciler extends UpstreamReconciler {
   async reconcile(req: Request): Promise<Result | undefined> {
     const cluster = this.mgr.cluster(req.cluster);
     const c = cluster.client;

@@ -3,8 +3,20 @@ import { createHash } from 'node:crypto';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { isAlreadyExists, isNotFound } from '../../runtime/client/errors.ts';
 import type { Condition, KubeObject, ResourceType } from '../../runtime/client/types.ts';
+import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
+import type { Manager } from '../../runtime/manager/manager.ts';
 import { type ConditionInput, setCondition } from '../../runtime/util/conditions.ts';
 
+/** What every stand-in controller shares: the manager whose clusters it reconciles. */
+export abstract class UpstreamReconciler implements Reconciler {
+  protected readonly mgr: Manager;
+  constructor(mgr: Manager) {
+    this.mgr = mgr;
+  }
+  abstract reconcile(req: Request, rc: ReconcileContext): Promise<Result | undefined>;
+}
+
+export const COMPUTE = 'compute.datumapis.com/v1alpha';
 export const WORKLOAD_FINALIZER = 'compute.datumapis.com/workload-controller';
 export const NETWORK_FINALIZER = 'networking.datumapis.com/network-controller';
 export const LABEL_WORKLOAD_UID = 'compute.datumapis.com/workload-uid';

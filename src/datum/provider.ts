@@ -37,6 +37,7 @@ import {
   NetworkFinalizerReconciler,
   SubnetReconciler,
 } from './reconcilers/network.ts';
+import { registerPausedGauge } from './reconcilers/pause.ts';
 import { OrphanSweeper } from './reconcilers/sweeper.ts';
 import { Redactor } from './redact.ts';
 import type { ProviderSettings } from './settings.ts';
@@ -174,6 +175,7 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
     ])
     .complete(new NetworkFinalizerReconciler(p));
 
+  registerPausedGauge(mgr);
   const sweeper = new OrphanSweeper(p);
   mgr.add(sweeper);
   return { context: p, sweeper };

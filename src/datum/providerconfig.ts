@@ -43,6 +43,8 @@ export interface ProviderConfig extends KubeObject {
     region?: string;
     config?: Record<string, string>;
     locations?: { names?: string[]; cityCodes?: string[] };
+    /** No backend calls for the objects it serves until false again (maintenance). */
+    paused?: boolean;
   };
 }
 

@@ -50,6 +50,7 @@ import {
   templateHashOf,
   validate,
 } from './instance-desired.ts';
+import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
 import { claim, claimObject, recordedPlacement } from './placement.ts';
 
 export function ownerOf(
@@ -87,6 +88,7 @@ export class InstanceReconciler implements Reconciler {
     const { loc, ours } = locationOf(cluster, where, this.p.settings);
     const mine = hasFinalizer(inst, FINALIZER);
     if (!ours && !mine) return; // someone else's Instance (or not scheduled yet): leave it entirely alone
+    if (await holdIfPaused(this.p, cluster, INSTANCE, inst, loc)) return { requeueAfter: PAUSED_RECHECK_MS };
     if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, where, rc) : undefined;
     if (!ours) return; // our finalizer but the Location moved away: keep the resource until deletion
     inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc!);

@@ -28,6 +28,7 @@ import {
   writeStatus,
 } from './common.ts';
 import { ownerOf } from './instance.ts';
+import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
 import { claim, claimObject } from './placement.ts';
 
 export { networkId, subnetId };
@@ -63,6 +64,8 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
     const { loc, ours } = locationOf(cluster, obj.spec?.location, this.p.settings);
     const mine = hasFinalizer(obj, FINALIZER);
     if (!ours && !mine) return;
+    if (await holdIfPaused(this.p, cluster, this.resource, obj, loc))
+      return { requeueAfter: PAUSED_RECHECK_MS };
     if (obj.metadata.deletionTimestamp) {
       if (!mine) return;
       const target = obj;

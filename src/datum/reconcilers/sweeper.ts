@@ -110,6 +110,10 @@ export class OrphanSweeper {
         if (now) add(now.placement.providerConfig, now.placement.region);
       }
     }
-    return [...out.values()];
+    // A paused ProviderConfig means no backend calls at all, sweeping included.
+    const paused = new Set(
+      (await this.p.resolver.list()).filter((pc) => pc.spec.paused).map((pc) => pc.metadata.name),
+    );
+    return [...out.values()].filter((pl) => !paused.has(pl.providerConfig));
   }
 }

@@ -9,6 +9,7 @@ import {
   type ResourceType,
 } from '../../src/runtime/index.ts';
 import { ControlPlane } from '../../src/testkit/index.ts';
+import { startBlackholeProxy } from './fixtures/blackhole-proxy.ts';
 
 const CM: ResourceType = {
   group: '',
@@ -147,56 +148,77 @@ describe('controllers against a real API server', () => {
     );
     for (const n of ['keep', 'gone-1', 'gone-2'])
       await client.create(CM, { metadata: { name: n, namespace: ns } });
+    // The informer talks through a proxy we can black-hole, so it provably misses what happens meanwhile.
+    const proxy = await startBlackholeProxy(Number(new URL(cp.connection.server).port));
     const mgr = new Manager({ log: quiet });
-    const cluster = await mgr.engage('single', cp.connection);
-    const inf = cluster.cache.informerFor<KubeObject>(CM, { namespace: ns });
-    const deleted: string[] = [];
-    inf.addEventHandler({ onDelete: (o) => deleted.push(o.metadata.name!) });
-    await mgr.start();
-    assert.equal(inf.list({ namespace: ns }).length, 3);
+    try {
+      const cluster = await mgr.engage('single', {
+        ...cp.connection,
+        server: `https://127.0.0.1:${proxy.port}`,
+      });
+      const inf = cluster.cache.informerFor<KubeObject>(CM, { namespace: ns });
+      const deleted: string[] = [];
+      inf.addEventHandler({ onDelete: (o) => deleted.push(o.metadata.name!) });
+      await mgr.start();
+      assert.equal(inf.list({ namespace: ns }).length, 3);
 
-    await cp.stopApiServer();
-    await new Promise((r) => setTimeout(r, 1000));
-    await cp.startApiServer();
-    await client.delete(CM, 'gone-1', ns);
-    await client.create(CM, { metadata: { name: 'new-1', namespace: ns } });
-    await eventually(
-      () => !inf.get('gone-1', ns) && !!inf.get('new-1', ns),
-      60_000,
-      'cache caught up after outage',
-    );
+      await cp.stopApiServer();
+      await new Promise((r) => setTimeout(r, 1000)); // the length of the outage, not a negative check
+      await cp.startApiServer();
+      await client.delete(CM, 'gone-1', ns);
+      await client.create(CM, { metadata: { name: 'new-1', namespace: ns } });
+      await eventually(
+        () => !inf.get('gone-1', ns) && !!inf.get('new-1', ns),
+        60_000,
+        'cache caught up after outage',
+      );
 
-    // Force 410: delete + churn while the watch is down, compact etcd, restart so the watch cache is cold.
-    await cp.stopApiServer();
-    await cp.startApiServer();
-    await client.delete(CM, 'gone-2', ns);
-    for (let i = 0; i < 5; i++) await client.create(CM, { metadata: { name: `churn-${i}`, namespace: ns } });
-    await cp.compactEtcd();
-    await cp.restartApiServer();
-    const server = async () =>
-      (await client.list(CM, { namespace: ns })).items.map((o) => o.metadata.name).sort();
-    await eventually(
-      async () =>
-        JSON.stringify(
-          inf
-            .list({ namespace: ns })
-            .map((o) => o.metadata.name)
-            .sort(),
-        ) === JSON.stringify(await server()),
-      60_000,
-      'cache equals server',
-    );
-    assert.ok(
-      deleted.includes('gone-1') && deleted.includes('gone-2'),
-      `deletions delivered: ${deleted.join(',')}`,
-    );
-    await mgr.stop();
+      // Force 410: the informer's watch hangs (black hole) at a resourceVersion before the deletion and the
+      // churn; etcd is compacted past it and the apiserver restarted so its watch cache is cold. When the
+      // connection is cut, the only way back is a relist, which must deliver the deletion it never watched.
+      const relists = inf.stats.relists;
+      const lists = inf.stats.lists;
+      proxy.blackhole();
+      await client.delete(CM, 'gone-2', ns);
+      for (let i = 0; i < 5; i++)
+        await client.create(CM, { metadata: { name: `churn-${i}`, namespace: ns } });
+      await cp.compactEtcd();
+      await cp.restartApiServer();
+      assert.ok(inf.get('gone-2', ns), 'the cache has not seen the deletion yet');
+      proxy.restore();
+      const server = async () =>
+        (await client.list(CM, { namespace: ns })).items.map((o) => o.metadata.name).sort();
+      await eventually(
+        async () =>
+          JSON.stringify(
+            inf
+              .list({ namespace: ns })
+              .map((o) => o.metadata.name)
+              .sort(),
+          ) === JSON.stringify(await server()),
+        60_000,
+        'cache equals server',
+      );
+      assert.ok(
+        deleted.includes('gone-1') && deleted.includes('gone-2'),
+        `deletions delivered: ${deleted.join(',')}`,
+      );
+      // The watcher counts a relist only when a watch answered 410 Gone (watcher.ts, onError).
+      assert.ok(inf.stats.relists > relists, 'a relist happened, forced by the 410');
+      assert.ok(inf.stats.lists > lists, 'with a new list request');
+    } finally {
+      await mgr.stop();
+      await proxy.close();
+    }
   });
 
   it('engages a cluster at run time and stops reconciling it after disengaging', async () => {
     const other = await ControlPlane.start();
+    // Cluster two is reached through a proxy that counts connections: after disengaging, the manager must
+    // hold none and open none, so nothing of cluster two can reach a reconcile.
+    const proxy = await startBlackholeProxy(Number(new URL(other.connection.server).port));
+    const mgr = new Manager({ log: quiet });
     try {
-      const mgr = new Manager({ log: quiet });
       await mgr.engage('one', cp.connection);
       const seen = new Set<string>();
       new ControllerBuilder(mgr, 'seen').for(CM, { predicates: [generationChanged] }).complete({
@@ -206,14 +228,22 @@ describe('controllers against a real API server', () => {
       });
       await mgr.start();
       await other.client().create(CM, { metadata: { name: 'in-two', namespace: 'default' } });
-      await mgr.engage('two', other.connection);
+      await mgr.engage('two', { ...other.connection, server: `https://127.0.0.1:${proxy.port}` });
       await eventually(() => seen.has('two/default/in-two'), 20_000, 'second cluster reconciled');
+      assert.ok(proxy.open() > 0, 'the manager watches cluster two through the proxy');
       await mgr.disengage('two');
+      await eventually(() => proxy.open() === 0, 20_000, 'every connection to cluster two closed');
+      const accepted = proxy.accepted;
       await other.client().create(CM, { metadata: { name: 'after-disengage', namespace: 'default' } });
-      await new Promise((r) => setTimeout(r, 1500));
+      // A later event in cluster one, reconciled: the controller kept working after the write in cluster two.
+      await cp.client().create(CM, { metadata: { name: 'marker', namespace: 'default' } });
+      await eventually(() => seen.has('one/default/marker'), 20_000, 'marker in cluster one reconciled');
       assert.equal(seen.has('two/default/after-disengage'), false);
-      await mgr.stop();
+      assert.equal(proxy.accepted, accepted, 'no new connection to cluster two after disengaging');
+      assert.equal(proxy.open(), 0);
     } finally {
+      await mgr.stop();
+      await proxy.close();
       await other.stop();
     }
   });

@@ -64,6 +64,43 @@ function orAfter<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   return Promise.race([p, new Promise<T>((r) => setTimeout(r, ms, fallback))]);
 }
 
+/**
+ * Every stored version of a Lease, with when this process saw it. Renewals are writes, so a test can wait for
+ * "the leader renewed N times while X was running" instead of sleeping and hoping X had its chance.
+ */
+function watchLease(cp: ControlPlane, name: string) {
+  const abort = new AbortController();
+  const seen: { t: number; holder: string; renewTime: string }[] = [];
+  const done = (async () => {
+    const stream = cp
+      .client()
+      .watch<{ metadata: object; spec?: { holderIdentity?: string; renewTime?: string } }>(LEASE, {
+        namespace: 'default',
+        fieldSelector: `metadata.name=${name}`,
+        signal: abort.signal,
+      });
+    for await (const ev of stream) {
+      if (ev.type === 'BOOKMARK') continue;
+      seen.push({
+        t: Date.now(),
+        holder: ev.object.spec?.holderIdentity ?? '',
+        renewTime: ev.object.spec?.renewTime ?? '',
+      });
+    }
+  })().catch(() => {});
+  return {
+    seen,
+    /** Distinct renewals by `holder` seen after `since` (ms epoch). */
+    renewals(holder: string, since: number): number {
+      return new Set(seen.filter((e) => e.holder === holder && e.t > since).map((e) => e.renewTime)).size;
+    },
+    async stop() {
+      abort.abort();
+      await done;
+    },
+  };
+}
+
 describe('leader election and shutdown', () => {
   let cp: ControlPlane;
   let tmp: string;
@@ -83,17 +120,23 @@ describe('leader election and shutdown', () => {
   });
 
   it('exactly one of two managers reconciles; killing the leader hands over within the lease; periods never overlap', async () => {
+    const lease = watchLease(cp, 'test-lock');
     const a = startChild(cp.kubeconfigPath, 'a');
     const b = startChild(cp.kubeconfigPath, 'b');
     try {
       await until(() => [...a.lines, ...b.lines].some((l) => l.ev === 'leading'), 30_000, 'a leader');
       const [leader, follower] = a.lines.some((l) => l.ev === 'leading') ? [a, b] : [b, a];
       await until(() => leader.lines.some((l) => l.ev === 'reconcile-end'), 10_000, 'leader reconciles');
-      await new Promise((r) => setTimeout(r, 2000));
+      await until(() => follower.lines.some((l) => l.ev === 'probes'), 30_000, 'follower started');
+      // The follower's manager is up (caches synced, campaigning every 500 ms). Three renewals by the leader
+      // after that (watched Lease writes, every 500 ms) bound the window in which the follower had to stay idle.
+      const followerUp = follower.lines.find((l) => l.ev === 'probes')!.t;
+      const leaderId = leader.lines[0]!.id;
+      await until(() => lease.renewals(leaderId, followerUp) >= 3, 15_000, 'leader renews 3 times');
       assert.equal(
         follower.lines.filter((l) => l.ev.startsWith('reconcile')).length,
         0,
-        'the follower never reconciles',
+        'the follower does not reconcile while the leader renews',
       );
       const probe = async (who: typeof a, path: string) => {
         const port = who.lines.find((l) => l.ev === 'probes')?.port;
@@ -132,9 +175,15 @@ describe('leader election and shutdown', () => {
           Math.min(firstFollowerWork, follower.lines.find((l) => l.ev === 'reconcile-start')!.t),
         'leadership periods do not overlap',
       );
+      const followerStarts = follower.lines.filter((l) => l.ev === 'reconcile-start').map((l) => l.t);
+      assert.ok(
+        Math.min(...followerStarts) > killedAt,
+        'the follower never reconciled while the leader lived',
+      );
     } finally {
       a.proc.kill('SIGKILL');
       b.proc.kill('SIGKILL');
+      await lease.stop();
     }
   });
 
@@ -172,6 +221,7 @@ describe('leader election and shutdown', () => {
     );
     const file = join(tmp, 'cut-reconciles.jsonl');
     const opts = { lease: 'cut-lock', file };
+    const lease = watchLease(cp, 'cut-lock');
     // Reconciles of 400 ms back to back (5 ConfigMaps, one worker): one is nearly always in flight.
     const a = startChild(proxiedKubeconfig, 'cut-a', 400, opts);
     let aExitedAt = 0;
@@ -184,7 +234,9 @@ describe('leader election and shutdown', () => {
       b = startChild(cp.kubeconfigPath, 'cut-b', 400, opts);
       const follower = b;
       await until(() => follower.lines.some((l) => l.ev === 'probes'), 30_000, 'b started');
-      await new Promise((r) => setTimeout(r, 1500)); // b has observed a's renewals
+      // b has campaigned against a's renewals (watched Lease writes) for a couple of retry periods.
+      const bUp = follower.lines.find((l) => l.ev === 'probes')!.t;
+      await until(() => lease.renewals('cut-a', bUp) >= 2, 15_000, 'a renews while b is up');
       assert.equal(b.lines.filter((l) => l.ev === 'reconcile-start').length, 0, 'b follows');
       const cutAt = Date.now();
       proxy.blackhole();
@@ -217,6 +269,7 @@ describe('leader election and shutdown', () => {
       a.proc.kill('SIGKILL');
       b?.proc.kill('SIGKILL');
       await proxy.close();
+      await lease.stop();
     }
   });
 

@@ -185,6 +185,9 @@ export class Controller {
     }
     this.metrics?.reconcileTime.observe({ controller: this.name }, (performance.now() - started) / 1000);
     const d = applyOutcome(key, outcome, this.queue, this.metrics, this.name);
+    // One line per finished reconcile (controller-runtime's "Reconcile successful", at debug): tests bound
+    // "the controller looked at X and did nothing" by these instead of sleeping.
+    log.debug('reconciled', { result: d.result });
     if (outcome.kind === 'error') {
       const level = d.terminal ? 'error' : 'warn';
       log[level](d.terminal ? 'reconcile failed permanently' : 'reconcile failed; will retry', {

@@ -17,6 +17,8 @@ Commands:
 
 run flags:
   --kubeconfig PATH        Project cluster (single discovery mode). Default: the embedded environment.
+  --context NAME           kubeconfig context of the project cluster (default: current-context; with
+                           $KUBECONFIG's files merged as kubectl merges them).
   --settings FILE          ProviderSettings file (apiVersion infra.provider-ts.io/v1alpha1).
   --backend NAME           inmemory | aws (overrides the settings file).
   --location-class NAME    Serve Locations of this class (overrides the settings file).
@@ -27,6 +29,7 @@ run flags:
   --data-dir DIR           Embedded mode: where to keep control-plane data (default ./.datum-local).
 status flags:
   --kubeconfig PATH        Cluster to read (default: $KUBECONFIG or ~/.kube/config).
+  --context NAME           kubeconfig context to use (default: current-context).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -40,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
     options: {
       kubeconfig: { type: 'string' },
+      context: { type: 'string' },
       settings: { type: 'string' },
       backend: { type: 'string' },
       'location-class': { type: 'string' },
@@ -60,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'status') {
     const { statusCommand } = await import('./status.ts');
-    return statusCommand(values.kubeconfig);
+    return statusCommand(values.kubeconfig, values.context);
   }
   if (command === 'scaffold') {
     if (!values.name) throw new SettingsError('scaffold needs --name <platform>');
@@ -81,9 +85,9 @@ async function main(argv: string[]): Promise<number> {
   if (process.env.DATUM_BACKEND_CONFIG)
     Object.assign(settings.backendConfig, JSON.parse(process.env.DATUM_BACKEND_CONFIG));
   validateSettings(settings, 'flags');
-  if (values.kubeconfig || values.settings) {
+  if (values.kubeconfig || values.settings || values.context) {
     const { startProvider } = await import('./provider.ts');
-    const running = await startProvider(settings, { kubeconfig: values.kubeconfig });
+    const running = await startProvider(settings, { kubeconfig: values.kubeconfig, context: values.context });
     return (await running.stopped) ? 0 : 1;
   }
   const { runEmbedded } = await import('./embedded.ts');
@@ -101,6 +105,7 @@ main(process.argv.slice(2)).then(
     const known =
       err instanceof SettingsError ||
       err?.name === 'KubeconfigError' ||
+      err?.name === 'ExecCredentialError' ||
       (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`error: ${known ? err.message : (err?.stack ?? err)}\n`);
     process.exit(2);

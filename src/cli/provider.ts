@@ -20,7 +20,7 @@ export interface RunningProvider {
 
 export async function startProvider(
   settings: ProviderSettings,
-  opts: { kubeconfig?: string; log?: Logger; handleSignals?: boolean } = {},
+  opts: { kubeconfig?: string; context?: string; log?: Logger; handleSignals?: boolean } = {},
 ): Promise<RunningProvider> {
   // One redactor for the root logger's sink and the reconcilers: every line of every logger is redacted.
   const redactor = new Redactor();
@@ -40,7 +40,10 @@ export async function startProvider(
         }
       : undefined,
   });
-  const projectConfig = resolveClusterConfig(settings.discovery.projectKubeconfig ?? opts.kubeconfig);
+  const projectConfig = resolveClusterConfig(
+    settings.discovery.projectKubeconfig ?? opts.kubeconfig,
+    opts.context,
+  );
   const homeConfig = settings.homeKubeconfig ? loadKubeconfig(settings.homeKubeconfig) : projectConfig;
   const home = createClient(homeConfig, {
     userAgent: 'datum-provider/home',

@@ -3,13 +3,8 @@
 import { INSTANCE, WORKLOAD } from '../datum/api/resources.ts';
 import type { Instance, Workload } from '../datum/api/types.ts';
 import { createClient } from '../runtime/client/client.ts';
-import {
-  type ClusterConfig,
-  defaultKubeconfigPath,
-  KubeconfigError,
-  resolveClusterConfig,
-} from '../runtime/client/config.ts';
-import { ApiError, TransportError } from '../runtime/client/errors.ts';
+import { type ClusterConfig, defaultKubeconfigPath, resolveClusterConfig } from '../runtime/client/config.ts';
+import { ApiError, ExecCredentialError, KubeconfigError, TransportError } from '../runtime/client/errors.ts';
 import type { Condition } from '../runtime/client/types.ts';
 
 const WORKLOAD_UID = 'compute.datumapis.com/workload-uid';
@@ -57,6 +52,8 @@ export function explainStatusError(err: unknown, server: string, from: string): 
       ? `the API server at ${server} (from ${from}) is not answering (${code}); is the control plane running? ${START_HINT}`
       : `cannot reach the API server at ${server} (from ${from}): ${err.message}`;
   }
+  if (err instanceof ExecCredentialError)
+    return `cannot authenticate to ${server} (from ${from}): ${err.message}`;
   if (err instanceof ApiError && (err.status === 401 || err.status === 403))
     return `the API server at ${server} refused the credentials in ${from} (${err.status} ${err.reason})`;
   if (err instanceof ApiError && err.status === 404)
@@ -64,21 +61,21 @@ export function explainStatusError(err: unknown, server: string, from: string): 
   return undefined;
 }
 
-export async function statusCommand(kubeconfig?: string): Promise<number> {
+export async function statusCommand(kubeconfig?: string, context?: string): Promise<number> {
   const fail = (line: string) => {
     process.stderr.write(`error: ${line}\n`);
     return 1;
   };
   let config: ClusterConfig;
   try {
-    config = resolveClusterConfig(kubeconfig);
+    config = resolveClusterConfig(kubeconfig, context);
   } catch (err) {
     if (!(err instanceof KubeconfigError)) throw err;
     return fail(`${err.message}; ${START_HINT}`);
   }
   const from =
     kubeconfig ??
-    (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG
+    (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG && !context
       ? 'the in-cluster service account'
       : defaultKubeconfigPath());
   // A person is waiting: two attempts, not the controllers' five with backoff.

@@ -89,3 +89,37 @@ export function clientCert(
     key: readFileSync(join(dir, `${file}.key`), 'utf8'),
   };
 }
+
+/** A self-signed serving certificate for 127.0.0.1 and localhost (for small HTTPS servers in tests). */
+export function selfSignedServingCert(dir: string, name: string): { cert: string; key: string } {
+  if (!existsSync(join(dir, `${name}.crt`))) {
+    writeFileSync(
+      join(dir, `${name}.ext`),
+      '[req]\ndistinguished_name=dn\n[dn]\n[ext]\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:TRUE\n',
+    );
+    openssl(
+      [
+        'req',
+        '-x509',
+        ...EC,
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '3650',
+        '-subj',
+        `/CN=${name}`,
+        '-config',
+        `${name}.ext`,
+        '-extensions',
+        'ext',
+      ],
+      dir,
+    );
+  }
+  return {
+    cert: readFileSync(join(dir, `${name}.crt`), 'utf8'),
+    key: readFileSync(join(dir, `${name}.key`), 'utf8'),
+  };
+}

@@ -28,6 +28,18 @@ export interface ControlPlaneOptions {
   /** Also run kube-controller-manager with only the garbage-collector and namespace controllers, so owner
    * references and namespace deletion behave as in a real cluster. */
   controllerManager?: boolean;
+  /** Bearer tokens from a static file (--token-auth-file); the API server reads it only at start, so after
+   * writeTokenAuthFile() call restartApiServer(). For tokens that change or expire, prefer tokenWebhook. */
+  tokenAuthFile?: StaticToken[];
+  /** A TokenReview webhook (startTokenWebhook() in token-webhook.ts): valid tokens change without restarts. */
+  tokenWebhook?: { apiServerArgs(dir: string): string[] };
+}
+
+export interface StaticToken {
+  token: string;
+  user: string;
+  uid?: string;
+  groups?: string[];
 }
 
 export async function freePort(): Promise<number> {
@@ -91,6 +103,7 @@ export class ControlPlane {
     ensurePki(join(dir, 'pki'));
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     const cp = new ControlPlane({ dir, procs, opts, apiBin, etcdPort, apiPort });
+    if (opts.tokenAuthFile) cp.writeTokenAuthFile(opts.tokenAuthFile);
     try {
       await cp.startEtcd(etcdBin, peerPort);
       await cp.startApiServer();
@@ -152,6 +165,8 @@ export class ControlPlane {
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
       '--endpoint-reconciler-type=none',
       `--authorization-mode=${this.opts.rbac ? 'RBAC' : 'AlwaysAllow'}`,
+      ...(this.opts.tokenAuthFile ? [`--token-auth-file=${join(this.dir, 'tokens.csv')}`] : []),
+      ...(this.opts.tokenWebhook?.apiServerArgs(this.dir) ?? []),
       ...(this.opts.extraApiServerArgs ?? []),
     ];
     this.apiserver = this.procs.start('kube-apiserver', this.apiBin, args, join(this.dir, 'logs'));
@@ -214,6 +229,13 @@ export class ControlPlane {
     const revision = Number(range.header?.revision);
     await post('/v3/kv/compaction', { revision, physical: true });
     return revision;
+  }
+
+  /** Rewrites the static token file (tokenAuthFile); the API server sees it after restartApiServer(). */
+  writeTokenAuthFile(tokens: StaticToken[]): void {
+    const line = (t: StaticToken) =>
+      [t.token, t.user, t.uid ?? t.user, ...(t.groups?.length ? [`"${t.groups.join(',')}"`] : [])].join(',');
+    writeFileSync(join(this.dir, 'tokens.csv'), tokens.map(line).join('\n') + '\n', { mode: 0o600 });
   }
 
   /** A kubeconfig for another user (client cert), for RBAC tests. */

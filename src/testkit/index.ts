@@ -3,3 +3,4 @@ export * from './controlplane.ts';
 export * from './crds.ts';
 export * from './kwok.ts';
 export * from './process.ts';
+export * from './token-webhook.ts';

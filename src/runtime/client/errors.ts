@@ -79,6 +79,19 @@ export class TransportError extends Error {
   }
 }
 
+/** A kubeconfig that cannot be used as written: missing, malformed, or asking for something we refuse. */
+export class KubeconfigError extends Error {
+  override name = 'KubeconfigError';
+}
+
+/**
+ * An exec credential plugin that failed, hung or printed something other than an ExecCredential. One line,
+ * naming the command; never the plugin's output (it may hold a token).
+ */
+export class ExecCredentialError extends Error {
+  override name = 'ExecCredentialError';
+}
+
 interface StatusBody {
   kind?: string;
   status?: string;

@@ -1,13 +1,23 @@
 /**
- * HTTP transport to one API server: TLS material, bearer tokens, retries with backoff, typed errors and a
- * per-request observer hook (the metrics module counts `rest_client_requests_total` through it).
+ * HTTP transport to one API server: credentials (auth.ts), the connection pool (dispatcher.ts), retries with
+ * backoff, typed errors and a per-request observer hook (the metrics module counts
+ * `rest_client_requests_total` through it). A 401 to credentials from an exec plugin fetches new ones and
+ * resends the request once; a second 401 is an UnauthorizedError that says so.
  */
-import { readFileSync } from 'node:fs';
-import { Agent, type Dispatcher, request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import type { Logger } from '../log/logger.ts';
 import { sleep } from '../util/sleep.ts';
+import { Authenticator, type RequestCredentials } from './auth.ts';
 import type { ClusterConfig } from './config.ts';
-import { ApiError, errorFromResponse, TooManyRequestsError, TransportError } from './errors.ts';
+import { createDispatcher, encodingHeaders } from './dispatcher.ts';
+import {
+  ApiError,
+  ExecCredentialError,
+  errorFromResponse,
+  TooManyRequestsError,
+  TransportError,
+  UnauthorizedError,
+} from './errors.ts';
 
 export interface RequestObserver {
   onRequest(method: string, host: string, code: string, durationSeconds: number): void;
@@ -47,35 +57,66 @@ export function backoffDelay(attempt: number, baseMs = 100, capMs = 5000): numbe
 
 export class Transport {
   readonly host: string;
+  readonly auth: Authenticator;
   private readonly base: string;
-  private readonly agent: Agent;
+  /** The pool for the current client certificate; one from a plugin's earlier certificate is retired. */
+  private pool: { dispatcher: Dispatcher; certData?: string } | undefined;
+  private readonly retired = new Set<Promise<void>>();
   private readonly cfg: ClusterConfig;
   private readonly opts: TransportOptions;
+  private lastExecError = '';
 
   constructor(cfg: ClusterConfig, opts: TransportOptions = {}) {
     this.cfg = cfg;
     this.opts = opts;
     this.base = cfg.server.replace(/\/+$/, '');
     this.host = new URL(this.base).host;
-    this.agent = new Agent({
-      connect: {
-        ca: cfg.caData,
-        cert: cfg.certData,
-        key: cfg.keyData,
-        rejectUnauthorized: !cfg.insecureSkipTLSVerify,
-      },
-      keepAliveTimeout: 30_000,
-    });
+    this.auth = new Authenticator(cfg);
   }
 
-  private headers(extra?: Record<string, string>): Record<string, string> {
-    const h: Record<string, string> = {
+  private dispatcherFor(creds: RequestCredentials): Dispatcher {
+    if (this.pool && this.pool.certData === creds.certData) return this.pool.dispatcher;
+    if (this.pool) {
+      // In-flight requests (watches included) finish on the old pool; new ones use the new certificate.
+      const closing = this.pool.dispatcher.close().catch(() => {});
+      this.retired.add(closing);
+      closing.then(() => this.retired.delete(closing));
+    }
+    this.pool = { dispatcher: createDispatcher(this.cfg, creds), certData: creds.certData };
+    return this.pool.dispatcher;
+  }
+
+  private headers(creds: RequestCredentials, extra?: Record<string, string>): string[] {
+    const h: Record<string, string | string[]> = {
       accept: 'application/json',
       'user-agent': this.opts.userAgent ?? 'datum-provider-ts',
+      ...encodingHeaders(this.cfg),
+      ...impersonationHeaders(this.cfg),
     };
-    const token = this.cfg.tokenFile ? readFileSync(this.cfg.tokenFile, 'utf8').trim() : this.cfg.token;
-    if (token) h.authorization = `Bearer ${token}`;
-    return { ...h, ...extra };
+    if (creds.token) h.authorization = `Bearer ${creds.token}`;
+    // Flat name/value pairs: a list value becomes repeated header lines (undici would join an array with
+    // commas, which the server reads as one impersonated group named "a, b").
+    return Object.entries({ ...h, ...extra }).flatMap(([k, v]) =>
+      (Array.isArray(v) ? v : [v]).flatMap((x) => [k, x]),
+    );
+  }
+
+  /** Credentials for one attempt. A plugin failure is not retried here: callers retry with their backoff. */
+  private async credentials(): Promise<RequestCredentials> {
+    try {
+      const creds = await this.auth.credentials();
+      if (this.lastExecError) {
+        this.opts.log?.info('exec credential plugin works again', { host: this.host });
+        this.lastExecError = '';
+      }
+      return creds;
+    } catch (err) {
+      if (err instanceof ExecCredentialError && err.message !== this.lastExecError) {
+        this.lastExecError = err.message;
+        this.opts.log?.warn('cannot get credentials; requests fail until the plugin succeeds', { err });
+      }
+      throw err;
+    }
   }
 
   /** One HTTP exchange with retries; returns the raw response for 2xx, throws typed errors otherwise. */
@@ -91,14 +132,16 @@ export class Transport {
     } = {},
   ): Promise<RawResponse> {
     const maxAttempts = this.opts.maxAttempts ?? 5;
+    let reauthenticated = false;
     for (let attempt = 0; ; attempt++) {
+      const creds = await this.credentials();
       const started = performance.now();
       try {
         const res = await request(this.base + path, {
           method: method as Dispatcher.HttpMethod,
-          headers: this.headers(opts.headers),
+          headers: this.headers(creds, opts.headers),
           body: opts.body,
-          dispatcher: this.agent,
+          dispatcher: this.dispatcherFor(creds),
           signal: opts.signal,
           headersTimeout: this.opts.timeoutMs ?? 60_000,
           bodyTimeout: opts.bodyTimeoutMs ?? (opts.stream ? 0 : (this.opts.timeoutMs ?? 60_000)),
@@ -117,6 +160,26 @@ export class Transport {
           parsed,
           Array.isArray(retryAfter) ? retryAfter[0] : retryAfter,
         );
+        if (err instanceof UnauthorizedError && this.auth.refreshable) {
+          // Authentication happens before anything else, so resending any request is safe.
+          if (!reauthenticated) {
+            reauthenticated = true;
+            this.auth.unauthorized(creds);
+            this.opts.log?.info('credentials refused (401); fetching new ones', {
+              host: this.host,
+              method,
+              path,
+            });
+            attempt--; // not a failed attempt of the request itself
+            continue;
+          }
+          throw new UnauthorizedError(
+            401,
+            err.reason,
+            `${err.message}: the API server refused the credential from ${this.auth.describe()} again after a refresh`,
+            err.details,
+          );
+        }
         if (attempt + 1 < maxAttempts && this.retryable(method, err)) {
           const wait =
             err instanceof TooManyRequestsError && err.retryAfterMs !== undefined
@@ -169,6 +232,18 @@ export class Transport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await Promise.all([this.pool?.dispatcher.close(), ...this.retired]);
+    this.pool = undefined;
   }
+}
+
+/** kubeconfig `as`, `as-uid`, `as-groups`, `as-user-extra`: act as another user (needs impersonate rights). */
+function impersonationHeaders(cfg: ClusterConfig): Record<string, string | string[]> {
+  const i = cfg.impersonate;
+  if (!i?.user) return {};
+  const h: Record<string, string | string[]> = { 'impersonate-user': i.user };
+  if (i.uid) h['impersonate-uid'] = i.uid;
+  if (i.groups?.length) h['impersonate-group'] = i.groups;
+  for (const [k, vs] of Object.entries(i.extra ?? {})) h[`impersonate-extra-${encodeURIComponent(k)}`] = vs;
+  return h;
 }

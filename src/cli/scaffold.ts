@@ -86,6 +86,15 @@ export class ${cls} implements Backend {
     void this.options;
     return [];
   }
+
+  async release(
+    _ctx: BackendContext,
+    kind: 'instance' | 'subnet' | 'network',
+    id: string,
+  ): Promise<{ released: string[] }> {
+    // TODO: deletion policy Retain: remove your ownership marks from the resource (leave it running).
+    throw new BackendError('Unsupported', \`${name}: release(\${kind}, \${id}) is not implemented yet\`);
+  }
 }
 `,
     [`test/backends/${name}-contract.test.ts`]: `/** The backend contract suite for the ${name} backend (see docs/backend-interface.md). */

@@ -195,6 +195,16 @@ export interface Backend {
   deleteInstance(ctx: BackendContext, id: string): Promise<DeleteResult>;
   /** Every resource this provider manages (found by ownership tags), for the orphan sweep. */
   listManaged(ctx: BackendContext): Promise<ManagedResource[]>;
+  /**
+   * Deletion policy `Retain`: stop managing a resource (and what belongs to it, e.g. an instance's firewall)
+   * without touching it: remove the ownership marks, so `listManaged` and adoption never see it again. Returns
+   * the platform ids it released (empty when nothing with that id exists).
+   */
+  release(
+    ctx: BackendContext,
+    kind: 'instance' | 'subnet' | 'network',
+    id: string,
+  ): Promise<{ released: string[] }>;
   /** Called once at shutdown. */
   close?(): Promise<void>;
 }

@@ -45,6 +45,8 @@ export interface ProviderConfig extends KubeObject {
     locations?: { names?: string[]; cityCodes?: string[] };
     /** No backend calls for the objects it serves until false again (maintenance). */
     paused?: boolean;
+    /** Delete (default) or Retain the platform resources of deleted objects. */
+    deletionPolicy?: 'Delete' | 'Retain';
   };
 }
 

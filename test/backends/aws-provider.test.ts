@@ -246,4 +246,50 @@ describe('aws provider on EC2: placement, sweep, replacement', () => {
     );
     assert.equal(lies.length, 0, 'never Programmed=True with the new hash on the old machine');
   });
+
+  it('deletion policy Retain leaves the EC2 instance running, without our tags', async () => {
+    const c = cp.client();
+    const ns = 'project-b';
+    const where = { name: 'dfw-1', namespace: ns };
+    const inst = await createInstance(c, { name: 'kept-0', namespace: ns, location: where });
+    await c.patch(INSTANCE, 'kept-0', ns, {
+      type: 'merge',
+      patch: { metadata: { annotations: { 'infra.provider-ts.io/deletion-policy': 'Retain' } } },
+    });
+    await eventually(
+      async () => condOf(await c.get(INSTANCE, 'kept-0', ns), 'Programmed')?.status === 'True',
+      'Programmed',
+    );
+    const moto = new EC2Client({
+      region: emu.region,
+      endpoint: emu.motoEndpoint,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const byUid = async () =>
+      (
+        await moto.send(
+          new DescribeInstancesCommand({
+            Filters: [{ Name: 'tag:meta.datumapis.com/upstream-uid', Values: [inst.metadata.uid!] }],
+          }),
+        )
+      ).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
+    const [ec2] = await byUid();
+    assert.ok(ec2?.InstanceId, 'the EC2 instance exists');
+    await c.delete(INSTANCE, 'kept-0', ns);
+    await eventually(
+      async () =>
+        c.get(INSTANCE, 'kept-0', ns).then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      'the Instance object is gone',
+    );
+    assert.equal((await byUid()).length, 0, 'our tags are gone');
+    const after = (await moto.send(new DescribeInstancesCommand({ InstanceIds: [ec2.InstanceId!] })))
+      .Reservations?.[0]?.Instances?.[0];
+    assert.equal(after?.State?.Name, 'running', 'the instance keeps running');
+    assert.ok(!after?.Tags?.some((t) => t.Key === 'datum.net/managed-by'), 'no managed-by tag');
+    const managed = await provider.sweeper.sweep();
+    assert.ok(!managed.includes(ec2.InstanceId!), 'the sweep never touches it');
+  });
 });

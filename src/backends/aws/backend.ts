@@ -21,6 +21,7 @@ import { type AwsSession, ClientCache } from './clients.ts';
 import * as instances from './instance.ts';
 import { listManaged } from './list.ts';
 import * as networks from './network.ts';
+import { releaseResources } from './release.ts';
 import { SecretStore } from './secrets.ts';
 import { type AwsBackendOptions, resolveSettings } from './settings.ts';
 import * as subnets from './subnet.ts';
@@ -94,6 +95,14 @@ export class AwsBackend implements Backend {
 
   async listManaged(ctx: BackendContext): Promise<ManagedResource[]> {
     return listManaged(this.session(ctx));
+  }
+
+  async release(
+    ctx: BackendContext,
+    _kind: 'instance' | 'subnet' | 'network',
+    id: string,
+  ): Promise<{ released: string[] }> {
+    return releaseResources(this.session(ctx), id);
   }
 
   async close(): Promise<void> {

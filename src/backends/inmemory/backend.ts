@@ -35,7 +35,8 @@ export type Operation =
   | 'deleteSubnet'
   | 'ensureInstance'
   | 'deleteInstance'
-  | 'listManaged';
+  | 'listManaged'
+  | 'release';
 
 export interface Fault {
   op: Operation;
@@ -116,6 +117,8 @@ function mapKeys(text: string | undefined): string[] {
 export class InMemoryBackend implements Backend {
   readonly name = 'inmemory';
   readonly calls: { op: Operation; id?: string; at: number }[] = [];
+  /** Resources released with deletion policy Retain (they would keep running on a real platform). */
+  readonly retained: { kind: string; id: string; providerId: string }[] = [];
   private readonly opts: InMemoryOptions;
   private state: State = { seq: 0, networks: {}, subnets: {}, instances: {} };
   private faults: (Fault & { left: number })[] = [];
@@ -249,6 +252,27 @@ export class InMemoryBackend implements Backend {
         return { gone: true };
       }
       return { gone: false };
+    });
+  }
+
+  /** Retain: the resource leaves this backend's books (it "keeps running" elsewhere: nothing to track). */
+  async release(
+    _ctx: BackendContext,
+    kind: 'instance' | 'subnet' | 'network',
+    id: string,
+  ): Promise<{ released: string[] }> {
+    return this.call('release', id, () => {
+      const book =
+        kind === 'instance'
+          ? this.state.instances
+          : kind === 'subnet'
+            ? this.state.subnets
+            : this.state.networks;
+      const r = book[id];
+      if (!r) return { released: [] };
+      delete book[id];
+      this.retained.push({ kind, id, providerId: r.providerId });
+      return { released: [r.providerId] };
     });
   }
 

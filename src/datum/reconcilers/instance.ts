@@ -41,6 +41,7 @@ import {
   subnetId,
   writeStatus,
 } from './common.ts';
+import { applyDeletionPolicy } from './deletion-policy.ts';
 import {
   buildDesired,
   capabilitiesFor,
@@ -246,6 +247,12 @@ export class InstanceReconciler implements Reconciler {
     rc: ReconcileContext,
   ): Promise<Result | undefined> {
     const id = instanceId(inst);
+    const policy = await applyDeletionPolicy(this.p, cluster, inst, loc, where, rc, [['instance', id]]);
+    if (policy === 'hold') return { requeueAfter: 30_000 };
+    if (policy === 'retained') {
+      await removeFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
+      return;
+    }
     const gone = await deleteWhereItLives(this.p, inst, loc, where, rc.log, rc.signal, (bctx) =>
       this.p.backend.deleteInstance(bctx, id),
     );

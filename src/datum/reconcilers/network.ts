@@ -27,6 +27,7 @@ import {
   subnetId,
   writeStatus,
 } from './common.ts';
+import { applyDeletionPolicy, type ReleaseTarget } from './deletion-policy.ts';
 import { ownerOf } from './instance.ts';
 import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
 import { claim, claimObject } from './placement.ts';
@@ -47,6 +48,9 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
     loc: Location,
     rc: ReconcileContext,
   ): Promise<Result | undefined>;
+  /** The backend resources the object owns, for deletion policy Retain. */
+  protected abstract owned(cluster: Cluster, obj: T): ReleaseTarget[];
+
   /** Deletes the object's backend resources in the place given; true once they are gone there. */
   protected abstract remove(cluster: Cluster, obj: T, bctx: BackendContext): Promise<boolean>;
 
@@ -68,6 +72,20 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
       return { requeueAfter: PAUSED_RECHECK_MS };
     if (obj.metadata.deletionTimestamp) {
       if (!mine) return;
+      const policy = await applyDeletionPolicy(
+        this.p,
+        cluster,
+        obj,
+        loc,
+        obj.spec?.location,
+        rc,
+        this.owned(cluster, obj),
+      );
+      if (policy === 'hold') return { requeueAfter: 30_000 };
+      if (policy === 'retained') {
+        await removeFinalizer(cluster.client, this.resource, obj, FINALIZER);
+        return;
+      }
       const target = obj;
       const gone = await deleteWhereItLives(
         this.p,
@@ -155,6 +173,13 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
 export class NetworkContextReconciler extends BackendObjectReconciler<NetworkContext> {
   protected readonly resource = NETWORK_CONTEXT;
 
+  protected owned(cluster: Cluster, ctx: NetworkContext): ReleaseTarget[] {
+    return [
+      ...subnetsOf(cluster, ctx).map((s): ReleaseTarget => ['subnet', subnetId(s)]),
+      ['network', networkId(ctx)],
+    ];
+  }
+
   protected async ensure(cluster: Cluster, ctx: NetworkContext, loc: Location, rc: ReconcileContext) {
     const net = cluster.cache
       .informerFor<Network>(NETWORK)
@@ -197,6 +222,10 @@ function subnetsOf(cluster: Cluster, ctx: NetworkContext): Subnet[] {
 
 export class SubnetReconciler extends BackendObjectReconciler<Subnet> {
   protected readonly resource = SUBNET;
+
+  protected owned(_cluster: Cluster, subnet: Subnet): ReleaseTarget[] {
+    return [['subnet', subnetId(subnet)]];
+  }
 
   protected async ensure(cluster: Cluster, subnet: Subnet, loc: Location, rc: ReconcileContext) {
     const st = subnet.status;

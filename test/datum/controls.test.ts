@@ -1,7 +1,10 @@
 /**
- * Pause: the annotation on an Instance, or `spec.paused` on the ProviderConfig serving it, stops every backend
- * call for it (a spec change is not applied, a deletion waits with the finalizer held) until removed; the
- * object says so in its Paused condition, and a gauge counts paused objects.
+ * Operator controls on the in-memory backend:
+ * - pause: the annotation on an Instance, or `spec.paused` on the ProviderConfig serving it, stops every
+ *   backend call for it (a spec change is not applied, a deletion waits with the finalizer held) until removed;
+ *   the object says so in its Paused condition, and a gauge counts paused objects;
+ * - deletion policy: `Retain` releases the platform resource instead of deleting it (an Event names it); an
+ *   unreadable policy holds the deletion.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -18,18 +21,21 @@ import {
 import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { type Provider, registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
+import { DELETION_POLICY_ANNOTATION } from '../../src/datum/reconcilers/deletion-policy.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { PAUSED_ANNOTATION, PAUSED_CONDITION } from '../../src/datum/reconcilers/pause.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
 import { isNotFound } from '../../src/runtime/client/errors.ts';
+import type { ResourceType } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
 
 const NS = 'project-p';
+const EVENT: ResourceType = { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true };
 const where = { name: 'dfw', namespace: NS };
 
-describe('pause', () => {
+describe('operator controls', () => {
   let cp: ControlPlane;
   let mgr: Manager;
   let provider: Provider;
@@ -148,5 +154,69 @@ describe('pause', () => {
     );
     assert.equal(paused(resumed)?.status, 'False');
     assert.equal(paused(resumed)?.reason, 'Resumed');
+  });
+
+  it('deletion policy Retain releases the platform resource and lets the object go; a bad policy holds it', async () => {
+    const c = cp.client();
+    const kept = await createInstance(c, { name: 'keep-0', namespace: NS, location: where });
+    const odd = await createInstance(c, { name: 'odd-0', namespace: NS, location: where });
+    for (const [name, policy] of [
+      ['keep-0', 'Retain'],
+      ['odd-0', 'Keep-it-please'],
+    ])
+      await c.patch(INSTANCE, name!, NS, {
+        type: 'merge',
+        patch: { metadata: { annotations: { [DELETION_POLICY_ANNOTATION]: policy } } },
+      });
+    for (const name of ['keep-0', 'odd-0'])
+      await eventually(
+        async () => condOf(await get(name), 'Programmed')?.status === 'True',
+        `${name} Programmed`,
+      );
+    const providerId = backend.snapshot().instances.find((i) => i.id === instanceId(kept))!.providerId;
+    await c.delete(INSTANCE, 'keep-0', NS);
+    await c.delete(INSTANCE, 'odd-0', NS);
+    await eventually(
+      async () =>
+        get('keep-0').then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      'keep-0 deleted',
+    );
+    assert.deepEqual(backend.retained, [{ kind: 'instance', id: instanceId(kept), providerId }]);
+    assert.equal(
+      backend.calls.filter((x) => x.op === 'deleteInstance' && x.id === instanceId(kept)).length,
+      0,
+      'never deleted on the platform',
+    );
+    const events = (await c.list(EVENT, { namespace: NS })).items;
+    assert.ok(events.some((e) => e.reason === 'Retained' && String(e.message).includes(providerId)));
+    const held = await eventually(
+      async () =>
+        (await c.list(EVENT, { namespace: NS })).items.some((e) => e.reason === 'InvalidDeletionPolicy')
+          ? get('odd-0')
+          : undefined,
+      'odd-0 says why its deletion waits',
+    );
+    assert.ok(held.metadata.finalizers?.includes('infra.provider-ts.io/provider'), 'finalizer held');
+    assert.equal(
+      backend.snapshot().instances.filter((i) => i.id === instanceId(odd)).length,
+      1,
+      'still there',
+    );
+    await c.patch(INSTANCE, 'odd-0', NS, {
+      type: 'merge',
+      patch: { metadata: { annotations: { [DELETION_POLICY_ANNOTATION]: 'Delete' } } },
+    });
+    await eventually(
+      async () =>
+        get('odd-0').then(
+          () => false,
+          (e) => isNotFound(e),
+        ),
+      'odd-0 deleted once fixed',
+    );
+    assert.equal(backend.snapshot().instances.filter((i) => i.id === instanceId(odd)).length, 0);
   });
 });

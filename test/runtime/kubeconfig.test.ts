@@ -191,6 +191,17 @@ describe('kubeconfig against a real API server', () => {
     assert.equal((await whoami(client(merged('cert')))).username, 'admin');
   });
 
+  it("runs the README's example: an exec plugin handing out a client certificate, merged with another file", () => {
+    const example = fileURLToPath(new URL('../../examples/kubeconfig-exec/kubeconfig.yaml', import.meta.url));
+    const r = spawnSync(process.execPath, [MAIN, 'status', '--context', 'local-exec'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, KUBECONFIG: `${cp.kubeconfigPath}:${example}`, DATUM_DATA_DIR: cp.dir },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'No Instances.\n');
+  });
+
   it('reloads a rewritten static token file after an API server restart', async () => {
     const token = (t: string) =>
       client({ server: cp.connection.server, caData: cp.connection.caData, token: t });

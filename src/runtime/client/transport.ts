@@ -94,8 +94,8 @@ export class Transport {
       ...impersonationHeaders(this.cfg),
     };
     if (creds.token) h.authorization = `Bearer ${creds.token}`;
-    // Flat name/value pairs: a list value becomes repeated header lines (undici would join an array with
-    // commas, which the server reads as one impersonated group named "a, b").
+    // Flat name/value pairs: a list value becomes repeated header lines, one per impersonated group (over
+    // HTTP/1.1: see dispatcher.ts for why not HTTP/2).
     return Object.entries({ ...h, ...extra }).flatMap(([k, v]) =>
       (Array.isArray(v) ? v : [v]).flatMap((x) => [k, x]),
     );

@@ -2,8 +2,10 @@
  * A controller: event sources on every engaged cluster feed one work queue of requests; N workers take keys
  * and run the reconciler. Keys carry the cluster name, so one controller serves every project.
  */
+
 import { randomUUID } from 'node:crypto';
 import type { EventHandler } from '../cache/informer.ts';
+import { ConflictError } from '../client/errors.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Cluster } from '../manager/cluster.ts';
@@ -189,7 +191,8 @@ export class Controller {
     // "the controller looked at X and did nothing" by these instead of sleeping.
     log.debug('reconciled', { result: d.result });
     if (outcome.kind === 'error') {
-      const level = d.terminal ? 'error' : 'warn';
+      // A write that lost an optimistic-concurrency race is routine (the retry reads the newer copy): info.
+      const level = d.terminal ? 'error' : outcome.error instanceof ConflictError ? 'info' : 'warn';
       log[level](d.terminal ? 'reconcile failed permanently' : 'reconcile failed; will retry', {
         err: outcome.error,
         panic: outcome.panic || undefined,

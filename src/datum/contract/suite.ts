@@ -20,6 +20,7 @@ import { type Provider, registerProvider } from '../provider.ts';
 import { PROVIDER_CONFIG } from '../providerconfig.ts';
 import { defaultSettings } from '../settings.ts';
 import { crashTest } from './crash.ts';
+import { deletionOrderTest } from './deletion.ts';
 import {
   createInstance,
   createLocation,
@@ -27,6 +28,7 @@ import {
   createNetworking,
   ensureNamespace,
 } from './fixtures.ts';
+import { instanceTests } from './instances.ts';
 
 export const OUR_CRDS = join(fileURLToPath(new URL('../../../deploy/crds', import.meta.url)));
 
@@ -203,101 +205,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       assert.equal(condOf(broken, 'Ready')?.reason, 'CredentialsUnavailable');
     });
 
-    it('brings a sandbox and a VM Instance to Programmed and Running with addresses and the template hash, never writing Ready', async () => {
-      await createInstance(c(), { name: 'web-0', namespace: ns, location: ours, runtime: 'sandbox' });
-      await createInstance(c(), { name: 'vm-0', namespace: ns, location: ours, runtime: 'virtualMachine' });
-      for (const name of ['web-0', 'vm-0']) {
-        const i = await programmed(name);
-        assert.equal(i.status?.controller?.observedTemplateHash, 'hash-1');
-        const backendRef = (await h.owned(i.metadata.uid!)).find((r) => r.kind === 'instance')?.providerId;
-        assert.ok(
-          backendRef && condOf(i, 'Programmed')?.message.includes(backendRef),
-          'Programmed names the backend resource',
-        );
-        assert.match(i.status?.networkInterfaces?.[0]?.assignments?.networkIP ?? '', /^10\.128\.\d+\.\d+$/);
-        assert.equal(
-          condOf(i, 'Ready')?.reason,
-          'Pending',
-          'Ready is left to compute (still the CRD default)',
-        );
-        assert.equal((await h.owned(i.metadata.uid!)).filter((r) => r.kind === 'instance').length, 1);
-      }
-    });
-
-    it('leaves an Instance in another class of Location untouched', async () => {
-      const other = await createInstance(c(), {
-        name: 'theirs-0',
-        namespace: ns,
-        location: { name: 'elsewhere', namespace: ns },
-      });
-      await new Promise((r) => setTimeout(r, 2000));
-      const now = await get('theirs-0');
-      assert.deepEqual(now?.metadata.finalizers ?? [], []);
-      assert.deepEqual(now?.status, other.status, 'status unchanged');
-      assert.equal((await h.owned(other.metadata.uid!)).length, 0);
-    });
-
-    it('holds work back while scheduling gates remain, and converges a template change', async () => {
-      const gated = await createInstance(c(), {
-        name: 'gated-0',
-        namespace: ns,
-        location: ours,
-        gates: ['Network'],
-      });
-      await new Promise((r) => setTimeout(r, 2000));
-      assert.notEqual(condOf(await get('gated-0'), 'Programmed')?.status, 'True');
-      assert.equal((await h.owned(gated.metadata.uid!)).length, 0, 'no backend resource while gated');
-      await c().patch(INSTANCE, 'gated-0', ns, {
-        type: 'json',
-        patch: [{ op: 'remove', path: '/spec/controller/schedulingGates' }],
-      });
-      await programmed('gated-0');
-      await c().patch(INSTANCE, 'gated-0', ns, {
-        type: 'merge',
-        patch: {
-          spec: {
-            controller: { templateHash: 'hash-2' },
-            runtime: {
-              sandbox: {
-                containers: [{ name: 'app', image: 'nginx:1.28', ports: [{ name: 'http', port: 80 }] }],
-              },
-            },
-          },
-        },
-      });
-      await eventually(
-        async () => (await get('gated-0'))?.status?.controller?.observedTemplateHash === 'hash-2',
-        'template hash hash-2',
-      );
-      assert.equal(
-        (await h.owned(gated.metadata.uid!)).filter((r) => r.kind === 'instance').length,
-        1,
-        'still one backend instance',
-      );
-    });
-
-    it('refuses an unknown instance type and an invalid runtime with a reason and message, and keeps serving others', async () => {
-      await createInstance(c(), {
-        name: 'bad-type-0',
-        namespace: ns,
-        location: ours,
-        instanceType: 'datumcloud/unknown-99',
-      });
-      await createInstance(c(), { name: 'no-runtime-0', namespace: ns, location: ours, runtime: 'none' });
-      const bad = await eventually(async () => {
-        const i = await get('bad-type-0');
-        return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
-      }, 'bad-type refused');
-      assert.equal(condOf(bad, 'Programmed')?.reason, 'UnknownInstanceType');
-      assert.match(condOf(bad, 'Programmed')!.message, /datumcloud\/unknown-99.*use one of/);
-      const none = await eventually(async () => {
-        const i = await get('no-runtime-0');
-        return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
-      }, 'no-runtime refused');
-      assert.equal(condOf(none, 'Programmed')?.reason, 'InvalidConfiguration');
-      await createInstance(c(), { name: 'good-after-bad-0', namespace: ns, location: ours });
-      await programmed('good-after-bad-0');
-    });
+    instanceTests({ c, h: () => h, ns, ours, logs, get, programmed });
 
     it('ends in success after injected throttling and server errors', { skip: false }, async (t) => {
       if (!h.injectInstanceFaults) return t.skip('backend handle cannot inject faults');
@@ -326,11 +234,14 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         return condOf(x, 'Programmed')?.reason === 'CredentialsInvalid' ? x : undefined;
       }, 'credential failure reported');
       assert.match(condOf(i, 'Programmed')!.message, /\[redacted\]/);
-      await new Promise((r) => setTimeout(r, 500));
-      const events = await c().list(
-        { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true },
-        { namespace: ns },
-      );
+      // The failure's Warning Event is recorded asynchronously: wait for it rather than for a while.
+      const EVENT = { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true };
+      const events = await eventually(async () => {
+        const l = await c().list(EVENT, { namespace: ns });
+        return l.items.some((e) => e.involvedObject?.name === 'leaky-0' && e.type === 'Warning')
+          ? l
+          : undefined;
+      }, 'a Warning Event about leaky-0');
       const everything = [
         JSON.stringify(events.items),
         logs.join('\n'),
@@ -341,43 +252,24 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
     });
 
     it('deletes in order and awaits the backend: no finalizer comes off while its backend resource exists', async () => {
-      const names = [
-        'web-0',
-        'vm-0',
-        'gated-0',
-        'good-after-bad-0',
-        'flaky-0',
-        'bad-type-0',
-        'no-runtime-0',
-        'leaky-0',
-      ];
-      const uids = new Map<string, string>();
-      for (const n of names) {
-        const i = await get(n);
-        if (i) uids.set(n, i.metadata.uid!);
-      }
-      for (const n of uids.keys()) await c().delete(INSTANCE, n, ns);
-      for (const [n, uid] of uids) {
-        await eventually(async () => !(await get(n)), `${n} deleted`);
-        assert.deepEqual(await h.owned(uid), [], `${n}: backend instance gone before the Instance`);
-      }
-      const ctx = await c().get(NETWORK_CONTEXT, 'default-project-a-dfw', ns);
-      const sub = await c().get(SUBNET, 'default-project-a-dfw-0', ns);
-      await c().delete(NETWORK_CONTEXT, ctx.metadata.name!, ns);
-      await c().delete(SUBNET, sub.metadata.name!, ns);
-      for (const [r, o] of [
-        [SUBNET, sub],
-        [NETWORK_CONTEXT, ctx],
-      ] as const) {
-        await eventually(
-          async () =>
-            !(await c()
-              .get(r, o.metadata.name!, ns)
-              .catch(() => undefined)),
-          `${r.kind} deleted`,
-        );
-        assert.deepEqual(await h.owned(o.metadata.uid!), [], `${r.kind}: backend resource gone first`);
-      }
+      // Everything at once: the order is the provider's and the backend's, not the test's.
+      await deletionOrderTest({
+        client: c(),
+        handle: h,
+        ns,
+        instances: [
+          'web-0',
+          'vm-0',
+          'gated-0',
+          'good-after-bad-0',
+          'flaky-0',
+          'bad-type-0',
+          'no-runtime-0',
+          'leaky-0',
+        ],
+        context: 'default-project-a-dfw',
+        subnet: 'default-project-a-dfw-0',
+      });
     });
 
     it('sweeps a planted orphan', async () => {

@@ -1,0 +1,199 @@
+/**
+ * The contract suite's Instance lifecycle tests (registered by `runContractSuite` inside its describe block):
+ * programmed and running without ever writing Ready, other classes left alone, scheduling gates, template
+ * changes, refusals. "Never" is checked against every stored version (`Timeline`), bounded by reconciles
+ * the provider has finished, not by sleeping.
+ */
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import type { HttpClient } from '../../runtime/client/client.ts';
+import { INSTANCE } from '../api/resources.ts';
+import type { Instance } from '../api/types.ts';
+import { createInstance } from './fixtures.ts';
+import type { ContractHandle } from './suite.ts';
+import { condOf, eventually } from './suite.ts';
+import { MARKER, reconciles, Timeline } from './timeline.ts';
+
+export interface InstanceTestEnv {
+  c(): HttpClient;
+  h(): ContractHandle;
+  ns: string;
+  /** A Location of our class. */
+  ours: { name: string; namespace: string };
+  /** The provider's log lines (debug level). */
+  logs: string[];
+  get(name: string): Promise<Instance | undefined>;
+  /** Waits until the Instance is Programmed=True and Running=True. */
+  programmed(name: string): Promise<Instance>;
+}
+
+export function instanceTests(env: InstanceTestEnv): void {
+  const { c, ns, ours, logs, get, programmed } = env;
+
+  it('brings a sandbox and a VM Instance to Programmed and Running with addresses and the template hash, never writing Ready', async () => {
+    // Every stored version of the Instances from their creation. Nobody plays compute in this test, so Ready
+    // keeps what the creation (the CRD default) gave it unless the provider writes it.
+    const timeline = await Timeline.start(c(), INSTANCE, ns);
+    try {
+      await createInstance(c(), { name: 'web-0', namespace: ns, location: ours, runtime: 'sandbox' });
+      await createInstance(c(), { name: 'vm-0', namespace: ns, location: ours, runtime: 'virtualMachine' });
+      await checkProgrammed();
+      for (const name of ['web-0', 'vm-0']) await timeline.catchUp(name);
+      for (const name of ['web-0', 'vm-0']) {
+        const versions = timeline.versions(name);
+        assert.ok(versions.length >= 3, `${name}: ${versions.length} stored versions observed`);
+        const created = condOf(versions[0], 'Ready');
+        assert.equal(created?.reason, 'Pending', 'the CRD default at creation');
+        const changed = versions.filter(
+          (v) => JSON.stringify(condOf(v, 'Ready')) !== JSON.stringify(created),
+        );
+        assert.deepEqual(
+          changed.map((v) => `rv ${v.metadata.resourceVersion}: ${JSON.stringify(condOf(v, 'Ready'))}`),
+          [],
+          `${name}: no stored version changed Ready`,
+        );
+      }
+    } finally {
+      await timeline.stop();
+    }
+  });
+
+  async function checkProgrammed(): Promise<void> {
+    for (const name of ['web-0', 'vm-0']) {
+      const i = await programmed(name);
+      assert.equal(i.status?.controller?.observedTemplateHash, 'hash-1');
+      const backendRef = (await env.h().owned(i.metadata.uid!)).find(
+        (r) => r.kind === 'instance',
+      )?.providerId;
+      assert.ok(
+        backendRef && condOf(i, 'Programmed')?.message.includes(backendRef),
+        'Programmed names the backend resource',
+      );
+      assert.match(i.status?.networkInterfaces?.[0]?.assignments?.networkIP ?? '', /^10\.128\.\d+\.\d+$/);
+      assert.equal(condOf(i, 'Ready')?.reason, 'Pending', 'Ready is left to compute (still the CRD default)');
+      assert.equal((await env.h().owned(i.metadata.uid!)).filter((r) => r.kind === 'instance').length, 1);
+    }
+  }
+
+  /**
+   * Bounds "the provider did nothing (more) about `name`": waits until the instance controller has reconciled
+   * it, writes a marker (an annotation change makes the controller look again), waits for that reconcile too,
+   * then for a second marker, so the watch has delivered every write those reconciles made.
+   */
+  async function settle(timeline: Timeline, name: string): Promise<void> {
+    const count = () => reconciles(logs, 'instance', name, ns);
+    const related = () =>
+      logs
+        .filter((l) => l.includes(`"${name}"`))
+        .slice(-10)
+        .join('\n');
+    const reconciled = (n: number) =>
+      eventually(async () => count() >= n, `${name} reconciled ${n} times`).catch((err: Error) => {
+        throw new Error(`${err.message}; logs:\n${related()}`);
+      });
+    await reconciled(1); // its creation
+    const done = count();
+    await timeline.catchUp(name); // a marker write makes the controller look again
+    await reconciled(done + 1);
+    await timeline.catchUp(name);
+  }
+
+  it('leaves an Instance in another class of Location untouched', async () => {
+    const timeline = await Timeline.start(c(), INSTANCE, ns);
+    try {
+      const other = await createInstance(c(), {
+        name: 'theirs-0',
+        namespace: ns,
+        location: { name: 'elsewhere', namespace: ns },
+      });
+      await settle(timeline, 'theirs-0');
+      // Reconciled twice, and the only stored versions are the creation and our two marker writes.
+      const versions = timeline.versions('theirs-0');
+      assert.deepEqual(
+        versions.map((v) => v.metadata.annotations?.[MARKER] ?? 'created'),
+        ['created', '1', '2'],
+        'nobody else wrote it',
+      );
+      for (const v of versions) {
+        assert.deepEqual(v.metadata.finalizers ?? [], []);
+        assert.deepEqual(v.status, other.status, 'status unchanged');
+      }
+      assert.equal((await env.h().owned(other.metadata.uid!)).length, 0);
+    } finally {
+      await timeline.stop();
+    }
+  });
+
+  it('holds work back while scheduling gates remain, and converges a template change', async () => {
+    const timeline = await Timeline.start(c(), INSTANCE, ns);
+    let gated: Instance;
+    try {
+      gated = await createInstance(c(), {
+        name: 'gated-0',
+        namespace: ns,
+        location: ours,
+        gates: ['Network'],
+      });
+      await settle(timeline, 'gated-0');
+      const versions = timeline.versions('gated-0');
+      assert.deepEqual(
+        versions.filter((v) => condOf(v, 'Programmed')?.status === 'True').length,
+        0,
+        'never Programmed while gated',
+      );
+      assert.equal((await env.h().owned(gated.metadata.uid!)).length, 0, 'no backend resource while gated');
+    } finally {
+      await timeline.stop();
+    }
+    await c().patch(INSTANCE, 'gated-0', ns, {
+      type: 'json',
+      patch: [{ op: 'remove', path: '/spec/controller/schedulingGates' }],
+    });
+    await programmed('gated-0');
+    await c().patch(INSTANCE, 'gated-0', ns, {
+      type: 'merge',
+      patch: {
+        spec: {
+          controller: { templateHash: 'hash-2' },
+          runtime: {
+            sandbox: {
+              containers: [{ name: 'app', image: 'nginx:1.28', ports: [{ name: 'http', port: 80 }] }],
+            },
+          },
+        },
+      },
+    });
+    await eventually(
+      async () => (await get('gated-0'))?.status?.controller?.observedTemplateHash === 'hash-2',
+      'template hash hash-2',
+    );
+    assert.equal(
+      (await env.h().owned(gated.metadata.uid!)).filter((r) => r.kind === 'instance').length,
+      1,
+      'still one backend instance',
+    );
+  });
+
+  it('refuses an unknown instance type and an invalid runtime with a reason and message, and keeps serving others', async () => {
+    await createInstance(c(), {
+      name: 'bad-type-0',
+      namespace: ns,
+      location: ours,
+      instanceType: 'datumcloud/unknown-99',
+    });
+    await createInstance(c(), { name: 'no-runtime-0', namespace: ns, location: ours, runtime: 'none' });
+    const bad = await eventually(async () => {
+      const i = await get('bad-type-0');
+      return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
+    }, 'bad-type refused');
+    assert.equal(condOf(bad, 'Programmed')?.reason, 'UnknownInstanceType');
+    assert.match(condOf(bad, 'Programmed')!.message, /datumcloud\/unknown-99.*use one of/);
+    const none = await eventually(async () => {
+      const i = await get('no-runtime-0');
+      return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
+    }, 'no-runtime refused');
+    assert.equal(condOf(none, 'Programmed')?.reason, 'InvalidConfiguration');
+    await createInstance(c(), { name: 'good-after-bad-0', namespace: ns, location: ours });
+    await programmed('good-after-bad-0');
+  });
+}

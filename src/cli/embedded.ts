@@ -23,6 +23,13 @@ import { ProgressView } from './progress.ts';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
+/** Audit policy rule: every write to an Instance (and its status), with request and stored response. */
+const INSTANCE_WRITES = {
+  level: 'RequestResponse',
+  verbs: ['create', 'update', 'patch', 'delete'],
+  resources: [{ group: 'compute.datumapis.com', resources: ['instances', 'instances/status'] }],
+};
+
 export interface EmbeddedOptions {
   examples: boolean;
   /** aws: a local EC2 emulator (required); inmemory; auto: aws when the emulator can start. */
@@ -43,6 +50,11 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     // Datum's flow relies on the garbage collector (a NetworkContext's Subnets and claims, a Deployment's
     // NetworkBindings go by owner reference), as in any real cluster.
     controllerManager: true,
+    // DATUM_AUDIT_LOG=<file>: the API server records there every write to an Instance with its writer (user
+    // agent) and the stored result; the getting-started test proves with it who wrote which condition.
+    auditLog: process.env.DATUM_AUDIT_LOG
+      ? { path: process.env.DATUM_AUDIT_LOG, rules: [INSTANCE_WRITES] }
+      : undefined,
   });
   const cleanups: (() => Promise<unknown>)[] = [() => cp.stop()];
   const stopAll = async () => {
@@ -101,8 +113,16 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
       metricsAddr: settings.metricsBindAddress,
       gracefulShutdownMs: 10_000,
     });
+    if (upstream === 'standalone') {
+      // Its own manager, so its own client and user agent (`standalone-upstream`), as Datum's operators are
+      // their own processes: the API server's records tell the upstream's writes from the provider's.
+      const up = new Manager({ name: 'standalone-upstream', log: log.child({ upstream: 'standalone' }) });
+      await up.engage('single', cp.connection);
+      registerStandaloneUpstream(up);
+      await up.start();
+      cleanups.push(() => up.stop());
+    }
     const cluster = await mgr.engage('single', cp.connection);
-    if (upstream === 'standalone') registerStandaloneUpstream(mgr);
     registerProvider(mgr, { backend, settings, home: cp.client(), redactor });
     const view = new ProgressView(
       cluster.cache.informerFor<Instance>(INSTANCE),

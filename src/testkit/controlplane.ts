@@ -33,6 +33,11 @@ export interface ControlPlaneOptions {
   tokenAuthFile?: StaticToken[];
   /** A TokenReview webhook (startTokenWebhook() in token-webhook.ts): valid tokens change without restarts. */
   tokenWebhook?: { apiServerArgs(dir: string): string[] };
+  /**
+   * The API server's audit log: JSON lines at `path`, recording what `rules` select (audit.k8s.io/v1 policy
+   * rules; everything else is not recorded). Tests use it to tell who wrote what (user agent, user).
+   */
+  auditLog?: { path: string; rules: Record<string, unknown>[] };
 }
 
 export interface StaticToken {
@@ -167,10 +172,34 @@ export class ControlPlane {
       `--authorization-mode=${this.opts.rbac ? 'RBAC' : 'AlwaysAllow'}`,
       ...(this.opts.tokenAuthFile ? [`--token-auth-file=${join(this.dir, 'tokens.csv')}`] : []),
       ...(this.opts.tokenWebhook?.apiServerArgs(this.dir) ?? []),
+      ...this.auditArgs(),
       ...(this.opts.extraApiServerArgs ?? []),
     ];
     this.apiserver = this.procs.start('kube-apiserver', this.apiBin, args, join(this.dir, 'logs'));
     await this.waitHttp(this.apiserver, `${this.connection.server}/readyz`, true);
+  }
+
+  private auditArgs(): string[] {
+    const audit = this.opts.auditLog;
+    if (!audit) return [];
+    const policy = join(this.dir, 'audit-policy.json');
+    // JSON is YAML: the API server reads it as a policy file. The log backend writes each event before the
+    // request's response is complete (blocking mode).
+    writeFileSync(
+      policy,
+      JSON.stringify({
+        apiVersion: 'audit.k8s.io/v1',
+        kind: 'Policy',
+        omitStages: ['RequestReceived'],
+        rules: [...audit.rules, { level: 'None' }],
+      }),
+    );
+    return [
+      `--audit-policy-file=${policy}`,
+      `--audit-log-path=${resolve(audit.path)}`,
+      '--audit-log-format=json',
+      '--audit-log-mode=blocking',
+    ];
   }
 
   private async startControllerManager(bin: string): Promise<void> {

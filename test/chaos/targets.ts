@@ -15,6 +15,7 @@ import {
   DescribeSubnetsCommand,
   DescribeVpcsCommand,
   EC2Client,
+  type Instance,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { parse } from 'yaml';
@@ -191,9 +192,16 @@ export async function awsTarget(env: ChaosEnv): Promise<AwsTarget> {
     const t = tagMap(tags);
     return [{ kind, id: t[TAG_ID] ?? '?', uid: t[TAG_UID] ?? '?', providerId: providerId ?? '?' }];
   };
+  // DescribeInstances answers in pages (moto: 100 reservations): follow every one.
   const allInstances = async () => {
-    const out = await ec2.send(new DescribeInstancesCommand({ Filters }));
-    return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+    const all: Instance[] = [];
+    let NextToken: string | undefined;
+    do {
+      const out = await ec2.send(new DescribeInstancesCommand({ Filters, NextToken }));
+      all.push(...(out.Reservations ?? []).flatMap((r) => r.Instances ?? []));
+      NextToken = out.NextToken;
+    } while (NextToken);
+    return all;
   };
   /** User data of every live instance, by backend id: as sent (base64) and as text (gunzipped). */
   const userData = async () => {

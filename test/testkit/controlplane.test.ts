@@ -101,7 +101,10 @@ describe('control plane', () => {
           `${r.kind} status written`,
         );
       }
-      await Promise.race([watching, new Promise((res) => setTimeout(res, 5000))]);
+      // Bounded by the ADDED event itself (generous on a loaded machine), not by a fixed sleep.
+      const deadline = Date.now() + 30_000;
+      while (!seen.includes(`ADDED:${body.metadata.name}`) && Date.now() < deadline)
+        await Promise.race([watching, new Promise((res) => setTimeout(res, 50))]);
       ac.abort();
       assert.ok(
         seen.includes(`ADDED:${body.metadata.name}`),

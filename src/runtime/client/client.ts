@@ -220,9 +220,12 @@ export class HttpClient implements Client {
       headers: opts.metadataOnly ? { accept: META_ONE } : undefined,
     });
     let buf = '';
+    // One decoder for the whole stream: a multi-byte character split across two chunks must not be decoded
+    // half by half (that turned non-ASCII text in watched objects into U+FFFD).
+    const utf8 = new TextDecoder('utf-8');
     try {
       for await (const chunk of res.body) {
-        buf += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
+        buf += typeof chunk === 'string' ? chunk : utf8.decode(chunk as Uint8Array, { stream: true });
         let nl = buf.indexOf('\n');
         while (nl >= 0) {
           const line = buf.slice(0, nl).trim();

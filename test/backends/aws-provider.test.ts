@@ -14,13 +14,7 @@ import { DescribeInstancesCommand, DescribeVpcsCommand, EC2Client } from '@aws-s
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import { INSTANCE, LOCATION, NETWORK_CONTEXT, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
 import type { BackendContext } from '../../src/datum/backend.ts';
-import {
-  createInstance,
-  createLocation,
-  createNetwork,
-  createNetworking,
-  ensureNamespace,
-} from '../../src/datum/contract/fixtures.ts';
+import { createInstance, ensureNamespace, seedProject } from '../../src/datum/contract/fixtures.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { type Provider, registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
@@ -86,11 +80,12 @@ describe('aws provider on EC2: placement, sweep, replacement', () => {
 
   it('terminates the VM and removes the VPC in eu-west-2 after the LHR Location is gone', async () => {
     const c = cp.client();
-    await ensureNamespace(c, NS);
-    await createLocation(c, NS, 'lhr-1', defaultSettings().locationClassName, 'LHR');
-    await createNetwork(c, NS);
-    const where = { name: 'lhr-1', namespace: NS };
-    await createNetworking(c, NS, 'default', where, '10.132.0.0/20');
+    const where = await seedProject(c, NS, {
+      name: 'lhr-1',
+      className: defaultSettings().locationClassName,
+      city: 'LHR',
+      cidr: '10.132.0.0/20',
+    });
     const inst = await createInstance(c, { name: 'web-0', namespace: NS, location: where });
     const programmed = await eventually(async () => {
       const i = await c.get(INSTANCE, 'web-0', NS);
@@ -188,11 +183,11 @@ describe('aws provider on EC2: placement, sweep, replacement', () => {
   it('reports Programmed=False while an instance is replaced, never the new template on the old machine', async () => {
     const c = cp.client();
     const ns = 'project-b';
-    await ensureNamespace(c, ns);
-    await createLocation(c, ns, 'dfw-1', defaultSettings().locationClassName, 'DFW');
-    await createNetwork(c, ns);
-    const where = { name: 'dfw-1', namespace: ns };
-    await createNetworking(c, ns, 'default', where);
+    const where = await seedProject(c, ns, {
+      name: 'dfw-1',
+      className: defaultSettings().locationClassName,
+      city: 'DFW',
+    });
     await createInstance(c, { name: 'web-r', namespace: ns, location: where, templateHash: 'hash-1' });
     const first = await eventually(async () => {
       const i = await c.get(INSTANCE, 'web-r', ns);

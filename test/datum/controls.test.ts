@@ -11,13 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
-import {
-  createInstance,
-  createLocation,
-  createNetwork,
-  createNetworking,
-  ensureNamespace,
-} from '../../src/datum/contract/fixtures.ts';
+import { createInstance, ensureNamespace, seedProject } from '../../src/datum/contract/fixtures.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { type Provider, registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
@@ -62,10 +56,7 @@ describe('operator controls', () => {
       home: c,
     });
     await mgr.start();
-    await ensureNamespace(c, NS);
-    await createLocation(c, NS, 'dfw', defaultSettings().locationClassName, 'DFW');
-    await createNetwork(c, NS);
-    await createNetworking(c, NS, 'default', where);
+    await seedProject(c, NS, { name: 'dfw', className: defaultSettings().locationClassName, city: 'DFW' });
   });
 
   after(async () => {

@@ -8,13 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import { INSTANCE, SUBNET } from '../../src/datum/api/resources.ts';
-import {
-  createInstance,
-  createLocation,
-  createNetwork,
-  createNetworking,
-  ensureNamespace,
-} from '../../src/datum/contract/fixtures.ts';
+import { createInstance, seedProject } from '../../src/datum/contract/fixtures.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
@@ -49,11 +43,11 @@ describe('transient backend errors on programmed objects', () => {
 
   it('keep Programmed=True through retryable failures, and say so in Events and a metric', async () => {
     const c = cp.client();
-    await ensureNamespace(c, NS);
-    await createLocation(c, NS, 'dfw', defaultSettings().locationClassName, 'DFW');
-    await createNetwork(c, NS);
-    const where = { name: 'dfw', namespace: NS };
-    await createNetworking(c, NS, 'default', where);
+    const where = await seedProject(c, NS, {
+      name: 'dfw',
+      className: defaultSettings().locationClassName,
+      city: 'DFW',
+    });
     await createInstance(c, { name: 'web-0', namespace: NS, location: where });
     const programmed = await eventually(async () => {
       const i = await c.get(INSTANCE, 'web-0', NS);

@@ -75,6 +75,23 @@ export async function createNetworking(
   return { ctx, subnet };
 }
 
+/**
+ * A project namespace as upstream would leave it for an Instance: a Location of the given class and city, the
+ * `default` Network, and its programmed-to-be NetworkContext with an allocated Subnet. Returns the Location.
+ */
+export async function seedProject(
+  c: HttpClient,
+  ns: string,
+  loc: { name: string; className: string; city: string; cidr?: string },
+): Promise<{ name: string; namespace: string }> {
+  await ensureNamespace(c, ns);
+  await createLocation(c, ns, loc.name, loc.className, loc.city);
+  await createNetwork(c, ns);
+  const where = { name: loc.name, namespace: ns };
+  await createNetworking(c, ns, 'default', where, loc.cidr);
+  return where;
+}
+
 export interface InstanceFixture {
   name: string;
   namespace: string;

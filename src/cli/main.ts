@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { defaultSettings, loadSettings, SettingsError, validateSettings } from '../datum/settings.ts';
+import { noteEarlySignals } from './early-signals.ts';
 
 const HELP = `Usage: datum-provider <command> [flags]
 
@@ -86,8 +87,13 @@ async function main(argv: string[]): Promise<number> {
     Object.assign(settings.backendConfig, JSON.parse(process.env.DATUM_BACKEND_CONFIG));
   validateSettings(settings, 'flags');
   if (values.kubeconfig || values.settings || values.context) {
+    const early = noteEarlySignals();
     const { startProvider } = await import('./provider.ts');
-    const running = await startProvider(settings, { kubeconfig: values.kubeconfig, context: values.context });
+    const running = await startProvider(settings, {
+      kubeconfig: values.kubeconfig,
+      context: values.context,
+      early,
+    });
     return (await running.stopped) ? 0 : 1;
   }
   const { runEmbedded } = await import('./embedded.ts');

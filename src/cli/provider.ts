@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
 import { MiloDiscovery } from '../runtime/multicluster/providers.ts';
 import { createBackend } from './backends.ts';
+import type { EarlySignals } from './early-signals.ts';
 
 export interface RunningProvider {
   mgr: Manager;
@@ -20,7 +21,14 @@ export interface RunningProvider {
 
 export async function startProvider(
   settings: ProviderSettings,
-  opts: { kubeconfig?: string; context?: string; log?: Logger; handleSignals?: boolean } = {},
+  opts: {
+    kubeconfig?: string;
+    context?: string;
+    log?: Logger;
+    handleSignals?: boolean;
+    /** Signals noted while modules loaded (src/cli/early-signals.ts): one ends start-up cleanly. */
+    early?: EarlySignals;
+  } = {},
 ): Promise<RunningProvider> {
   // One redactor for the root logger's sink and the reconcilers: every line of every logger is redacted.
   const redactor = new Redactor();
@@ -63,6 +71,14 @@ export async function startProvider(
   const backend = await createBackend(settings);
   registerProvider(mgr, { backend, settings, home, redactor });
   const stopped = opts.handleSignals === false ? new Promise<boolean>(() => {}) : mgr.handleSignals();
+  opts.early?.release();
+  const signal = opts.early?.received();
+  if (signal) {
+    log.info('shutting down before start', { signal });
+    const ok = await mgr.stop();
+    await backend.close?.();
+    return { mgr, stopped: Promise.resolve(ok) };
+  }
   await mgr.start();
   log.info('provider started', {
     backend: backend.name,

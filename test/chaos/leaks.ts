@@ -2,14 +2,14 @@
  * Secret leak scan: the known values of env.ts SECRETS (and their base64 forms, as files travel base64
  * encoded) must not occur in the provider's output, in Events, or in any status.
  */
+
 import { readFileSync } from 'node:fs';
 import { INSTANCE, LOCATION, NETWORK, NETWORK_CONTEXT, SUBNET } from '../../src/datum/api/resources.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
-import type { KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
+import type { KubeObject } from '../../src/runtime/client/types.ts';
+import { EVENT_RESOURCE } from '../../src/runtime/util/events.ts';
 import { type ChaosEnv, SECRETS, type Site } from './env.ts';
 import { log } from './stats.ts';
-
-const EVENT: ResourceType = { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true };
 
 /** Each secret as text, and the stretch of its base64 encoding that is the same at any byte alignment. */
 function forms(): string[] {
@@ -62,7 +62,7 @@ export function scanLog(env: ChaosEnv, path: string, scope: string): number {
 
 /** Every Event in the cluster. */
 export async function scanEvents(env: ChaosEnv, scope: string): Promise<number> {
-  const events = await env.client.list<KubeObject>(EVENT);
+  const events = await env.client.list<KubeObject>(EVENT_RESOURCE);
   log(`${scope}: scanning ${events.items.length} Events for secrets`);
   return count(env, `${scope}: Events`, JSON.stringify(events.items));
 }

@@ -6,6 +6,7 @@
  * - deletion policy: `Retain` releases the platform resource instead of deleting it (an Event names it); an
  *   unreadable policy holds the deletion.
  */
+
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
@@ -20,13 +21,12 @@ import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { PAUSED_ANNOTATION, PAUSED_CONDITION } from '../../src/datum/reconcilers/pause.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
 import { isNotFound } from '../../src/runtime/client/errors.ts';
-import type { ResourceType } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
+import { EVENT_RESOURCE } from '../../src/runtime/util/events.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
 
 const NS = 'project-p';
-const EVENT: ResourceType = { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true };
 const where = { name: 'dfw', namespace: NS };
 
 describe('operator controls', () => {
@@ -181,11 +181,13 @@ describe('operator controls', () => {
       0,
       'never deleted on the platform',
     );
-    const events = (await c.list(EVENT, { namespace: NS })).items;
+    const events = (await c.list(EVENT_RESOURCE, { namespace: NS })).items;
     assert.ok(events.some((e) => e.reason === 'Retained' && String(e.message).includes(providerId)));
     const held = await eventually(
       async () =>
-        (await c.list(EVENT, { namespace: NS })).items.some((e) => e.reason === 'InvalidDeletionPolicy')
+        (await c.list(EVENT_RESOURCE, { namespace: NS })).items.some(
+          (e) => e.reason === 'InvalidDeletionPolicy',
+        )
           ? get('odd-0')
           : undefined,
       'odd-0 says why its deletion waits',

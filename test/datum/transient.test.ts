@@ -15,6 +15,7 @@ import { defaultSettings } from '../../src/datum/settings.ts';
 import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
+import { EVENT_RESOURCE } from '../../src/runtime/util/events.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
 
 const NS = 'project-t';
@@ -100,12 +101,7 @@ describe('transient backend errors on programmed objects', () => {
       [],
       'no stored version was ever Programmed=False',
     );
-    const events = (
-      await c.list(
-        { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true },
-        { namespace: NS },
-      )
-    ).items;
+    const events = (await c.list(EVENT_RESOURCE, { namespace: NS })).items;
     assert.ok(
       events.some((e) => String(e.message).includes('still programmed; retrying')),
       'an Event says what went wrong',

@@ -2,6 +2,7 @@
  * Exec credential plugins against a kube-apiserver that authenticates bearer tokens through our TokenReview
  * webhook: only a token the plugin minted, unexpired and unrevoked, gets in (anonymous access is off).
  */
+
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,27 +13,14 @@ import { createClient, type HttpClient } from '../../src/runtime/client/client.t
 import { type ClusterConfig, loadKubeconfig } from '../../src/runtime/client/config.ts';
 import { ExecCredentialError, UnauthorizedError } from '../../src/runtime/client/errors.ts';
 import { runExecPlugin } from '../../src/runtime/client/exec-plugin.ts';
-import type { KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
+import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Backoff } from '../../src/runtime/watch/watcher.ts';
 import { ControlPlane } from '../../src/testkit/controlplane.ts';
 import { startTokenWebhook, type TokenWebhook } from '../../src/testkit/token-webhook.ts';
+import { CONFIGMAP, SELF_SUBJECT_REVIEW } from './fixtures/kinds.ts';
 import { TokenIssuer } from './fixtures/token-issuer.ts';
 
-const CM: ResourceType = {
-  group: '',
-  version: 'v1',
-  kind: 'ConfigMap',
-  plural: 'configmaps',
-  namespaced: true,
-};
-const SSR: ResourceType = {
-  group: 'authentication.k8s.io',
-  version: 'v1',
-  kind: 'SelfSubjectReview',
-  plural: 'selfsubjectreviews',
-  namespaced: false,
-};
 const TTL_MS = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
@@ -51,7 +39,7 @@ const alive = (pid: number) => {
   }
 };
 const whoami = async (c: HttpClient) =>
-  (await c.create<KubeObject>(SSR, { metadata: {} })).status.userInfo.username as string;
+  (await c.create<KubeObject>(SELF_SUBJECT_REVIEW, { metadata: {} })).status.userInfo.username as string;
 
 describe('exec credential plugins against a token-authenticating API server', () => {
   const issuer = new TokenIssuer({ ttlMs: TTL_MS, delayMs: 100 });
@@ -124,7 +112,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
 
   it('keeps an informer watching and a client writing across token expiries and a forced 401', async (t) => {
     const c = client(configFor('long-run'));
-    const informer = new Informer(c, CM, {
+    const informer = new Informer(c, CONFIGMAP, {
       namespace: 'default',
       labelSelector: 'test=expiry',
       timeoutSeconds: [1, 2], // re-watch (re-authenticate) often
@@ -140,7 +128,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
     const writer = (async () => {
       while (!stop) {
         try {
-          await c.create(CM, {
+          await c.create(CONFIGMAP, {
             metadata: { name: `cm-${n}`, namespace: 'default', labels: { test: 'expiry' } },
             data: { n: String(n) },
           });
@@ -207,7 +195,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
   it('a failing, hanging or garbage-printing plugin: one clear line; callers retry with backoff and recover', async (t) => {
     issuer.setMode('fail');
     const c = client(configFor('failing', 1500));
-    const err = await c.list(CM, { namespace: 'default' }).catch((e: unknown) => e);
+    const err = await c.list(CONFIGMAP, { namespace: 'default' }).catch((e: unknown) => e);
     assert.ok(err instanceof ExecCredentialError, String(err));
     assert.match(
       err.message,
@@ -220,7 +208,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
     const logged = client(configFor('failing', 1500), { log });
     const informer = new Informer(
       logged,
-      CM,
+      CONFIGMAP,
       { namespace: 'default', labelSelector: 'test=recover', backoff: new Backoff(200, 1000) },
       log,
     );
@@ -240,7 +228,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
       assert.match(warnings[0]!, /refresh token was revoked/);
       issuer.setMode('ok');
       const recovering = Date.now();
-      await cp.client().create(CM, {
+      await cp.client().create(CONFIGMAP, {
         metadata: { name: 'after-recovery', namespace: 'default', labels: { test: 'recover' } },
       });
       await waitFor(() => !!informer.get('after-recovery', 'default'), 15_000, 'the informer to recover');
@@ -255,7 +243,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
     issuer.setMode('hang');
     const started = Date.now();
     const hung = await client(configFor('hanging', 1500))
-      .list(CM, { namespace: 'default' })
+      .list(CONFIGMAP, { namespace: 'default' })
       .catch((e: unknown) => e);
     const took = Date.now() - started;
     assert.ok(hung instanceof ExecCredentialError);
@@ -266,7 +254,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
 
     issuer.setMode('garbage');
     const garbage = await client(configFor('garbage'))
-      .list(CM, { namespace: 'default' })
+      .list(CONFIGMAP, { namespace: 'default' })
       .catch((e: unknown) => e);
     assert.ok(garbage instanceof ExecCredentialError);
     assert.match(
@@ -282,7 +270,7 @@ describe('exec credential plugins against a token-authenticating API server', ()
     try {
       const runs = () => issuer.runs().filter((r) => r.args.includes('refused')).length;
       const err = await client(configFor('refused'))
-        .list(CM, { namespace: 'default' })
+        .list(CONFIGMAP, { namespace: 'default' })
         .catch((e: unknown) => e);
       assert.ok(err instanceof UnauthorizedError, String(err));
       assert.match(err.message, /refused the credential from exec plugin '.*refused' again after a refresh$/);

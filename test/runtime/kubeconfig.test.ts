@@ -4,6 +4,7 @@
  * reloaded by a restart), proxy-url through an HTTP CONNECT proxy, gzip unless disable-compression,
  * tls-server-name and impersonation.
  */
+
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,26 +18,13 @@ import { createClient, type HttpClient } from '../../src/runtime/client/client.t
 import { type ClusterConfig, clusterConfigFrom } from '../../src/runtime/client/config.ts';
 import { TransportError, UnauthorizedError } from '../../src/runtime/client/errors.ts';
 import { readKubeconfigs } from '../../src/runtime/client/kubeconfig.ts';
-import type { KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
+import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
+import { CONFIGMAP, SELF_SUBJECT_REVIEW } from './fixtures/kinds.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-const CM: ResourceType = {
-  group: '',
-  version: 'v1',
-  kind: 'ConfigMap',
-  plural: 'configmaps',
-  namespaced: true,
-};
-const SSR: ResourceType = {
-  group: 'authentication.k8s.io',
-  version: 'v1',
-  kind: 'SelfSubjectReview',
-  plural: 'selfsubjectreviews',
-  namespaced: false,
-};
 const whoami = async (c: HttpClient) =>
-  (await c.create<KubeObject>(SSR, { metadata: {} })).status.userInfo as {
+  (await c.create<KubeObject>(SELF_SUBJECT_REVIEW, { metadata: {} })).status.userInfo as {
     username: string;
     groups: string[];
   };
@@ -216,7 +204,7 @@ describe('kubeconfig against a real API server', () => {
     const admin = cp.client();
     const pad = 'datum '.repeat(400);
     for (let i = 0; i < 200; i++)
-      await admin.create(CM, {
+      await admin.create(CONFIGMAP, {
         metadata: { name: `big-${i}`, namespace: 'default' },
         data: { pad: pad + i },
       });
@@ -229,7 +217,7 @@ describe('kubeconfig against a real API server', () => {
       });
       const bytesFor = async (cfg: ClusterConfig) => {
         const before = proxy.seen.bytesDown;
-        const list = await client(cfg).list(CM, { namespace: 'default' });
+        const list = await client(cfg).list(CONFIGMAP, { namespace: 'default' });
         assert.ok(list.items.length >= 200);
         return proxy.seen.bytesDown - before;
       };

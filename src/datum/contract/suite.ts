@@ -12,6 +12,7 @@ import { isNotFound } from '../../runtime/client/errors.ts';
 import type { Condition, KubeObject } from '../../runtime/client/types.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
 import { Manager } from '../../runtime/manager/manager.ts';
+import { EVENT_RESOURCE } from '../../runtime/util/events.ts';
 import { ControlPlane, DATUM_CRDS } from '../../testkit/controlplane.ts';
 import { INSTANCE, NETWORK_CONTEXT, SECRET, SUBNET } from '../api/resources.ts';
 import type { Instance } from '../api/types.ts';
@@ -235,9 +236,8 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       }, 'credential failure reported');
       assert.match(condOf(i, 'Programmed')!.message, /\[redacted\]/);
       // The failure's Warning Event is recorded asynchronously: wait for it rather than for a while.
-      const EVENT = { group: '', version: 'v1', kind: 'Event', plural: 'events', namespaced: true };
       const events = await eventually(async () => {
-        const l = await c().list(EVENT, { namespace: ns });
+        const l = await c().list(EVENT_RESOURCE, { namespace: ns });
         return l.items.some((e) => e.involvedObject?.name === 'leaky-0' && e.type === 'Warning')
           ? l
           : undefined;

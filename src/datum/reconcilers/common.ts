@@ -85,13 +85,23 @@ export async function deleteWhereItLives(
   signal: AbortSignal,
   remove: (bctx: BackendContext) => Promise<{ gone: boolean }>,
 ): Promise<boolean> {
-  const known = await objectContext(p, obj, loc, log, signal);
-  const contexts = known
-    ? [known.bctx]
-    : await candidateContexts(p, where ?? { namespace: '', name: '' }, log, signal);
   let gone = true;
-  for (const bctx of contexts) if (!(await remove(bctx)).gone) gone = false;
+  for (const bctx of await contextsWhereItLives(p, obj, loc, where, log, signal))
+    if (!(await remove(bctx)).gone) gone = false;
   return gone;
+}
+
+/** Where an object's backend resource lives: its known place, else every place it could be. */
+export async function contextsWhereItLives(
+  p: ProviderContext,
+  obj: KubeObject,
+  loc: Location | undefined,
+  where: { namespace: string; name: string } | undefined,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<BackendContext[]> {
+  const known = await objectContext(p, obj, loc, log, signal);
+  return known ? [known.bctx] : candidateContexts(p, where ?? { namespace: '', name: '' }, log, signal);
 }
 
 /** Backend ids of a NetworkContext's network and a Subnet's subnet: stable for the object's lifetime. */

@@ -9,8 +9,8 @@ import type { ReconcileContext } from '../../runtime/controller/reconcile.ts';
 import type { Cluster } from '../../runtime/manager/cluster.ts';
 import type { Location } from '../api/types.ts';
 import { PROVIDER_GROUP } from '../settings.ts';
-import { objectContext, type ProviderContext } from './common.ts';
-import { candidateContexts, recordedPlacement } from './placement.ts';
+import { contextsWhereItLives, type ProviderContext } from './common.ts';
+import { providerConfigOf } from './placement.ts';
 
 export const DELETION_POLICY_ANNOTATION = `${PROVIDER_GROUP}/deletion-policy`;
 
@@ -31,8 +31,7 @@ async function policyOf(
       invalid: `annotation ${DELETION_POLICY_ANNOTATION} is '${a.slice(0, 40)}', not Delete or Retain`,
     };
   }
-  const recorded = recordedPlacement(obj)?.providerConfig;
-  const pc = recorded ? await p.resolver.get(recorded) : loc ? await p.resolver.select(loc) : undefined;
+  const pc = await providerConfigOf(p, obj, loc);
   return pc?.spec.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
 }
 
@@ -56,12 +55,8 @@ export async function applyDeletionPolicy(
     cluster.recorder.event(obj, 'Warning', 'InvalidDeletionPolicy', `${policy.invalid}; deletion waits`);
     return 'hold';
   }
-  const known = await objectContext(p, obj, loc, rc.log, rc.signal);
-  const contexts = known
-    ? [known.bctx]
-    : await candidateContexts(p, where ?? { namespace: '', name: '' }, rc.log, rc.signal);
   const released: string[] = [];
-  for (const bctx of contexts)
+  for (const bctx of await contextsWhereItLives(p, obj, loc, where, rc.log, rc.signal))
     for (const [kind, id] of targets) released.push(...(await p.backend.release(bctx, kind, id)).released);
   cluster.recorder.event(
     obj,

@@ -13,7 +13,7 @@ import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
 import { PROVIDER_GROUP } from '../settings.ts';
 import { cond, type ProviderContext, writeStatus } from './common.ts';
-import { recordedPlacement } from './placement.ts';
+import { providerConfigOf } from './placement.ts';
 
 export const PAUSED_ANNOTATION = `${PROVIDER_GROUP}/paused`;
 export const PAUSED_CONDITION = `${PROVIDER_GROUP}/Paused`;
@@ -27,12 +27,7 @@ export async function pausedBy(
   loc: Location | undefined,
 ): Promise<string | undefined> {
   if (obj.metadata.annotations?.[PAUSED_ANNOTATION] === 'true') return `the ${PAUSED_ANNOTATION} annotation`;
-  const recorded = recordedPlacement(obj)?.providerConfig;
-  const pc = recorded
-    ? await p.resolver.get(recorded).catch(() => undefined)
-    : loc
-      ? await p.resolver.select(loc).catch(() => undefined)
-      : undefined;
+  const pc = await providerConfigOf(p, obj, loc).catch(() => undefined);
   return pc?.spec.paused ? `ProviderConfig ${pc.metadata.name} (spec.paused)` : undefined;
 }
 

@@ -17,7 +17,7 @@ import { addFinalizer } from '../../runtime/util/finalizers.ts';
 import type { Location } from '../api/types.ts';
 import type { BackendContext } from '../backend.ts';
 import { CITY_CODE_KEY, REGION_KEY } from '../classic.ts';
-import { CredentialsError, type ResolvedConfig } from '../providerconfig.ts';
+import { CredentialsError, type ProviderConfig, type ResolvedConfig } from '../providerconfig.ts';
 import { PROVIDER_GROUP } from '../settings.ts';
 import type { ProviderContext } from './common.ts';
 
@@ -138,6 +138,17 @@ export async function claimObject<T extends KubeObject>(
   if (obj.metadata.finalizers?.includes(finalizer) && recordedPlacement(obj)) return obj;
   const now = await currentPlacement(p, loc).catch(() => undefined);
   return claim(client, r, obj, finalizer, now?.placement);
+}
+
+/** The ProviderConfig an object lives with: the recorded one, else the one serving its Location now. */
+export async function providerConfigOf(
+  p: ProviderContext,
+  obj: KubeObject,
+  loc: Location | undefined,
+): Promise<ProviderConfig | undefined> {
+  const recorded = recordedPlacement(obj)?.providerConfig;
+  if (recorded) return p.resolver.get(recorded);
+  return loc ? p.resolver.select(loc) : undefined;
 }
 
 /**

@@ -11,6 +11,8 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
+# Development-only parts stay out of the image: the local environment (`make run` without a cluster) and the test kit.
+RUN rm -rf src/localenv src/testkit
 COPY deploy/crds ./deploy/crds
 USER 65532:65532
 ENTRYPOINT ["node", "src/cli/main.ts"]

@@ -6,17 +6,17 @@
  */
 import { InMemoryBackend } from '../src/backends/inmemory/backend.ts';
 import { INSTANCE } from '../src/datum/api/resources.ts';
+import { registerProvider } from '../src/datum/provider.ts';
+import { defaultSettings } from '../src/datum/settings.ts';
+import { createLogger, Manager } from '../src/runtime/index.ts';
 import {
   createInstance,
   createLocation,
   createNetwork,
   createNetworking,
   ensureNamespace,
-} from '../src/datum/contract/fixtures.ts';
-import { condOf, OUR_CRDS } from '../src/datum/contract/suite.ts';
-import { registerProvider } from '../src/datum/provider.ts';
-import { defaultSettings } from '../src/datum/settings.ts';
-import { createLogger, Manager } from '../src/runtime/index.ts';
+} from '../src/testkit/contract/fixtures.ts';
+import { condOf, OUR_CRDS } from '../src/testkit/contract/suite.ts';
 import { ControlPlane, DATUM_CRDS } from '../src/testkit/index.ts';
 
 const N = Number(process.argv[2] ?? 500);

@@ -6,11 +6,11 @@
 
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ControlPlane } from '../src/localenv/controlplane.ts';
 import { Informer, stripManagedFields } from '../src/runtime/cache/informer.ts';
 import type { Client, WatchEvent } from '../src/runtime/client/interface.ts';
 import type { KubeObject, ResourceType } from '../src/runtime/client/types.ts';
 import { WorkQueue } from '../src/runtime/queue/workqueue.ts';
-import { ControlPlane } from '../src/testkit/controlplane.ts';
 
 const N = Number(process.argv[2] ?? 20_000);
 const R: ResourceType = {

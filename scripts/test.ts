@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { globSync } from 'node:fs';
-import { prepareTestBinaries } from '../src/testkit/binaries.ts';
+import { prepareTestBinaries } from '../src/localenv/binaries.ts';
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');

@@ -96,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
     });
     return (await running.stopped) ? 0 : 1;
   }
-  const { runEmbedded } = await import('./embedded.ts');
+  const { runEmbedded } = await import('../localenv/environment.ts');
   return runEmbedded(settings, {
     examples: !values['no-examples'],
     upstream: (values.upstream as 'real' | 'standalone' | undefined) ?? 'auto',

@@ -3,6 +3,7 @@
  * through Milo discovery. Exits 0 after a graceful shutdown on SIGTERM/SIGINT.
  */
 
+import { createBackend } from '../backends/registry.ts';
 import { registerProvider } from '../datum/provider.ts';
 import { Redactor } from '../datum/redact.ts';
 import type { ProviderSettings } from '../datum/settings.ts';
@@ -11,7 +12,6 @@ import { loadKubeconfig, resolveClusterConfig } from '../runtime/client/config.t
 import { createLogger, type Logger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
 import { MiloDiscovery } from '../runtime/multicluster/providers.ts';
-import { createBackend } from './backends.ts';
 import type { EarlySignals } from './early-signals.ts';
 
 export interface RunningProvider {

@@ -99,7 +99,7 @@ export class ${cls} implements Backend {
 `,
     [`test/backends/${name}-contract.test.ts`]: `/** The backend contract suite for the ${name} backend (see docs/backend-interface.md). */
 import { ${cls} } from '../../src/backends/${name}/backend.ts';
-import { runContractSuite } from '../../src/datum/contract/suite.ts';
+import { runContractSuite } from '../../src/testkit/contract/suite.ts';
 
 runContractSuite({
   name: '${name}',

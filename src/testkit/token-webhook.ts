@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { selfSignedServingCert } from './certs.ts';
+import { selfSignedServingCert } from '../localenv/certs.ts';
 
 export interface TokenUser {
   user: string;

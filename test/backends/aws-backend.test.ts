@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { DescribeSecurityGroupsCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
 import { BackendError } from '../../src/datum/backend.ts';
-import { type Ec2Emulator, startEc2Emulator } from '../../src/testkit/moto/index.ts';
+import { type Ec2Emulator, startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import {
   ensureBase,
   type Harness,

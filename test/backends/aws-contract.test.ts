@@ -5,10 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import type { BackendContext, ManagedResource, ResourceOwner } from '../../src/datum/backend.ts';
-import { providerCommand } from '../../src/datum/contract/crash.ts';
-import { runContractSuite } from '../../src/datum/contract/suite.ts';
+import { startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
-import { startEc2Emulator } from '../../src/testkit/moto/index.ts';
+import { providerCommand } from '../../src/testkit/contract/crash.ts';
+import { runContractSuite } from '../../src/testkit/contract/suite.ts';
 
 const PROFILE = 'datum-instance';
 

@@ -17,7 +17,7 @@ import {
   type RunInstancesCommandInput,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { type Ec2Emulator, startEc2Emulator } from '../../src/testkit/moto/index.ts';
+import { type Ec2Emulator, startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 
 let emu: Ec2Emulator;
 let ec2: EC2Client;
@@ -182,7 +182,7 @@ describe('EC2 emulator', () => {
 
   it('leaves no moto process behind when the test process is killed', async () => {
     const script = `
-      import { startMoto } from ${JSON.stringify(new URL('../../src/testkit/moto/index.ts', import.meta.url).href)};
+      import { startMoto } from ${JSON.stringify(new URL('../../src/localenv/emulators/moto/index.ts', import.meta.url).href)};
       const m = await startMoto();
       process.stdout.write(m.pid + '\\n');
       setInterval(() => {}, 1000);`;

@@ -8,7 +8,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { AwsBackend } from '../../src/backends/aws/index.ts';
 import { BackendError } from '../../src/datum/backend.ts';
-import { type Ec2Emulator, startEc2Emulator } from '../../src/testkit/moto/index.ts';
+import { type Ec2Emulator, startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import {
   ensureBase,
   type Harness,

@@ -22,8 +22,8 @@ import type {
   RuntimeDesired,
   SubnetDesired,
 } from '../../src/datum/backend.ts';
+import type { Ec2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
-import type { Ec2Emulator } from '../../src/testkit/moto/index.ts';
 
 export const ACCESS_KEY_ID = 'AKIATESTKEY00000001';
 export const SECRET_ACCESS_KEY = 'wJalrXUtnFEMI-secret-access-key-never-logged';

@@ -14,18 +14,18 @@ import { DescribeInstancesCommand, DescribeVpcsCommand, EC2Client } from '@aws-s
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import { INSTANCE, LOCATION, NETWORK_CONTEXT, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
 import type { BackendContext } from '../../src/datum/backend.ts';
-import { createInstance, ensureNamespace, seedProject } from '../../src/datum/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { type Provider, registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { recordedPlacement } from '../../src/datum/reconcilers/placement.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
+import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import { type Ec2Emulator, startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import { isNotFound } from '../../src/runtime/client/errors.ts';
 import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
-import { type Ec2Emulator, startEc2Emulator } from '../../src/testkit/moto/index.ts';
+import { createInstance, ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 
 const NS = 'project-a';
 const LONDON = 'eu-west-2';

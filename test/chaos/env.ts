@@ -8,16 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIGMAP, SECRET } from '../../src/datum/api/resources.ts';
+import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
+import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import type { HttpClient } from '../../src/runtime/client/client.ts';
+import { isAlreadyExists } from '../../src/runtime/client/errors.ts';
 import {
   createLocation,
   createNetwork,
   createNetworking,
   ensureNamespace,
-} from '../../src/datum/contract/fixtures.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
-import type { HttpClient } from '../../src/runtime/client/client.ts';
-import { isAlreadyExists } from '../../src/runtime/client/errors.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
+} from '../../src/testkit/contract/fixtures.ts';
 import type { ChaosConfig } from './config.ts';
 import type { Stats } from './stats.ts';
 

@@ -5,10 +5,10 @@
  */
 import { INSTANCE } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
-import { instanceObject } from '../../src/datum/contract/fixtures.ts';
 import type { HttpClient } from '../../src/runtime/client/client.ts';
 import { ApiError, isAlreadyExists, isNotFound } from '../../src/runtime/client/errors.ts';
 import type { Condition } from '../../src/runtime/client/types.ts';
+import { instanceObject } from '../../src/testkit/contract/fixtures.ts';
 import type { ChaosEnv, Site } from './env.ts';
 import { sleep } from './provider.ts';
 import { log } from './stats.ts';

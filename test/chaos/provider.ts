@@ -5,7 +5,7 @@
  */
 import { appendFileSync, closeSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type Managed, ProcessGroup } from '../../src/testkit/process.ts';
+import { type Managed, ProcessGroup } from '../../src/localenv/process.ts';
 import { log, type Stats } from './stats.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

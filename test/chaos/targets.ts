@@ -21,8 +21,8 @@ import {
 import { parse } from 'yaml';
 import { TAG_ID, TAG_MANAGED_BY, TAG_UID, tagMap } from '../../src/backends/aws/tags.ts';
 import type { InstanceDesired } from '../../src/datum/backend.ts';
-import type { FaultRule } from '../../src/testkit/moto/faults.ts';
-import { type Ec2Emulator, startEc2Emulator } from '../../src/testkit/moto/index.ts';
+import type { FaultRule } from '../../src/localenv/emulators/moto/faults.ts';
+import { type Ec2Emulator, startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import { type ChaosEnv, type Site, workPath } from './env.ts';
 import type { InMemoryFaultLine } from './inmemory-faults.ts';
 import type { ProviderSpec } from './provider.ts';

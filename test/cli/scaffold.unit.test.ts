@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -15,8 +15,11 @@ describe('scaffold', () => {
     const dir = mkdtempSync(join(tmpdir(), 'scaffold-'));
     try {
       mkdirSync(join(dir, 'src'));
-      for (const d of ['datum', 'runtime', 'testkit', 'backends'])
-        symlinkSync(join(REPO, 'src', d), join(dir, 'src', d === 'backends' ? 'real-backends' : d));
+      for (const d of ['datum', 'runtime', 'testkit', 'localenv', 'cli'])
+        symlinkSync(join(REPO, 'src', d), join(dir, 'src', d));
+      mkdirSync(join(dir, 'src', 'backends'));
+      for (const b of readdirSync(join(REPO, 'src', 'backends')))
+        symlinkSync(join(REPO, 'src', 'backends', b), join(dir, 'src', 'backends', b));
       symlinkSync(join(REPO, 'node_modules'), join(dir, 'node_modules'));
       for (const f of ['tsconfig.json', 'package.json']) copyFileSync(join(REPO, f), join(dir, f));
       const files = scaffold('edge-pods', dir);

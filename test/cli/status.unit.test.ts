@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { instanceRow, renderTable } from '../../src/cli/progress.ts';
 import { formatStatus } from '../../src/cli/status.ts';
 import type { Instance, Workload } from '../../src/datum/api/types.ts';
+import { instanceRow, renderTable } from '../../src/localenv/progress.ts';
 
 const cond = (type: string, status: 'True' | 'False' | 'Unknown', reason: string, message = '') => ({
   type,

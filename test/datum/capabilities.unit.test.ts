@@ -9,7 +9,6 @@ import { AwsBackend } from '../../src/backends/aws/backend.ts';
 import { DEFAULT_CAPABILITIES, InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import type { Instance, Location } from '../../src/datum/api/types.ts';
 import type { Backend, BackendCapabilities } from '../../src/datum/backend.ts';
-import { instanceObject } from '../../src/datum/contract/fixtures.ts';
 import { isImageReference, parseImageReference } from '../../src/datum/imageref.ts';
 import { ProviderConfigResolver } from '../../src/datum/providerconfig.ts';
 import {
@@ -22,6 +21,7 @@ import { defaultSettings } from '../../src/datum/settings.ts';
 import type { HttpClient } from '../../src/runtime/client/client.ts';
 import { NotFoundError } from '../../src/runtime/client/errors.ts';
 import { silentLogger } from '../../src/runtime/log/logger.ts';
+import { instanceObject } from '../../src/testkit/contract/fixtures.ts';
 
 const loc = { name: 'dfw', namespace: 'p' };
 const sandbox = (): Instance => instanceObject({ name: 'x', namespace: 'p', location: loc });

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
-import { providerCommand } from '../../src/datum/contract/crash.ts';
-import { runContractSuite } from '../../src/datum/contract/suite.ts';
+import { providerCommand } from '../../src/testkit/contract/crash.ts';
+import { runContractSuite } from '../../src/testkit/contract/suite.ts';
 
 runContractSuite({
   name: 'inmemory',

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DEFAULT_CAPABILITIES } from '../../src/backends/inmemory/backend.ts';
-import { instanceObject } from '../../src/datum/contract/fixtures.ts';
 import { buildDesired, Refusal, validate } from '../../src/datum/reconcilers/instance-desired.ts';
 import type { HttpClient } from '../../src/runtime/client/client.ts';
 import { ForbiddenError, NotFoundError } from '../../src/runtime/client/errors.ts';
+import { instanceObject } from '../../src/testkit/contract/fixtures.ts';
 
 const loc = { name: 'dfw', namespace: 'p' };
 const owner = { cluster: 'c', namespace: 'p', kind: 'Instance' as const, name: 'x', uid: 'u' };

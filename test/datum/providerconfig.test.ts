@@ -9,13 +9,6 @@ import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import { NETWORK_CONTEXT, SECRET } from '../../src/datum/api/resources.ts';
 import type { Location } from '../../src/datum/api/types.ts';
-import {
-  createLocation,
-  createNetwork,
-  createNetworking,
-  ensureNamespace,
-} from '../../src/datum/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { CredentialsError, PROVIDER_CONFIG, ProviderConfigResolver } from '../../src/datum/providerconfig.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
@@ -24,6 +17,13 @@ import { ForbiddenError } from '../../src/runtime/client/errors.ts';
 import type { ResourceType } from '../../src/runtime/client/types.ts';
 import { createLogger, silentLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
+import {
+  createLocation,
+  createNetwork,
+  createNetworking,
+  ensureNamespace,
+} from '../../src/testkit/contract/fixtures.ts';
+import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/index.ts';
 
 /** The admin client, recording `<method> <kind>` per call; status writes can be made to fail. */

@@ -9,20 +9,20 @@ import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
-import {
-  createLocation,
-  createNetwork,
-  createNetworking,
-  ensureNamespace,
-  instanceObject,
-} from '../../src/datum/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { MACHINE_ONLY_NOTE } from '../../src/datum/reconcilers/capabilities.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
+import {
+  createLocation,
+  createNetwork,
+  createNetworking,
+  ensureNamespace,
+  instanceObject,
+} from '../../src/testkit/contract/fixtures.ts';
+import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/index.ts';
 
 const NS = 'project';

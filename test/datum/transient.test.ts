@@ -8,15 +8,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import { INSTANCE, SUBNET } from '../../src/datum/api/resources.ts';
-import { createInstance, seedProject } from '../../src/datum/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
+import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
 import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
 import { EVENT_RESOURCE } from '../../src/runtime/util/events.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
+import { createInstance, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 
 const NS = 'project-t';
 

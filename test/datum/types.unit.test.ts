@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { DATUM_CRDS } from '../../src/testkit/controlplane.ts';
-import { readCRDs } from '../../src/testkit/crds.ts';
+import { DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import { readCRDs } from '../../src/localenv/crds.ts';
 
 const TYPES_FILE = fileURLToPath(new URL('../../src/datum/api/types.ts', import.meta.url));
 // Paths deliberately left loosely typed, with the reason.

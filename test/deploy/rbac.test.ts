@@ -14,6 +14,11 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { CONFIGMAP, INSTANCE, NETWORK_CONTEXT, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
+import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
+import { createClient } from '../../src/runtime/client/client.ts';
+import { ForbiddenError } from '../../src/runtime/client/errors.ts';
+import type { KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
+import { LEASE } from '../../src/runtime/leaderelection/leaderelection.ts';
 import {
   createInstance,
   createLocation,
@@ -21,13 +26,8 @@ import {
   createNetworking,
   ensureNamespace,
   instanceObject,
-} from '../../src/datum/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/datum/contract/suite.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
-import { createClient } from '../../src/runtime/client/client.ts';
-import { ForbiddenError } from '../../src/runtime/client/errors.ts';
-import type { KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
-import { LEASE } from '../../src/runtime/leaderelection/leaderelection.ts';
+} from '../../src/testkit/contract/fixtures.ts';
+import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/index.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

@@ -22,11 +22,11 @@ import {
   WORKLOAD_DEPLOYMENT,
 } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
-import { condOf, eventually } from '../../src/datum/contract/suite.ts';
 import { templateHashOf } from '../../src/datum/reconcilers/instance-desired.ts';
+import { resolveBinary, upstreamBuildable } from '../../src/localenv/binaries.ts';
 import { isNotFound } from '../../src/runtime/client/errors.ts';
 import type { Condition, KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
-import { resolveBinary, upstreamBuildable } from '../../src/testkit/binaries.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
 import { startUpstreamEnv, type UpstreamEnv } from './upstream-env.ts';
 
 const NS = 'diff';

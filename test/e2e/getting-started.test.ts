@@ -20,11 +20,11 @@ import {
   WORKLOAD,
 } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
+import { resolveBinary, upstreamBuildable } from '../../src/localenv/binaries.ts';
 import { createClient } from '../../src/runtime/client/client.ts';
 import { loadKubeconfig } from '../../src/runtime/client/config.ts';
 import type { Condition } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
-import { resolveBinary, upstreamBuildable } from '../../src/testkit/binaries.ts';
 import { instanceVersions, readyChanges } from './audit.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

@@ -9,17 +9,17 @@ import { join } from 'node:path';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import { NAMESPACE, SECRET } from '../../src/datum/api/resources.ts';
 import type { ManagedResource } from '../../src/datum/backend.ts';
-import { OUR_CRDS } from '../../src/datum/contract/suite.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { defaultSettings, type ProviderSettings } from '../../src/datum/settings.ts';
+import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import { gatewayStubCRDs, startRealUpstream } from '../../src/localenv/upstream/real/launcher.ts';
+import { registerStandaloneUpstream } from '../../src/localenv/upstream/standalone/index.ts';
 import type { HttpClient } from '../../src/runtime/client/client.ts';
 import { isAlreadyExists } from '../../src/runtime/client/errors.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
-import { gatewayStubCRDs, startRealUpstream } from '../../src/upstream/real/launcher.ts';
-import { registerStandaloneUpstream } from '../../src/upstream/standalone/index.ts';
+import { OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 
 export type UpstreamKind = 'real' | 'standalone';
 

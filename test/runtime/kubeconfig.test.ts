@@ -14,12 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
 import { createClient, type HttpClient } from '../../src/runtime/client/client.ts';
 import { type ClusterConfig, clusterConfigFrom } from '../../src/runtime/client/config.ts';
 import { TransportError, UnauthorizedError } from '../../src/runtime/client/errors.ts';
 import { readKubeconfigs } from '../../src/runtime/client/kubeconfig.ts';
 import type { KubeObject } from '../../src/runtime/client/types.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/testkit/controlplane.ts';
 import { CONFIGMAP, SELF_SUBJECT_REVIEW } from './fixtures/kinds.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

@@ -6,8 +6,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheRoot } from '../binaries.ts';
-import { acquireLock } from '../lock.ts';
+import { cacheRoot } from '../../binaries.ts';
+import { acquireLock } from '../../lock.ts';
 
 export const MOTO_VERSION = '5.2.5';
 

@@ -7,19 +7,19 @@
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createBackend } from '../backends/registry.ts';
 import { INSTANCE } from '../datum/api/resources.ts';
 import type { Instance } from '../datum/api/types.ts';
-import { ensureNamespace } from '../datum/contract/fixtures.ts';
 import { registerProvider } from '../datum/provider.ts';
 import { Redactor } from '../datum/redact.ts';
 import type { ProviderSettings } from '../datum/settings.ts';
 import { createLogger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
-import { ControlPlane, DATUM_CRDS } from '../testkit/controlplane.ts';
-import { registerStandaloneUpstream } from '../upstream/standalone/index.ts';
+import { ensureNamespace } from '../testkit/contract/fixtures.ts';
 import { applyAll, readManifests } from './apply.ts';
-import { createBackend } from './backends.ts';
+import { ControlPlane, DATUM_CRDS } from './controlplane.ts';
 import { ProgressView } from './progress.ts';
+import { registerStandaloneUpstream } from './upstream/standalone/index.ts';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
@@ -64,7 +64,7 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     let upstream = opts.upstream === 'standalone' ? 'standalone' : 'real';
     if (upstream === 'real') {
       try {
-        const { startRealUpstream, gatewayStubCRDs } = await import('../upstream/real/launcher.ts');
+        const { startRealUpstream, gatewayStubCRDs } = await import('./upstream/real/launcher.ts');
         await cp.installCRDs(gatewayStubCRDs());
         const real = await startRealUpstream({
           kubeconfigPath: cp.kubeconfigPath,
@@ -166,7 +166,7 @@ async function startLocalEc2(
   settings: ProviderSettings,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<string> {
-  const { startEc2Emulator } = await import('../testkit/moto/index.ts');
+  const { startEc2Emulator } = await import('./emulators/moto/index.ts');
   const emu = await startEc2Emulator();
   cleanups.push(() => emu.stop());
   await emu.createInstanceProfile('datum-instance');

@@ -2,9 +2,9 @@
  * compute's instance control for a WorkloadDeployment (classic, OrderedReady), as the standalone upstream
  * plays it. Split from compute.ts: the one place that decides which Instance to create, update or delete next.
  */
-import { INSTANCE } from '../../datum/api/resources.ts';
-import type { Instance, WorkloadDeployment } from '../../datum/api/types.ts';
-import type { Cluster } from '../../runtime/manager/cluster.ts';
+import { INSTANCE } from '../../../datum/api/resources.ts';
+import type { Instance, WorkloadDeployment } from '../../../datum/api/types.ts';
+import type { Cluster } from '../../../runtime/manager/cluster.ts';
 import {
   COMPUTE,
   createIfMissing,

@@ -14,7 +14,7 @@ import {
   SUBNET_CLAIM,
   WORKLOAD,
   WORKLOAD_DEPLOYMENT,
-} from '../../datum/api/resources.ts';
+} from '../../../datum/api/resources.ts';
 import type {
   Instance,
   Location,
@@ -24,12 +24,12 @@ import type {
   SubnetClaim,
   Workload,
   WorkloadDeployment,
-} from '../../datum/api/types.ts';
-import { CITY_CODE_KEY } from '../../datum/classic.ts';
-import type { Condition } from '../../runtime/client/types.ts';
-import type { ReconcileContext, Request, Result } from '../../runtime/controller/reconcile.ts';
-import type { Cluster } from '../../runtime/manager/cluster.ts';
-import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
+} from '../../../datum/api/types.ts';
+import { CITY_CODE_KEY } from '../../../datum/classic.ts';
+import type { Condition } from '../../../runtime/client/types.ts';
+import type { ReconcileContext, Request, Result } from '../../../runtime/controller/reconcile.ts';
+import type { Cluster } from '../../../runtime/manager/cluster.ts';
+import { addFinalizer, hasFinalizer, removeFinalizer } from '../../../runtime/util/finalizers.ts';
 import { runInstanceActions } from './instance-control.ts';
 import {
   COMPUTE,

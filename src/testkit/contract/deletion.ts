@@ -9,11 +9,11 @@
  * Each round reads the later-to-go of every pair first, so a violation lasting one round is caught.
  */
 import assert from 'node:assert/strict';
+import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../../datum/api/resources.ts';
+import type { ManagedKind } from '../../datum/backend.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { isNotFound } from '../../runtime/client/errors.ts';
 import type { KubeObject, ResourceType } from '../../runtime/client/types.ts';
-import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
-import type { ManagedKind } from '../backend.ts';
 import type { ContractHandle } from './suite.ts';
 import { eventually } from './suite.ts';
 

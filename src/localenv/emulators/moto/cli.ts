@@ -1,6 +1,6 @@
 /**
  * Runs a local EC2 emulator (moto + fault proxy) until Ctrl-C:
- *   ./node_modules/.bin/node src/testkit/moto/cli.ts [--port-file FILE]
+ *   ./node_modules/.bin/node src/localenv/emulators/moto/cli.ts [--port-file FILE]
  * Prints the endpoint to use as the AWS backend's `endpoint` (or AWS_ENDPOINT_URL_EC2 / AWS_ENDPOINT_URL_SSM).
  */
 import { writeFileSync } from 'node:fs';

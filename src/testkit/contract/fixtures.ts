@@ -1,10 +1,18 @@
 /** Upstream objects as Datum's operators would create them, for tests that play upstream's role by hand. */
+
+import {
+  INSTANCE,
+  LOCATION,
+  NAMESPACE,
+  NETWORK,
+  NETWORK_CONTEXT,
+  SUBNET,
+} from '../../datum/api/resources.ts';
+import type { Instance } from '../../datum/api/types.ts';
+import { CITY_CODE_KEY, networkContextName, subnetName } from '../../datum/classic.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { isAlreadyExists } from '../../runtime/client/errors.ts';
 import type { KubeObject } from '../../runtime/client/types.ts';
-import { INSTANCE, LOCATION, NAMESPACE, NETWORK, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
-import type { Instance } from '../api/types.ts';
-import { CITY_CODE_KEY, networkContextName, subnetName } from '../classic.ts';
 
 export async function ensureNamespace(c: HttpClient, name: string): Promise<void> {
   await c

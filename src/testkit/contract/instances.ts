@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { INSTANCE } from '../../datum/api/resources.ts';
+import type { Instance } from '../../datum/api/types.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
-import { INSTANCE } from '../api/resources.ts';
-import type { Instance } from '../api/types.ts';
 import { createInstance } from './fixtures.ts';
 import type { ContractHandle } from './suite.ts';
 import { condOf, eventually } from './suite.ts';

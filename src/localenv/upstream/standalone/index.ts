@@ -12,12 +12,12 @@ import {
   SUBNET_CLAIM,
   WORKLOAD,
   WORKLOAD_DEPLOYMENT,
-} from '../../datum/api/resources.ts';
-import type { NetworkBinding } from '../../datum/api/types.ts';
-import type { KubeObject } from '../../runtime/client/types.ts';
-import { ControllerBuilder } from '../../runtime/controller/builder.ts';
-import type { Request } from '../../runtime/controller/reconcile.ts';
-import type { Manager } from '../../runtime/manager/manager.ts';
+} from '../../../datum/api/resources.ts';
+import type { NetworkBinding } from '../../../datum/api/types.ts';
+import type { KubeObject } from '../../../runtime/client/types.ts';
+import { ControllerBuilder } from '../../../runtime/controller/builder.ts';
+import type { Request } from '../../../runtime/controller/reconcile.ts';
+import type { Manager } from '../../../runtime/manager/manager.ts';
 import { InstanceReadyReconciler, WorkloadDeploymentReconciler, WorkloadReconciler } from './compute.ts';
 import {
   NetworkBindingReconciler,

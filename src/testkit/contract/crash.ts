@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { INSTANCE, SUBNET } from '../../datum/api/resources.ts';
+import type { Instance } from '../../datum/api/types.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
-import { INSTANCE, SUBNET } from '../api/resources.ts';
-import type { Instance } from '../api/types.ts';
 import { createInstance, createLocation, createNetworking } from './fixtures.ts';
 import type { ContractHandle } from './suite.ts';
 import { condOf, eventually } from './suite.ts';

@@ -1,11 +1,11 @@
 /** Small helpers the standalone upstream controllers share. */
 import { createHash } from 'node:crypto';
-import type { HttpClient } from '../../runtime/client/client.ts';
-import { isAlreadyExists, isNotFound } from '../../runtime/client/errors.ts';
-import type { Condition, KubeObject, ResourceType } from '../../runtime/client/types.ts';
-import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
-import type { Manager } from '../../runtime/manager/manager.ts';
-import { type ConditionInput, setCondition } from '../../runtime/util/conditions.ts';
+import type { HttpClient } from '../../../runtime/client/client.ts';
+import { isAlreadyExists, isNotFound } from '../../../runtime/client/errors.ts';
+import type { Condition, KubeObject, ResourceType } from '../../../runtime/client/types.ts';
+import type { ReconcileContext, Reconciler, Request, Result } from '../../../runtime/controller/reconcile.ts';
+import type { Manager } from '../../../runtime/manager/manager.ts';
+import { type ConditionInput, setCondition } from '../../../runtime/util/conditions.ts';
 
 /** What every stand-in controller shares: the manager whose clusters it reconciles. */
 export abstract class UpstreamReconciler implements Reconciler {

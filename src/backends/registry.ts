@@ -6,7 +6,7 @@ export async function createBackend(settings: ProviderSettings): Promise<Backend
   const cfg = settings.backendConfig;
   switch (settings.backend) {
     case 'inmemory': {
-      const { InMemoryBackend } = await import('../backends/inmemory/backend.ts');
+      const { InMemoryBackend } = await import('./inmemory/backend.ts');
       return new InMemoryBackend({
         stateFile: cfg.stateFile,
         pendingMs: cfg.pendingMs ? Number(cfg.pendingMs) : 1000,
@@ -14,7 +14,7 @@ export async function createBackend(settings: ProviderSettings): Promise<Backend
       });
     }
     case 'aws': {
-      const mod = (await import('../backends/aws/index.ts' as string)) as {
+      const mod = (await import('./aws/index.ts' as string)) as {
         createAwsBackend(s: ProviderSettings): Backend;
       };
       return mod.createAwsBackend(settings);

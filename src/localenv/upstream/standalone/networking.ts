@@ -5,7 +5,7 @@ import {
   NETWORK_CONTEXT,
   SUBNET,
   SUBNET_CLAIM,
-} from '../../datum/api/resources.ts';
+} from '../../../datum/api/resources.ts';
 import type {
   Location,
   Network,
@@ -13,10 +13,10 @@ import type {
   NetworkContext,
   Subnet,
   SubnetClaim,
-} from '../../datum/api/types.ts';
-import { CITY_CODE_KEY, networkContextName } from '../../datum/classic.ts';
-import type { Request, Result } from '../../runtime/controller/reconcile.ts';
-import { addFinalizer, hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
+} from '../../../datum/api/types.ts';
+import { CITY_CODE_KEY, networkContextName } from '../../../datum/classic.ts';
+import type { Request, Result } from '../../../runtime/controller/reconcile.ts';
+import { addFinalizer, hasFinalizer, removeFinalizer } from '../../../runtime/util/finalizers.ts';
 import {
   conditionOf,
   createIfMissing,

@@ -3,7 +3,7 @@
  * under a `ProcessGroup`, whose detached reaper kills it if the test process dies, even by SIGKILL.
  */
 import { createServer } from 'node:net';
-import { logTail, type Managed, ProcessGroup, sleep } from '../process.ts';
+import { logTail, type Managed, ProcessGroup, sleep } from '../../process.ts';
 import { ensureMotoInstalled } from './install.ts';
 
 export interface MotoServer {

@@ -7,10 +7,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KubeObject } from '../../runtime/client/types.ts';
-import { resolveBinary } from '../../testkit/binaries.ts';
-import { freePort } from '../../testkit/controlplane.ts';
-import { logTail, ProcessGroup, sleep } from '../../testkit/process.ts';
+import type { KubeObject } from '../../../runtime/client/types.ts';
+import { resolveBinary } from '../../binaries.ts';
+import { freePort } from '../../controlplane.ts';
+import { logTail, ProcessGroup, sleep } from '../../process.ts';
 
 /** Gateway API kinds NSO v0.6.1 watches; stubs are enough when no Gateway objects are created. */
 export function gatewayStubCRDs(): KubeObject[] {

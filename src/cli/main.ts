@@ -21,7 +21,7 @@ run flags:
   --context NAME           kubeconfig context of the project cluster (default: current-context; with
                            $KUBECONFIG's files merged as kubectl merges them).
   --settings FILE          ProviderSettings file (apiVersion infra.provider-ts.io/v1alpha1).
-  --backend NAME           inmemory | aws (overrides the settings file).
+  --backend NAME           inmemory | aws | … (src/backends/registry.ts; overrides the settings file).
   --location-class NAME    Serve Locations of this class (overrides the settings file).
   --metrics-addr HOST:PORT Serve Prometheus metrics.   --probe-addr HOST:PORT  Serve /healthz and /readyz.
   --leader-elect           Enable leader election (Lease in the home cluster).
@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
   return runEmbedded(settings, {
     examples: !values['no-examples'],
     upstream: (values.upstream as 'real' | 'standalone' | undefined) ?? 'auto',
-    backend: (values.backend as 'aws' | 'inmemory' | undefined) ?? 'auto',
+    backend: values.backend ?? 'auto',
     dataDir: values['data-dir'] ?? '.datum-local',
   });
 }

@@ -1,8 +1,8 @@
 /**
  * The embedded local environment behind `make run` with no cluster configured: a control plane whose data
  * lives in a local folder (a restart resumes), Datum's upstream operators (the real ones when they can be
- * built, else our standalone stand-ins, saying so), a backend (the in-memory one, state kept beside the
- * control-plane data), the provider, and the examples. Shows Instances converging; Ctrl-C stops everything.
+ * built, else our standalone stand-ins, saying so), a backend (a local platform from `platforms/`, or the
+ * in-memory one with its state kept beside the control-plane data), the provider, and the examples. Shows Instances converging; Ctrl-C stops everything.
  */
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,12 +12,12 @@ import { INSTANCE } from '../datum/api/resources.ts';
 import type { Instance } from '../datum/api/types.ts';
 import { registerProvider } from '../datum/provider.ts';
 import { Redactor } from '../datum/redact.ts';
-import type { ProviderSettings } from '../datum/settings.ts';
+import { type ProviderSettings, SettingsError } from '../datum/settings.ts';
 import { createLogger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
-import { ensureNamespace } from '../testkit/contract/fixtures.ts';
 import { applyAll, readManifests } from './apply.ts';
 import { ControlPlane, DATUM_CRDS } from './controlplane.ts';
+import { DEFAULT_LOCAL_PLATFORM, LOCAL_PLATFORMS, type LocalPlatform } from './platforms/index.ts';
 import { ProgressView } from './progress.ts';
 import { registerStandaloneUpstream } from './upstream/standalone/index.ts';
 
@@ -32,8 +32,11 @@ const INSTANCE_WRITES = {
 
 export interface EmbeddedOptions {
   examples: boolean;
-  /** aws: a local EC2 emulator (required); inmemory; auto: aws when the emulator can start. */
-  backend: 'aws' | 'inmemory' | 'auto';
+  /**
+   * A name from `LOCAL_PLATFORMS` (its emulator is required), `inmemory`, or `auto`: the default platform when
+   * its emulator can start, else in-memory.
+   */
+  backend: string;
   upstream: 'real' | 'standalone' | 'auto';
   dataDir: string;
 }
@@ -78,16 +81,24 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
         upstream = 'standalone';
       }
     }
-    let ec2Endpoint: string | undefined;
+    let platform: LocalPlatform | undefined;
     if (opts.backend !== 'inmemory') {
+      const name = opts.backend === 'auto' ? DEFAULT_LOCAL_PLATFORM : opts.backend;
+      const load = LOCAL_PLATFORMS[name];
+      if (!load)
+        throw new SettingsError(
+          `--backend ${name}: no local platform for it; available: inmemory, ${Object.keys(LOCAL_PLATFORMS).join(', ')} (other backends run with --settings against a real platform)`,
+        );
       try {
-        ec2Endpoint = await startLocalEc2(cp, settings, cleanups);
+        platform = await (await load())({ cp, settings, dataDir, say });
+        const started = platform;
+        cleanups.push(() => started.stop());
       } catch (err) {
-        if (opts.backend === 'aws') throw err;
-        say(`EC2 emulator unavailable (${oneLine(err)}); using the in-memory backend`);
+        if (opts.backend !== 'auto') throw err;
+        say(`${name} emulator unavailable (${oneLine(err)}); using the in-memory backend`);
       }
     }
-    if (!ec2Endpoint) {
+    if (!platform) {
       settings.backend = 'inmemory';
       settings.backendConfig = { stateFile: join(dataDir, 'inmemory-state.json'), ...settings.backendConfig };
     }
@@ -135,9 +146,9 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     say(`location-class: ${settings.locationClassName}`);
     say(`upstream: ${upstream}`);
     say(`provider-log: ${logPath}`);
-    if (ec2Endpoint) say(`ec2-endpoint: ${ec2Endpoint}`);
+    for (const line of platform?.lines ?? []) say(line);
     say(
-      `backend: ${backend.name}${ec2Endpoint ? ' (EC2 API of a local moto emulator; any access key works)' : ' (resources live in memory, state in the data folder)'}`,
+      `backend: ${backend.name} (${platform?.describe ?? 'resources live in memory, state in the data folder'})`,
     );
     say(`Try: KUBECONFIG=${cp.kubeconfigPath} kubectl get instances -A     (Ctrl-C stops everything)`);
     if (opts.examples) {
@@ -155,57 +166,6 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     await stopAll();
     throw err;
   }
-}
-
-/**
- * A local EC2 API (moto behind our fault proxy, idle here) and the AWS backend pointed at it, with the
- * credentials coming the way they would in production: a Secret named by the default ProviderConfig.
- */
-async function startLocalEc2(
-  cp: ControlPlane,
-  settings: ProviderSettings,
-  cleanups: (() => Promise<unknown>)[],
-): Promise<string> {
-  const { startEc2Emulator } = await import('./emulators/moto/index.ts');
-  const emu = await startEc2Emulator();
-  cleanups.push(() => emu.stop());
-  await emu.createInstanceProfile('datum-instance');
-  const c = cp.client();
-  await ensureNamespace(c, 'datum-provider-system');
-  await applyAll(
-    c,
-    [
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'aws-credentials', namespace: 'datum-provider-system' },
-        stringData: { accessKeyId: 'AKIDLOCALEMULATOR', secretAccessKey: 'local-emulator-secret-key' },
-      },
-      {
-        apiVersion: 'infra.provider-ts.io/v1alpha1',
-        kind: 'ProviderConfig',
-        metadata: { name: settings.defaultProviderConfig },
-        spec: {
-          credentials: {
-            source: 'Secret',
-            secretRef: { namespace: 'datum-provider-system', name: 'aws-credentials' },
-          },
-          region: emu.region,
-        },
-      },
-    ],
-    'datum-provider-local',
-  );
-  settings.backend = 'aws';
-  settings.backendConfig = {
-    endpoint: emu.endpoint,
-    instanceProfile: 'datum-instance',
-    // moto accepts any AMI id; a real account maps these to real images (docs/aws.md).
-    images: 'datumcloud/ubuntu-2204-lts=ami-0123456789abcdef0#/dev/sda1',
-    containerHostImage: 'ami-0fedcba9876543210#/dev/xvda',
-    ...settings.backendConfig,
-  };
-  return emu.endpoint;
 }
 
 /** First and last line of an error: what failed, and the hint. */

@@ -1,0 +1,238 @@
+/**
+ * The getting-started flow end to end, for any backend with a local platform: the README's run command
+ * (`run --backend <name>`), non-interactively, with each upstream. Every example Instance must become Ready=True
+ * (written by the upstream, never by the provider) with addresses; deleting the examples must remove every
+ * backend resource; SIGTERM must stop everything, the platform's emulator included.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  INSTANCE,
+  NETWORK,
+  NETWORK_CONTEXT,
+  SUBNET,
+  SUBNET_CLAIM,
+  WORKLOAD,
+} from '../../src/datum/api/resources.ts';
+import type { Instance } from '../../src/datum/api/types.ts';
+import { resolveBinary, upstreamBuildable } from '../../src/localenv/binaries.ts';
+import { createClient } from '../../src/runtime/client/client.ts';
+import { loadKubeconfig } from '../../src/runtime/client/config.ts';
+import type { Condition } from '../../src/runtime/client/types.ts';
+import { instanceVersions, readyChanges } from './audit.ts';
+
+export interface GettingStartedOptions {
+  /** `--backend` of the run command (a local platform of `src/localenv/platforms/`). */
+  backend: string;
+  /** Lines (`<name>: <value>`) the command must print, e.g. `ec2-endpoint`; http ones must be stopped after. */
+  endpointLines?: string[];
+  /** Whether the examples get an external IP on this backend (default: they must). */
+  externalIP?: boolean;
+  /** What the backend still holds after the examples are deleted (read from the platform itself). */
+  leftovers(out: string, dataDir: string): Promise<string[]>;
+  /** Checks after the command stopped (e.g. a downstream cluster is gone too). */
+  afterStop?(out: string, dataDir: string): Promise<void>;
+}
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+export async function eventually<T>(
+  fn: () => Promise<T | undefined | false>,
+  what: string,
+  ms: number,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export function processesUsing(dir: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) out.push(Number(pid));
+    } catch {}
+  }
+  return out.filter((p) => p !== process.pid);
+}
+
+/**
+ * Ready comes from the upstream only: over the whole run (creation to deletion), every stored version of an
+ * Instance whose Ready differs from the version before was written by the upstream, never by the provider
+ * (its client's user agent is the manager's name, `datum-provider`). The provider's own status writes are in
+ * the same record, so the check sees them.
+ */
+function readyOnlyFromUpstream(t: TestContext, auditLog: string, upstream: 'standalone' | 'real'): void {
+  const versions = instanceVersions(auditLog);
+  const isProvider = (ua: string) => ua.startsWith('datum-provider');
+  const changes = readyChanges(versions);
+  t.diagnostic(`Ready written by: ${[...new Set(changes.map((c) => c.userAgent))].join(' | ')}`);
+  assert.ok(
+    versions.some((v) => isProvider(v.userAgent) && v.subresource === 'status'),
+    "the provider's status writes are in the record",
+  );
+  for (const name of ['vm-london-lhr-0', 'web-dallas-dfw-0', 'web-dallas-dfw-1'])
+    assert.ok(
+      changes.some((c) => c.name === name && c.to?.status === 'True'),
+      `${name}: the write that made it Ready is in the record`,
+    );
+  assert.deepEqual(
+    changes.filter((c) => isProvider(c.userAgent)),
+    [],
+    'the provider never changed Ready',
+  );
+  // The writers are the upstream's: our stand-in's manager, or Datum's compute operator (a Go client).
+  const ours = ['datum-provider', 'datum-testkit', 'datum-provider-ts', 'standalone-upstream'];
+  for (const c of changes)
+    if (upstream === 'standalone') assert.equal(c.userAgent, 'standalone-upstream', JSON.stringify(c));
+    else {
+      assert.ok(!ours.some((p) => c.userAgent.startsWith(p)), JSON.stringify(c));
+      assert.match(c.userAgent, /^compute\//, `Datum's compute operator wrote it: ${JSON.stringify(c)}`);
+    }
+}
+
+/**
+ * Why the real operators cannot run here, or undefined. Where their sources are (../shared/upstream) they
+ * must build: a failure then fails the test instead of skipping it.
+ */
+async function realUpstreamUnavailable(): Promise<string | undefined> {
+  if (upstreamBuildable()) {
+    await resolveBinary('compute');
+    await resolveBinary('nso');
+    return undefined;
+  }
+  try {
+    await resolveBinary('compute');
+    await resolveBinary('nso');
+    return undefined;
+  } catch (err) {
+    return `real Datum operators cannot be obtained here: ${
+      String((err as Error).message)
+        .split('\n')
+        .slice(-1)[0]
+    }`;
+  }
+}
+
+export function gettingStartedSuite(opts: GettingStartedOptions): void {
+  for (const upstream of ['standalone', 'real'] as const) {
+    describe(`getting started (${opts.backend}) with the ${upstream} upstream`, () => {
+      it('runs the examples to Ready, tears them down without leftovers, and stops cleanly', async (t) => {
+        if (upstream === 'real') {
+          const why = await realUpstreamUnavailable();
+          if (why) return t.skip(why);
+        }
+        const dataDir = mkdtempSync(join(tmpdir(), `getting-started-${upstream}-`));
+        const started = Date.now();
+        // Every write to an Instance, with its writer, from the API server's own record (see audit.ts).
+        const auditLog = join(dataDir, 'audit.log');
+        const child = spawn(
+          process.execPath,
+          [MAIN, 'run', '--backend', opts.backend, '--upstream', upstream, '--data-dir', dataDir],
+          {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { ...process.env, DATUM_AUDIT_LOG: auditLog },
+          },
+        );
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+        });
+        child.stderr.on('data', (d) => {
+          out += d;
+        });
+        const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+        try {
+          const kubeconfig = await eventually(
+            async () => /^kubeconfig: (.+)$/m.exec(out)?.[1],
+            `kubeconfig line (output so far: ${out})`,
+            180_000,
+          );
+          assert.match(out, /^location-class: datum-provider-ts$/m);
+          assert.match(out, new RegExp(`^upstream: ${upstream}$`, 'm'), 'it says which upstream runs');
+          for (const line of opts.endpointLines ?? [])
+            assert.match(out, new RegExp(`^${line}: \\S+$`, 'm'), `it prints ${line}:`);
+          const client = createClient(loadKubeconfig(kubeconfig));
+          const ready = (i: Instance) =>
+            (i.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready')?.status ===
+            'True';
+          const instances = await eventually(
+            async () => {
+              const l = (await client.list<Instance>(INSTANCE)).items;
+              return l.length === 3 &&
+                l.every(
+                  (i) =>
+                    ready(i) &&
+                    i.status?.networkInterfaces?.[0]?.assignments?.networkIP &&
+                    (opts.externalIP === false || i.status?.networkInterfaces?.[0]?.assignments?.externalIP),
+                )
+                ? l
+                : undefined;
+            },
+            'all example Instances Ready with addresses',
+            240_000,
+          );
+          const readyAfter = Date.now() - started;
+          t.diagnostic(`all ${instances.length} example Instances Ready ${readyAfter} ms after the command`);
+          assert.deepEqual(instances.map((i) => i.metadata.name).sort(), [
+            'vm-london-lhr-0',
+            'web-dallas-dfw-0',
+            'web-dallas-dfw-1',
+          ]);
+
+          for (const w of ['web', 'vm']) await client.delete(WORKLOAD, w, 'default');
+          await eventually(
+            async () => (await client.list(INSTANCE)).items.length === 0,
+            'instances deleted',
+            120_000,
+          );
+          const deleting = Date.now();
+          await client.delete(NETWORK, 'default', 'default');
+          // The bound: everything network-side gone within 60 s (NSO deletes the contexts; the garbage
+          // collector their claims and subnets; our finalizers the backend's VPCs and subnets).
+          await eventually(
+            async () => {
+              for (const r of [NETWORK, NETWORK_CONTEXT, SUBNET_CLAIM, SUBNET])
+                if ((await client.list(r)).items.length > 0) return false;
+              return true;
+            },
+            'networks, contexts, claims and subnets deleted',
+            60_000,
+          );
+          t.diagnostic(`network teardown took ${Date.now() - deleting} ms`);
+          assert.deepEqual(await opts.leftovers(out, dataDir), [], 'no backend resource left');
+          await client.close();
+          readyOnlyFromUpstream(t, auditLog, upstream);
+        } catch (err) {
+          // On failure, still stop everything and remove the data before reporting.
+          child.kill('SIGTERM');
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+          rmSync(dataDir, { recursive: true, force: true });
+          throw err;
+        }
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0, `exit code 0 after SIGTERM; output:\n${out.slice(-3000)}`);
+        await eventually(async () => processesUsing(dataDir).length === 0, 'no process left', 15_000);
+        for (const line of opts.endpointLines ?? []) {
+          const endpoint = new RegExp(`^${line}: (.+)$`, 'm').exec(out)?.[1];
+          if (endpoint?.startsWith('http')) await assert.rejects(fetch(endpoint), `${line}: stopped too`);
+        }
+        await opts.afterStop?.(out, dataDir);
+        try {
+          assert.ok(existsSync(join(dataDir, 'etcd')), 'control-plane data kept for a restart');
+        } finally {
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      });
+    });
+  }
+}

@@ -15,6 +15,7 @@ Commands:
   run      Run the provider. Without --kubeconfig or --settings, starts a complete local environment.
   status   Show every Instance with its conditions, grouped by Workload.
   scaffold Create a new backend package: scaffold --name <platform> [--dir <repo root>].
+  manifests Print the CRDs and RBAC this version needs (--crds or --rbac for one part), for kubectl apply or diff.
 
 run flags:
   --kubeconfig PATH        Project cluster (single discovery mode). Default: the embedded environment.
@@ -56,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       name: { type: 'string' },
       dir: { type: 'string' },
+      crds: { type: 'boolean' },
+      rbac: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -71,6 +74,12 @@ async function main(argv: string[]): Promise<number> {
     if (!values.name) throw new SettingsError('scaffold needs --name <platform>');
     const { scaffold } = await import('./scaffold.ts');
     for (const f of scaffold(values.name, values.dir)) process.stdout.write(`created ${f}\n`);
+    return 0;
+  }
+  if (command === 'manifests') {
+    const { manifests } = await import('./manifests.ts');
+    const both = !values.crds && !values.rbac;
+    process.stdout.write(manifests({ crds: both || !!values.crds, rbac: both || !!values.rbac }));
     return 0;
   }
   if (command !== 'run') {

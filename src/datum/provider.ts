@@ -29,6 +29,7 @@ import {
 import type { Instance, NetworkContext, Subnet } from './api/types.ts';
 import type { Backend } from './backend.ts';
 import { installationId } from './installation.ts';
+import { instrumentBackend, registerInstanceGauge } from './observability.ts';
 import { ProviderConfigResolver } from './providerconfig.ts';
 import type { ProviderContext } from './reconcilers/common.ts';
 import { InstanceReconciler, locationOfInstance } from './reconcilers/instance.ts';
@@ -72,7 +73,7 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
       });
       return identity;
     },
-    backend: opts.backend,
+    backend: instrumentBackend(opts.backend, mgr.metrics.registry),
     settings: opts.settings,
     resolver: new ProviderConfigResolver(opts.home, opts.settings, redactor, {
       log: mgr.log.child({ component: 'providerconfig' }),
@@ -176,6 +177,7 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
     .complete(new NetworkFinalizerReconciler(p));
 
   registerPausedGauge(mgr);
+  registerInstanceGauge(mgr);
   const sweeper = new OrphanSweeper(p);
   mgr.add(sweeper);
   return { context: p, sweeper };

@@ -17,6 +17,9 @@ export const VERSIONS = {
   kwok: 'v0.7.0',
   compute: 'v0.6.0',
   nso: 'v0.6.1',
+  // Deployment tooling: the chart and the kustomize base are rendered by the real tools in tests.
+  helm: 'v4.3.2',
+  kustomize: 'v5.8.1',
 } as const;
 
 export type BinaryName = keyof typeof VERSIONS;
@@ -148,7 +151,14 @@ export async function prepareTestBinaries(
   opts: { log?: (m: string) => void } = {},
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of ['etcd', 'kube-apiserver', 'kwok', 'kube-controller-manager'] as const)
+  for (const name of [
+    'etcd',
+    'kube-apiserver',
+    'kwok',
+    'kube-controller-manager',
+    'helm',
+    'kustomize',
+  ] as const)
     out[name] = await resolveBinary(name, opts);
   // Datum's own operators: the real-upstream tests need them wherever they can be had (always, with ../shared).
   if (upstreamBuildable() || findBinary('compute')) {

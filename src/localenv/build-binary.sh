@@ -3,7 +3,7 @@
 # caches it outside the repository, keyed by version. Prints the binary's path on the last line.
 #
 #   build-binary.sh <name> <version> <cache-dir>
-#   name: kube-apiserver | kube-controller-manager | etcd | kwok | compute | nso
+#   name: kube-apiserver | kube-controller-manager | etcd | kwok | compute | nso | helm | kustomize
 #
 # Why a wrapper module for k8s.io/kubernetes and etcd: their published go.mod files carry replace
 # directives, so `go install pkg@version` refuses them. The wrapper requires the module and
@@ -41,6 +41,14 @@ case "$name" in
   kwok)
     GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$version"
     mv "$work/gobin/kwok" "$bin.tmp"
+    ;;
+  helm)
+    GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v4/cmd/helm@$version"
+    mv "$work/gobin/helm" "$bin.tmp"
+    ;;
+  kustomize)
+    GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@$version"
+    mv "$work/gobin/kustomize" "$bin.tmp"
     ;;
   compute)
     GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w -X main.version=$version" "go.datum.net/compute/cmd@$version"

@@ -10,6 +10,7 @@ import { INSTANCE, LOCATION, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts
 import type { Location } from '../api/types.ts';
 import type { BackendContext, ManagedResource } from '../backend.ts';
 import { ownsLocation } from '../classic.ts';
+import { orphansDeleted } from '../observability.ts';
 import type { ProviderContext } from './common.ts';
 import { currentPlacement, type Placement, placementContext, recordedPlacement } from './placement.ts';
 
@@ -83,6 +84,7 @@ export class OrphanSweeper {
     if (r.kind === 'instance' || r.kind === 'firewall') await this.p.backend.deleteInstance(bctx, r.id);
     else if (r.kind === 'subnet') await this.p.backend.deleteSubnet(bctx, r.id);
     else if (r.kind === 'network') await this.p.backend.deleteNetwork(bctx, r.id);
+    orphansDeleted(this.p.mgr.metrics.registry).inc({ kind: r.kind });
     return true;
   }
 

@@ -74,6 +74,7 @@ export class Controller {
       metrics: metrics?.queueMetrics(name),
     });
     metrics?.maxConcurrent.set({ controller: name }, opts.maxConcurrentReconciles ?? 1);
+    metrics?.initController(name);
     metrics?.watchQueue(name, this.queue);
   }
 

@@ -131,6 +131,19 @@ export class RuntimeMetrics {
     );
   }
 
+  /**
+   * Every series of a controller at zero from the start, as controller-runtime does: a rate() or an alert on
+   * errors then sees 0, not "no data", before the first error.
+   */
+  initController(controller: string): void {
+    for (const result of ['success', 'error', 'requeue', 'requeue_after'])
+      this.reconcileTotal.inc({ controller, result }, 0);
+    this.reconcileErrors.inc({ controller }, 0);
+    this.terminalErrors.inc({ controller }, 0);
+    this.reconcilePanics.inc({ controller }, 0);
+    this.activeWorkers.set({ controller }, 0);
+  }
+
   /** The hook the API client calls for every request. */
   requestObserver(): RequestObserver {
     return {

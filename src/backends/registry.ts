@@ -1,25 +1,45 @@
-/** Backends by name. Loaded lazily so a provider only pulls in the SDK of the platform it uses. */
+/**
+ * Backends by name: the built-in ones, loaded lazily so a provider only pulls in the SDK of the platform it
+ * uses, and any a provider project registers itself (`registerBackend`, or `runCli(argv, { backends })`).
+ */
 import type { Backend } from '../datum/backend.ts';
 import { type ProviderSettings, SettingsError } from '../datum/settings.ts';
 
-export async function createBackend(settings: ProviderSettings): Promise<Backend> {
-  const cfg = settings.backendConfig;
-  switch (settings.backend) {
-    case 'inmemory': {
-      const { InMemoryBackend } = await import('./inmemory/backend.ts');
-      return new InMemoryBackend({
-        stateFile: cfg.stateFile,
-        pendingMs: cfg.pendingMs ? Number(cfg.pendingMs) : 1000,
-        stoppingMs: cfg.stoppingMs ? Number(cfg.stoppingMs) : 500,
+export type BackendFactory = (settings: ProviderSettings) => Backend | Promise<Backend>;
+
+const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
+  inmemory: async () => {
+    const { InMemoryBackend } = await import('./inmemory/backend.ts');
+    return (s) =>
+      new InMemoryBackend({
+        stateFile: s.backendConfig.stateFile,
+        pendingMs: s.backendConfig.pendingMs ? Number(s.backendConfig.pendingMs) : 1000,
+        stoppingMs: s.backendConfig.stoppingMs ? Number(s.backendConfig.stoppingMs) : 500,
       });
-    }
-    case 'aws': {
-      const mod = (await import('./aws/index.ts' as string)) as {
-        createAwsBackend(s: ProviderSettings): Backend;
-      };
-      return mod.createAwsBackend(settings);
-    }
-    default:
-      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws`);
-  }
+  },
+  aws: async () => (await import('./aws/index.ts')).createAwsBackend,
+};
+
+const registered = new Map<string, BackendFactory>();
+
+/** Makes a backend available by name to `run --backend NAME` and the settings file's `backend`. */
+export function registerBackend(name: string, factory: BackendFactory): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(name))
+    throw new SettingsError(`backend name '${name}' must be lower-case letters, digits and dashes`);
+  registered.set(name, factory);
+}
+
+export function backendNames(): string[] {
+  return [...new Set([...Object.keys(BUILTIN), ...registered.keys()])].sort();
+}
+
+export function isRegisteredBackend(name: string): boolean {
+  return registered.has(name) || name in BUILTIN;
+}
+
+export async function createBackend(settings: ProviderSettings): Promise<Backend> {
+  const factory = registered.get(settings.backend) ?? (await BUILTIN[settings.backend]?.());
+  if (!factory)
+    throw new SettingsError(`unknown backend '${settings.backend}'; available: ${backendNames().join(', ')}`);
+  return factory(settings);
 }

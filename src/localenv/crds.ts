@@ -1,5 +1,5 @@
 /** Installs CustomResourceDefinitions from files/dirs/objects and waits until they are served. */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { HttpClient } from '../runtime/client/client.ts';
@@ -18,6 +18,10 @@ export const CRD: ResourceType = {
 export function readCRDs(paths: string[]): KubeObject[] {
   const out: KubeObject[] = [];
   for (const p of paths) {
+    if (!existsSync(p))
+      throw new Error(
+        `no CRDs at ${p}${p.includes('datum-crds') ? ": Datum's CRDs are read from $DATUM_SHARED_DIR/datum-crds (default ../shared next to the package); set DATUM_SHARED_DIR to the folder holding datum-crds/" : ''}`,
+      );
     const files = statSync(p).isDirectory()
       ? readdirSync(p)
           .filter((f) => /\.(ya?ml|json)$/.test(f))

@@ -7,7 +7,7 @@
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createBackend } from '../backends/registry.ts';
+import { backendNames, createBackend, isRegisteredBackend } from '../backends/registry.ts';
 import { INSTANCE } from '../datum/api/resources.ts';
 import type { Instance } from '../datum/api/types.ts';
 import { registerProvider } from '../datum/provider.ts';
@@ -17,7 +17,12 @@ import { createLogger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
 import { applyAll, readManifests } from './apply.ts';
 import { ControlPlane, DATUM_CRDS } from './controlplane.ts';
-import { DEFAULT_LOCAL_PLATFORM, LOCAL_PLATFORMS, type LocalPlatform } from './platforms/index.ts';
+import {
+  DEFAULT_LOCAL_PLATFORM,
+  LOCAL_PLATFORMS,
+  type LocalPlatform,
+  ownPlatform,
+} from './platforms/index.ts';
 import { ProgressView } from './progress.ts';
 import { registerStandaloneUpstream } from './upstream/standalone/index.ts';
 
@@ -84,10 +89,11 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     let platform: LocalPlatform | undefined;
     if (opts.backend !== 'inmemory') {
       const name = opts.backend === 'auto' ? DEFAULT_LOCAL_PLATFORM : opts.backend;
-      const load = LOCAL_PLATFORMS[name];
+      const load =
+        LOCAL_PLATFORMS[name] ?? (isRegisteredBackend(name) ? async () => ownPlatform(name) : undefined);
       if (!load)
         throw new SettingsError(
-          `--backend ${name}: no local platform for it; available: inmemory, ${Object.keys(LOCAL_PLATFORMS).join(', ')} (other backends run with --settings against a real platform)`,
+          `--backend ${name}: unknown; available: inmemory, ${backendNames().join(', ')}`,
         );
       try {
         platform = await (await load())({ cp, settings, dataDir, say });

@@ -4,10 +4,11 @@
  * optional objects (credentials, ProviderConfig, PrometheusRule, dashboard) render from the same files.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
+import { CHART_COPIES } from '../../scripts/sync-chart.ts';
 import { manifests } from '../../src/cli/manifests.ts';
 import { NAMESPACE } from '../../src/datum/api/resources.ts';
 import type { KubeObject } from '../../src/runtime/client/types.ts';
@@ -36,6 +37,17 @@ describe('deployment manifests: Helm chart and kustomize base', () => {
   });
   after(async () => {
     await cp?.stop();
+  });
+
+  it('the chart holds exact copies of the CRDs, RBAC and observability files (scripts/sync-chart.ts)', () => {
+    for (const [from, to] of CHART_COPIES)
+      assert.equal(
+        readFileSync(join(DEPLOY, to), 'utf8'),
+        readFileSync(join(DEPLOY, from), 'utf8'),
+        `deploy/${to} differs from deploy/${from}: run node scripts/sync-chart.ts`,
+      );
+    const crds = readdirSync(join(DEPLOY, 'crds')).filter((f) => f !== 'kustomization.yaml');
+    assert.deepEqual(readdirSync(join(CHART, 'crds')).sort(), crds.sort(), 'every CRD is in the chart');
   });
 
   it('helm lint passes, with defaults and with every option on', async () => {

@@ -115,7 +115,7 @@ function mapKeys(text: string | undefined): string[] {
 }
 
 export class InMemoryBackend implements Backend {
-  readonly name = 'inmemory';
+  readonly name: string = 'inmemory';
   readonly calls: { op: Operation; id?: string; at: number }[] = [];
   /** Resources released with deletion policy Retain (they would keep running on a real platform). */
   readonly retained: { kind: string; id: string; providerId: string }[] = [];

@@ -31,3 +31,41 @@ export const LOCAL_PLATFORMS: Record<string, () => Promise<LocalPlatformStarter>
 
 /** The platform `make run` picks when `--backend` is not given: AWS when its emulator can start. */
 export const DEFAULT_LOCAL_PLATFORM = 'aws';
+
+/**
+ * A backend with no local platform of its own (a provider project's, say): the provider runs it as configured
+ * (`backendConfig` from the settings or `DATUM_BACKEND_CONFIG`), against whatever platform that points at, with
+ * the default ProviderConfig naming a Secret made from `DATUM_LOCAL_CREDENTIALS` (a JSON object; empty if unset).
+ */
+export function ownPlatform(name: string): LocalPlatformStarter {
+  return async ({ cp, settings }) => {
+    const { applyAll } = await import('../apply.ts');
+    const data = JSON.parse(process.env.DATUM_LOCAL_CREDENTIALS || '{}') as Record<string, string>;
+    await applyAll(
+      cp.client(),
+      [
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: `${name}-credentials`, namespace: 'datum-provider-system' },
+          stringData: data,
+        },
+        {
+          apiVersion: 'infra.provider-ts.io/v1alpha1',
+          kind: 'ProviderConfig',
+          metadata: { name: settings.defaultProviderConfig },
+          spec: {
+            credentials: {
+              source: 'Secret',
+              secretRef: { namespace: 'datum-provider-system', name: `${name}-credentials` },
+            },
+          },
+        },
+      ],
+      'datum-provider-local',
+    );
+    settings.backend = name;
+    return { lines: [], describe: `your ${name} backend, as configured`, stop: async () => {} };
+  };
+}

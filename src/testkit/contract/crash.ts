@@ -22,11 +22,13 @@ export function providerCommand(o: {
   backend: string;
   backendConfig: Record<string, string>;
   failpoint?: string;
+  /** The provider's executable module: a provider project's own `main.ts` (default: this package's CLI). */
+  main?: string;
 }) {
   return {
     command: process.execPath,
     args: [
-      MAIN,
+      o.main ?? MAIN,
       'run',
       '--kubeconfig',
       o.kubeconfig,

@@ -8,7 +8,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{/*
-The RBAC files of deploy/rbac (linked into files/rbac, so the chart and the kustomize base can never drift),
+The RBAC files of deploy/rbac (copied into files/rbac by scripts/sync-chart.ts; a test fails on drift),
 moved into the release namespace and the configured Lease name.
 */}}
 {{- define "datum-provider.rbacFile" -}}

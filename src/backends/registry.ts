@@ -19,7 +19,13 @@ export async function createBackend(settings: ProviderSettings): Promise<Backend
       };
       return mod.createAwsBackend(settings);
     }
+    case 'proxmox': {
+      const mod = (await import('./proxmox/index.ts' as string)) as {
+        createProxmoxBackend(s: ProviderSettings): Backend;
+      };
+      return mod.createProxmoxBackend(settings);
+    }
     default:
-      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws`);
+      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws, proxmox`);
   }
 }

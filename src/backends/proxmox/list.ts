@@ -1,5 +1,6 @@
 /** listManaged (guests by our installation tag, networks and subnets by their IPSet marks) and release. */
 import type { ManagedResource } from '../../datum/backend.ts';
+import { isNotFound } from './errors.ts';
 import { base, findGuest, listGuests } from './guests.ts';
 import { MANAGED_TAG, networkSetName, readMarks, splitTags } from './names.ts';
 import { ourSets, ourSubnets } from './network.ts';
@@ -9,9 +10,12 @@ export async function listManaged(s: Session): Promise<ManagedResource[]> {
   const out: ManagedResource[] = [];
   for (const g of await listGuests(s)) {
     if (!splitTags(g.tags).includes(s.instTag)) continue;
-    const cfg = await s.step('read guest config', () =>
-      s.client.get<{ description?: string }>(`${base(g)}/config`, undefined, s.o),
-    );
+    // A guest destroyed between the listing and this read is simply gone.
+    const cfg = await s
+      .step('read guest config', () =>
+        s.client.get<{ description?: string }>(`${base(g)}/config`, undefined, s.o),
+      )
+      .catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(err)));
     const m = readMarks(cfg?.description);
     if (m && m.installation === s.installation)
       out.push({ kind: 'instance', id: m.id, providerId: `${g.node}/${g.type}/${g.vmid}`, owner: m.owner });

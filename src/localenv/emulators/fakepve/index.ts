@@ -6,7 +6,7 @@
  * A reaper kills it if the test process dies first (ProcessGroup).
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { logTail, ProcessGroup, sleep } from '../../process.ts';
@@ -67,11 +67,25 @@ export interface FakePve {
 }
 
 export async function startFakePve(
-  opts: { setup?: FakePveSetup; timeScale?: number; log?: (m: string) => void } = {},
+  opts: {
+    setup?: FakePveSetup;
+    timeScale?: number;
+    log?: (m: string) => void;
+    /** Where its setup, certificate and log go (removed on stop); a fresh temp dir by default. */
+    workDir?: string;
+  } = {},
 ): Promise<FakePve> {
   const python = await ensureFakepveInstalled(opts.log);
   const group = new ProcessGroup();
-  const dir = group.tempDir('datum-fakepve-');
+  const dir = opts.workDir ?? group.tempDir('datum-fakepve-');
+  if (opts.workDir) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  const stop = async () => {
+    await group.stopAll();
+    if (opts.workDir) rmSync(dir, { recursive: true, force: true });
+  };
   const tokenId = 'datum@pve!provider';
   const tokenSecret = randomBytes(18).toString('hex');
   writeFileSync(
@@ -113,7 +127,7 @@ export async function startFakePve(
   }
   if (!info) {
     const tail = logTail(proc.logPath);
-    await group.stopAll();
+    await stop();
     throw new Error(`fakepve did not start:\n${tail}`);
   }
   const caPem = readFileSync(info.cert, 'utf8');
@@ -131,6 +145,6 @@ export async function startFakePve(
       if (!res.ok) throw new Error(`fakepve control ${body.op}: ${out.error ?? res.status}`);
       return out.data as T;
     },
-    stop: () => group.stopAll(),
+    stop,
   };
 }

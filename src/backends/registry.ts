@@ -18,6 +18,7 @@ const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
       });
   },
   aws: async () => (await import('./aws/index.ts')).createAwsBackend,
+  proxmox: async () => (await import('./proxmox/index.ts')).createProxmoxBackend,
 };
 
 const registered = new Map<string, BackendFactory>();

@@ -55,6 +55,8 @@ export interface ContractSuiteOptions {
   name: string;
   makeBackend(): Promise<ContractHandle>;
   timeoutMs?: number;
+  /** Extra keys of the credentials Secret (e.g. a token the backend's platform checks), merged over the default. */
+  secretData?(): Record<string, string>;
 }
 
 const SECRET_VALUE = 'contract-suite-secret-4f1c9b';
@@ -134,7 +136,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       await ensureNamespace(c(), 'provider-system');
       await c().create(SECRET, {
         metadata: { name: 'platform-credentials', namespace: 'provider-system' },
-        stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET_VALUE },
+        stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET_VALUE, ...opts.secretData?.() },
       });
       await c().create(PROVIDER_CONFIG, {
         metadata: { name: 'default' },

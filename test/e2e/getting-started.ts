@@ -168,11 +168,15 @@ export function gettingStartedSuite(opts: GettingStartedOptions): void {
         });
         const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
         try {
-          const kubeconfig = await eventually(
-            async () => /^kubeconfig: (.+)$/m.exec(out)?.[1],
-            `kubeconfig line (output so far: ${out})`,
+          // The header ends with the `backend:` line; its lines may arrive in separate chunks.
+          await eventually(
+            async () => /^backend: /m.test(out),
+            'the header (up to its backend: line)',
             180_000,
-          );
+          ).catch((err) => {
+            throw new Error(`${err.message}; output so far:\n${out}`);
+          });
+          const kubeconfig = /^kubeconfig: (.+)$/m.exec(out)![1]!;
           assert.match(out, /^location-class: datum-provider-ts$/m);
           assert.match(out, new RegExp(`^upstream: ${upstream}$`, 'm'), 'it says which upstream runs');
           for (const line of opts.endpointLines ?? [])

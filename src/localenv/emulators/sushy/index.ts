@@ -1,0 +1,4 @@
+export * from './emulator.ts';
+export * from './images.ts';
+export * from './install.ts';
+export * from './proxy.ts';

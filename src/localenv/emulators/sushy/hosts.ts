@@ -2,6 +2,9 @@
  * BareMetalHost manifests (and the BMC credentials Secret they name) for an emulated BMC farm: what an operator
  * would write into the provider's home cluster for real machines (docs/baremetal.md).
  */
+import { BARE_METAL_HOST, SECRET } from '../../../backends/baremetal/resources.ts';
+import type { HttpClient } from '../../../runtime/client/client.ts';
+import { isNotFound } from '../../../runtime/client/errors.ts';
 import type { KubeObject } from '../../../runtime/client/types.ts';
 import type { RedfishEmulator } from './emulator.ts';
 
@@ -47,4 +50,20 @@ export function hostManifests(
         }) as KubeObject,
     ),
   ];
+}
+
+/** Creates (or replaces the spec of) the hosts and their Secret in the home cluster. */
+export async function applyInventory(client: HttpClient, objects: KubeObject[]): Promise<void> {
+  for (const o of objects) {
+    const r = o.kind === 'Secret' ? SECRET : BARE_METAL_HOST;
+    const existing = await client
+      .get(r, o.metadata.name!, o.metadata.namespace)
+      .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    if (!existing) await client.create(r, o);
+    else
+      await client.update(r, {
+        ...o,
+        metadata: { ...o.metadata, resourceVersion: existing.metadata.resourceVersion },
+      });
+  }
 }

@@ -52,7 +52,7 @@ export class BareMetalBackend implements Backend {
   }
 
   capabilities(config?: Readonly<Record<string, string>>): BackendCapabilities {
-    const s = parseSettings(config ?? this.base);
+    const s = parseSettings({ ...this.base, ...config });
     return {
       runtimes: ['virtualMachine'],
       // No `secret`: a machine has no secret store to deliver it through (docs/baremetal.md).

@@ -153,9 +153,10 @@ export function mapStatus(
 ): BackendError {
   const detail = `${what}: HTTP ${status}${message ? ` (${message})` : ''}`;
   if (status === 401 || status === 403)
+    // The BMC's message is kept (URL-stripped) for the operator; the provider redacts known secret values too.
     return new BackendError(
       'CredentialsInvalid',
-      `${what}: the BMC rejected the host's credentials (HTTP ${status})`,
+      `${what}: the BMC rejected the host's credentials (HTTP ${status}${message ? `: ${message}` : ''})`,
     );
   if (status === 429) {
     const s = Number(retryAfter);

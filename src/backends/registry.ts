@@ -4,8 +4,14 @@
  */
 import type { Backend } from '../datum/backend.ts';
 import { type ProviderSettings, SettingsError } from '../datum/settings.ts';
+import type { HttpClient } from '../runtime/client/client.ts';
 
-export type BackendFactory = (settings: ProviderSettings) => Backend | Promise<Backend>;
+/** What some backends need besides settings: `home` is the provider's home cluster (the bare-metal inventory). */
+export interface BackendDeps {
+  home?: HttpClient;
+}
+
+export type BackendFactory = (settings: ProviderSettings, deps: BackendDeps) => Backend | Promise<Backend>;
 
 const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
   inmemory: async () => {
@@ -19,6 +25,14 @@ const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
   },
   aws: async () => (await import('./aws/index.ts')).createAwsBackend,
   proxmox: async () => (await import('./proxmox/index.ts')).createProxmoxBackend,
+  baremetal: async () => {
+    const { BareMetalBackend } = await import('./baremetal/index.ts');
+    return (s, deps) => {
+      if (!deps.home)
+        throw new SettingsError('backend baremetal needs the home cluster client (its host inventory)');
+      return new BareMetalBackend({ home: deps.home, config: s.backendConfig });
+    };
+  },
 };
 
 const registered = new Map<string, BackendFactory>();
@@ -38,9 +52,9 @@ export function isRegisteredBackend(name: string): boolean {
   return registered.has(name) || name in BUILTIN;
 }
 
-export async function createBackend(settings: ProviderSettings): Promise<Backend> {
+export async function createBackend(settings: ProviderSettings, deps: BackendDeps = {}): Promise<Backend> {
   const factory = registered.get(settings.backend) ?? (await BUILTIN[settings.backend]?.());
   if (!factory)
     throw new SettingsError(`unknown backend '${settings.backend}'; available: ${backendNames().join(', ')}`);
-  return factory(settings);
+  return factory(settings, deps);
 }

@@ -68,7 +68,7 @@ export async function startProvider(
   } else {
     await mgr.engage('single', projectConfig);
   }
-  const backend = await createBackend(settings);
+  const backend = await createBackend(settings, { home });
   registerProvider(mgr, { backend, settings, home, redactor });
   const stopped = opts.handleSignals === false ? new Promise<boolean>(() => {}) : mgr.handleSignals();
   opts.early?.release();

@@ -108,7 +108,8 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
       settings.backend = 'inmemory';
       settings.backendConfig = { stateFile: join(dataDir, 'inmemory-state.json'), ...settings.backendConfig };
     }
-    const backend = await createBackend(settings);
+    const backend = await createBackend(settings, { home: cp.client() });
+    cleanups.push(async () => backend.close?.());
     // The provider's log (info and up) goes to a file in the data folder; warnings and errors also reach
     // stderr unless a live table owns the terminal. LOG_LEVEL sends everything at that level to stderr.
     const logPath = join(dataDir, 'provider.log');

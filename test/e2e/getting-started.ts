@@ -39,6 +39,12 @@ export interface GettingStartedOptions {
    * least their three instances) and once after they are deleted (it must be empty).
    */
   leftovers(out: string, dataDir: string): Promise<string[]>;
+  /**
+   * Example Instances that must become Ready (default: all three). Any other example Instance must be refused
+   * with `refusedReason` (e.g. sandbox Instances on a backend without the sandbox runtime).
+   */
+  expectReady?: string[];
+  refusedReason?: string;
   /** Checks after the command stopped (e.g. a downstream cluster is gone too). */
   afterStop?(out: string, dataDir: string): Promise<void>;
 }
@@ -87,7 +93,14 @@ export function processesUsing(dir: string): number[] {
  * (its client's user agent is the manager's name, `datum-provider`). The provider's own status writes are in
  * the same record, so the check sees them.
  */
-function readyOnlyFromUpstream(t: TestContext, auditLog: string, upstream: 'standalone' | 'real'): void {
+const ALL_EXAMPLES = ['vm-london-lhr-0', 'web-dallas-dfw-0', 'web-dallas-dfw-1'];
+
+function readyOnlyFromUpstream(
+  t: TestContext,
+  auditLog: string,
+  upstream: 'standalone' | 'real',
+  expectReady: string[],
+): void {
   const versions = instanceVersions(auditLog);
   const isProvider = (ua: string) => ua.startsWith('datum-provider');
   const changes = readyChanges(versions);
@@ -96,7 +109,7 @@ function readyOnlyFromUpstream(t: TestContext, auditLog: string, upstream: 'stan
     versions.some((v) => isProvider(v.userAgent) && v.subresource === 'status'),
     "the provider's status writes are in the record",
   );
-  for (const name of ['vm-london-lhr-0', 'web-dallas-dfw-0', 'web-dallas-dfw-1'])
+  for (const name of expectReady)
     assert.ok(
       changes.some((c) => c.name === name && c.to?.status === 'True'),
       `${name}: the write that made it Ready is in the record`,
@@ -185,33 +198,39 @@ export function gettingStartedSuite(opts: GettingStartedOptions): void {
           const ready = (i: Instance) =>
             (i.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Ready')?.status ===
             'True';
+          const expectReady = opts.expectReady ?? ALL_EXAMPLES;
+          const refused = (i: Instance) =>
+            (i.status?.conditions as Condition[] | undefined)?.find((c) => c.type === 'Programmed')
+              ?.reason === opts.refusedReason;
           const instances = await eventually(
             async () => {
-              const l = (await client.list<Instance>(INSTANCE)).items;
-              return l.length === 3 &&
+              const all = (await client.list<Instance>(INSTANCE)).items;
+              const l = all.filter((i) => expectReady.includes(i.metadata.name!));
+              return l.length === expectReady.length &&
                 l.every(
                   (i) =>
                     ready(i) &&
                     i.status?.networkInterfaces?.[0]?.assignments?.networkIP &&
                     (opts.externalIP === false || i.status?.networkInterfaces?.[0]?.assignments?.externalIP),
-                )
+                ) &&
+                (expectReady.length === ALL_EXAMPLES.length ||
+                  (all.length > l.length && all.filter((i) => !l.includes(i)).every(refused)))
                 ? l
                 : undefined;
             },
-            'all example Instances Ready with addresses',
+            `example Instances ${expectReady.join(', ')} Ready with addresses${opts.refusedReason ? `, the others refused (${opts.refusedReason})` : ''}`,
             240_000,
           );
           const readyAfter = Date.now() - started;
           t.diagnostic(`all ${instances.length} example Instances Ready ${readyAfter} ms after the command`);
-          assert.deepEqual(instances.map((i) => i.metadata.name).sort(), [
-            'vm-london-lhr-0',
-            'web-dallas-dfw-0',
-            'web-dallas-dfw-1',
-          ]);
+          assert.deepEqual(instances.map((i) => i.metadata.name).sort(), [...expectReady].sort());
           // The leftovers check sees what the examples hold while they run (so its empty answer later means gone).
           const held = await opts.leftovers(out, dataDir);
           t.diagnostic(`the backend holds for the examples: ${held.join(', ')}`);
-          assert.ok(held.length >= 3, `the leftovers check sees the running examples: ${held.join(', ')}`);
+          assert.ok(
+            held.length >= expectReady.length,
+            `the leftovers check sees the running examples: ${held.join(', ')}`,
+          );
 
           for (const w of ['web', 'vm']) await client.delete(WORKLOAD, w, 'default');
           await eventually(
@@ -235,7 +254,7 @@ export function gettingStartedSuite(opts: GettingStartedOptions): void {
           t.diagnostic(`network teardown took ${Date.now() - deleting} ms`);
           assert.deepEqual(await opts.leftovers(out, dataDir), [], 'no backend resource left');
           await client.close();
-          readyOnlyFromUpstream(t, auditLog, upstream);
+          readyOnlyFromUpstream(t, auditLog, upstream, opts.expectReady ?? ALL_EXAMPLES);
         } catch (err) {
           // On failure, still stop everything and remove the data before reporting.
           child.kill('SIGTERM');

@@ -28,6 +28,7 @@ export type LocalPlatformStarter = (ctx: LocalPlatformContext) => Promise<LocalP
 export const LOCAL_PLATFORMS: Record<string, () => Promise<LocalPlatformStarter>> = {
   aws: async () => (await import('./aws.ts')).startLocalAws,
   proxmox: async () => (await import('./proxmox.ts')).startLocalProxmox,
+  baremetal: async () => (await import('./baremetal.ts')).startLocalBareMetal,
 };
 
 /** The platform `make run` picks when `--backend` is not given: AWS when its emulator can start. */

@@ -3,7 +3,7 @@
  * write) is restarted; afterwards exactly one backend instance exists and the Instance is Programmed.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { INSTANCE, SUBNET } from '../../datum/api/resources.ts';
 import type { Instance } from '../../datum/api/types.ts';
@@ -56,7 +56,24 @@ export async function crashTest(o: {
   const loc = { name: 'crash-site', namespace: ns };
   await createLocation(client, ns, loc.name, CLASS, 'LHR');
   await createNetworking(client, ns, 'default', loc, '10.132.0.0/20');
-  const run = (failpoint?: string) => {
+  // Every provider process this test starts is killed when it ends, pass or fail: a leftover provider would
+  // keep the test runner alive (and keep reconciling into the next test).
+  const started: { child: ChildProcess; exited: Promise<unknown> }[] = [];
+  try {
+    await crashFlow(o, loc, (failpoint) => {
+      const r = run(failpoint);
+      started.push(r);
+      return r;
+    });
+  } finally {
+    for (const r of started)
+      if (r.child.exitCode === null && r.child.signalCode === null) {
+        r.child.kill('SIGKILL');
+        await r.exited;
+      }
+  }
+
+  function run(failpoint?: string) {
     const p = handle.providerProcess!(o.kubeconfig, CLASS, failpoint);
     const child = spawn(p.command, p.args, {
       env: { ...process.env, ...p.env },
@@ -70,7 +87,21 @@ export async function crashTest(o: {
       child.once('exit', (code, signal) => r({ code, signal })),
     );
     return { child, exited, stderr: () => err };
-  };
+  }
+}
+
+type Run = (failpoint?: string) => {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: () => string;
+};
+
+async function crashFlow(
+  o: { client: HttpClient; handle: ContractHandle; ns: string; runtime?: 'sandbox' | 'virtualMachine' },
+  loc: { name: string; namespace: string },
+  run: Run,
+): Promise<void> {
+  const { client, handle, ns } = o;
   // Networking first (no failpoint), so the crash hits the instance create.
   const warm = run();
   await eventually(

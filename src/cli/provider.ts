@@ -12,6 +12,7 @@ import { loadKubeconfig, resolveClusterConfig } from '../runtime/client/config.t
 import { createLogger, type Logger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
 import { MiloDiscovery } from '../runtime/multicluster/providers.ts';
+import { setupTracingFromEnv } from '../runtime/tracing.ts';
 import type { EarlySignals } from './early-signals.ts';
 
 export interface RunningProvider {
@@ -69,6 +70,8 @@ export async function startProvider(
     await mgr.engage('single', projectConfig);
   }
   const backend = await createBackend(settings, { home });
+  const tracing = await setupTracingFromEnv();
+  if (tracing) log.info('tracing on: spans go to the OTLP endpoint of the environment');
   registerProvider(mgr, { backend, settings, home, redactor });
   const stopped = opts.handleSignals === false ? new Promise<boolean>(() => {}) : mgr.handleSignals();
   opts.early?.release();
@@ -77,6 +80,7 @@ export async function startProvider(
     log.info('shutting down before start', { signal });
     const ok = await mgr.stop();
     await backend.close?.();
+    await tracing?.shutdown();
     return { mgr, stopped: Promise.resolve(ok) };
   }
   await mgr.start();
@@ -87,6 +91,9 @@ export async function startProvider(
   });
   const closed = stopped.then(async (ok) => {
     await backend.close?.();
+    await tracing
+      ?.shutdown()
+      .catch((err) => log.warn('exporting the last spans failed', { err: String(err) }));
     return ok;
   });
   return { mgr, stopped: closed };

@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Condition } from '../runtime/client/types.ts';
 import type { Manager } from '../runtime/manager/manager.ts';
+import { inSpan } from '../runtime/tracing.ts';
 import { INSTANCE } from './api/resources.ts';
 import { type Backend, BackendError } from './backend.ts';
 
@@ -53,14 +54,18 @@ export function instrumentBackend(backend: Backend, registry: Registry): Backend
     const original = backend[op] as (...args: unknown[]) => Promise<unknown>;
     (timed as unknown as Record<string, unknown>)[op] = async (...args: unknown[]) => {
       const end = hist.startTimer({ backend: backend.name, operation: op });
-      try {
-        const out = await original.apply(backend, args);
-        end({ result: 'success' });
-        return out;
-      } catch (err) {
-        end({ result: err instanceof BackendError ? err.reason : 'Transient' });
-        throw err;
-      }
+      return inSpan(`backend ${op}`, { backend: backend.name, operation: op }, async (span) => {
+        try {
+          const out = await original.apply(backend, args);
+          end({ result: 'success' });
+          return out;
+        } catch (err) {
+          const result = err instanceof BackendError ? err.reason : 'Transient';
+          end({ result });
+          span.setAttribute('result', result);
+          throw err;
+        }
+      });
     };
   }
   return timed;

@@ -13,5 +13,6 @@ export * from './manager/manager.ts';
 export * from './metrics/metrics.ts';
 export * from './multicluster/providers.ts';
 export * from './queue/index.ts';
+export { inSpan, setupTracingFromEnv, type TracingHandle } from './tracing.ts';
 export * from './util/index.ts';
 export * from './watch/watcher.ts';

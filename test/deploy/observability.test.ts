@@ -2,9 +2,13 @@
  * Every metric and label the Grafana dashboard and the alerting rules (deploy/observability/) use is exported:
  * a provider with the in-memory backend realizes an Instance, hits a transient backend error and sweeps an
  * orphan, then its real `/metrics` endpoint is scraped over HTTP and every expression is checked against it.
+ * The same run exports OpenTelemetry spans (configured by the standard OTLP variables) to a local OTLP/HTTP
+ * receiver: a span per reconcile with the backend calls as its children.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -17,6 +21,7 @@ import { defaultSettings } from '../../src/datum/settings.ts';
 import { ControlPlane, DATUM_CRDS, freePort } from '../../src/localenv/controlplane.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
+import { setupTracingFromEnv, type TracingHandle } from '../../src/runtime/tracing.ts';
 import { createInstance, ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import { DEPLOY } from './manifests.ts';
@@ -72,8 +77,39 @@ function alertRules(): { alert: string; expr: string; annotations: Record<string
   return f.groups.flatMap((g) => g.rules);
 }
 
-describe('observability: dashboard and alerts against a real scrape', () => {
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: { stringValue?: string } }[];
+}
+
+/** A tiny OTLP/HTTP (JSON) trace receiver on loopback: what the exporter sends, as spans. */
+async function startOtlpReceiver(): Promise<{ url: string; spans: OtlpSpan[]; close(): void }> {
+  const spans: OtlpSpan[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => {
+      body += d;
+    });
+    req.on('end', () => {
+      if (req.url === '/v1/traces' && /json/.test(req.headers['content-type'] ?? '')) {
+        const doc = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
+        for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, spans, close: () => server.close() };
+}
+
+describe('observability: dashboard and alerts against a real scrape, traces to a real receiver', () => {
   let cp: ControlPlane;
+  let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  let tracing: TracingHandle | undefined;
   let mgr: Manager;
   let provider: Provider;
   let scrape: Map<string, Set<string>>;
@@ -81,6 +117,11 @@ describe('observability: dashboard and alerts against a real scrape', () => {
   const NS = 'project-obs';
 
   before(async () => {
+    otlp = await startOtlpReceiver();
+    tracing = await setupTracingFromEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_SERVICE_NAME: 'obs-test',
+    });
     cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
     const c = cp.client();
     await ensureNamespace(c, 'provider-system');
@@ -143,6 +184,7 @@ describe('observability: dashboard and alerts against a real scrape', () => {
   after(async () => {
     await mgr?.stop();
     await cp?.stop();
+    otlp?.close();
   });
 
   const check = (what: string, expr: string) => {
@@ -175,6 +217,30 @@ describe('observability: dashboard and alerts against a real scrape', () => {
             `${r.alert}: annotation uses $labels.${ref[1]} the expression drops`,
           );
     }
+  });
+
+  it('tracing is off unless an OTLP endpoint is configured', async () => {
+    assert.equal(await setupTracingFromEnv({}), undefined);
+  });
+
+  it('exports a span per reconcile, with the backend calls it made as children', async () => {
+    assert.ok(tracing, 'tracing configured');
+    await tracing.shutdown(); // flushes what is buffered
+    const attr = (s: OtlpSpan, k: string) => s.attributes.find((a) => a.key === k)?.value.stringValue;
+    const reconciles = otlp.spans.filter((s) => s.name === 'reconcile instance');
+    assert.ok(reconciles.some((s) => attr(s, 'name') === 'web-0' && attr(s, 'cluster') === 'project-obs'));
+    const ensures = otlp.spans.filter((s) => s.name === 'backend ensureInstance');
+    assert.ok(ensures.length > 0, `spans: ${[...new Set(otlp.spans.map((s) => s.name))].join(', ')}`);
+    for (const e of ensures) {
+      const parent = reconciles.find((r) => r.spanId === e.parentSpanId);
+      assert.ok(parent, 'a backend call is the child of the reconcile that made it');
+      assert.equal(parent.traceId, e.traceId);
+      assert.equal(attr(e, 'backend'), 'inmemory');
+    }
+    assert.ok(
+      ensures.some((e) => attr(e, 'result') === 'Transient'),
+      'the injected transient failure is on its span',
+    );
   });
 
   it('the checks can fail: a misspelt metric or an unexported label is caught', () => {

@@ -12,6 +12,7 @@ import type { Cluster } from '../manager/cluster.ts';
 import type { RuntimeMetrics } from '../metrics/metrics.ts';
 import type { RateLimiter } from '../queue/ratelimiter.ts';
 import { WorkQueue } from '../queue/workqueue.ts';
+import { inSpan } from '../tracing.ts';
 import { within } from '../util/sleep.ts';
 import { applyOutcome, type Outcome } from './outcome.ts';
 import type { Predicate, WatchEventInfo } from './predicates.ts';
@@ -180,7 +181,16 @@ export class Controller {
     const started = performance.now();
     let outcome: Outcome;
     try {
-      outcome = { kind: 'ok', result: await this.reconciler.reconcile(req, { log, reconcileId, signal }) };
+      const attributes = {
+        controller: this.name,
+        cluster: req.cluster,
+        namespace: req.namespace ?? '',
+        name: req.name,
+      };
+      const result = await inSpan(`reconcile ${this.name}`, attributes, () =>
+        this.reconciler.reconcile(req, { log, reconcileId, signal }),
+      );
+      outcome = { kind: 'ok', result };
     } catch (error) {
       // A thrown non-Error (or a TypeError/RangeError from a bug) is our "panic": recovered, counted, retried.
       const panic = !(error instanceof Error) || error instanceof TypeError || error instanceof RangeError;

@@ -54,7 +54,10 @@ describe('CLI input errors', () => {
     );
     const backend = run('run', '--backend', 'nope', '--kubeconfig', kubeconfig);
     assert.equal(backend.status, 2);
-    assert.match(backend.stderr, /^error: unknown backend 'nope'; available: (\w+, )*aws, (\w+, )*inmemory(, \w+)*$/m);
+    assert.match(
+      backend.stderr,
+      /^error: unknown backend 'nope'; available: (\w+, )*aws, (\w+, )*inmemory(, \w+)*$/m,
+    );
     assert.match(run('run', '--kubeconfig', join(dir, 'missing')).stderr, /^error: kubeconfig not found/m);
   });
 });

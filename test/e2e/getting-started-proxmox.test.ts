@@ -78,6 +78,7 @@ gettingStartedSuite({
   // The backend offers no external IPs (docs/proxmox.md).
   externalIP: false,
   leftovers: pveLeftovers,
+  leftoversSeeRunning: true,
   async afterStop(_out, dataDir) {
     assert.ok(!existsSync(join(dataDir, CREDENTIALS_FILE)), 'the stale token is removed on stop');
     assert.ok(!existsSync(join(dataDir, 'fakepve')), "the simulator's folder is removed on stop");

@@ -7,8 +7,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createProxmoxBackend, type ProxmoxBackend } from '../../src/backends/proxmox/index.ts';
+import { guestName, hashInRange } from '../../src/backends/proxmox/names.ts';
 import { type BackendContext, BackendError, type InstanceDesired } from '../../src/datum/backend.ts';
-import { type FakePve, startFakePve, TEMPLATE_VMID } from '../../src/localenv/emulators/fakepve/index.ts';
+import {
+  defaultSetup,
+  type FakePve,
+  startFakePve,
+  TEMPLATE_VMID,
+} from '../../src/localenv/emulators/fakepve/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 
 interface FakeGuest {
@@ -84,8 +90,25 @@ describe('proxmox backend under faults (fakepve)', { timeout: 300_000 }, () => {
       }
   };
 
+  /** Where the backend's VMID probing starts for an id (installation `faults`, the default range). */
+  const hashedVmid = (id: string) => hashInRange(`faults/${id}`, 100_000, 899_999);
+  /** A guest that is not ours, on the VMID race-a hashes to: every creator of race-a must collide with it. */
+  const FOREIGN = {
+    vmid: hashedVmid('race-a'),
+    name: 'someone-else',
+    node: 'pve2',
+    config: { memory: '512' },
+  };
+  /** "already exists" answers to guest creations (clone / create), from the simulator's own record. */
+  const collisions = async () =>
+    (await pve.control<[string, string, number, string][]>({ op: 'refusals' }))
+      .filter(([m, p, , msg]) => m === 'POST' && /\/(clone|qemu|lxc)$/.test(p) && /already exists/.test(msg))
+      .map(([, , , msg]) => Number(/\b(\d{3,})\b/.exec(msg)?.[1]));
+
   before(async () => {
-    pve = await startFakePve();
+    const setup = defaultSetup();
+    setup.guests.push(FOREIGN);
+    pve = await startFakePve({ setup });
     config = {
       endpoint: pve.endpoint,
       fingerprint: pve.fingerprint,
@@ -112,7 +135,7 @@ describe('proxmox backend under faults (fakepve)', { timeout: 300_000 }, () => {
     await pve?.stop();
   });
 
-  it('gives N concurrent creates N distinct VMIDs and addresses, and repeated ensures of one id one guest', async () => {
+  it('gives N concurrent creates N distinct VMIDs and addresses, and repeated ensures of one id one guest', async (t) => {
     // Two backends (two provider processes) and the same ids twice each: 6 ensures for 3 instances.
     const other = createProxmoxBackend({ backendConfig: config });
     const ids = ['race-a', 'race-b', 'race-c'];
@@ -126,6 +149,22 @@ describe('proxmox backend under faults (fakepve)', { timeout: 300_000 }, () => {
     const guests = await ours();
     assert.equal(guests.length, 3, `one guest per id: ${JSON.stringify(guests)}`);
     assert.equal(new Set(guests.map((g) => g.vmid)).size, 3);
+    // The races happened: PVE refused taken VMIDs, and the creators resolved them.
+    const refused = await collisions();
+    t.diagnostic(`"already exists" refusals for VMIDs: ${refused.join(', ')}`);
+    // race-a: its hashed VMID is a foreign guest's, so it was probed past; the foreign guest is untouched.
+    assert.ok(refused.includes(FOREIGN.vmid), 'a create collided with the foreign guest');
+    const a = guests.find((g) => g.name === guestName('faults', 'race-a'));
+    assert.ok(a && a.vmid !== FOREIGN.vmid, `race-a got another VMID: ${JSON.stringify(a)}`);
+    const foreign = (await pve.control<FakeGuest[]>({ op: 'guests' })).find((g) => g.vmid === FOREIGN.vmid);
+    assert.equal(foreign?.name, FOREIGN.name, 'the foreign guest is untouched');
+    // Two creators of one id: the loser's create was refused on the VMID the winner took, and it adopted
+    // that guest instead of making a second one (one guest per id, above).
+    const ownRaced = guests.filter((g) => refused.includes(g.vmid));
+    assert.ok(
+      ownRaced.length > 0,
+      `a create collided with our own concurrent create: ${JSON.stringify(guests)}`,
+    );
     assert.equal(new Set(obs.map((o) => o.addresses[0]?.networkIP)).size, 3, 'distinct addresses');
     await deleteAll(ids);
     assert.deepEqual(await ours(), []);

@@ -34,10 +34,7 @@ export interface GettingStartedOptions {
   endpointLines?: string[];
   /** Whether the examples get an external IP on this backend (default: they must). */
   externalIP?: boolean;
-  /**
-   * What the backend holds (read from the platform itself): asked once while the examples run (it must see at
-   * least their three instances) and once after they are deleted (it must be empty).
-   */
+  /** What the backend still holds after the examples are deleted (read from the platform itself). */
   leftovers(out: string, dataDir: string): Promise<string[]>;
   /**
    * Example Instances that must become Ready (default: all three). Any other example Instance must be refused

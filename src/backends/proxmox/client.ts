@@ -180,11 +180,11 @@ export class ProxmoxClient {
       parsed = { message: res.body.slice(0, 200) };
     }
     if (res.status >= 400) {
-      // PVE puts the reason in the status line for some errors and in `message` for others.
-      const statusText = typeof res.headers.reason === 'string' ? res.headers.reason : '';
-      const message = redact(String(parsed.message ?? statusText ?? '').trim() || `HTTP ${res.status}`, [
-        this.opts.tokenSecret,
-      ]);
+      // PVE puts its message in the status line; some versions repeat it in the body's `message`.
+      const message = redact(
+        String(parsed.message ?? res.statusMessage ?? '').trim() || `HTTP ${res.status}`,
+        [this.opts.tokenSecret],
+      );
       throw new ProxmoxApiError(res.status, message, method, path, parsed.errors ?? {});
     }
     return parsed.data as T;

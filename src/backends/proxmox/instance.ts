@@ -289,10 +289,7 @@ export async function ensureInstance(s: Session, d: InstanceDesired): Promise<In
     s.client.get<{ status: string; lock?: string }>(`${base(guest)}/status/current`, undefined, s.o),
   );
   if (status.status === 'stopped') {
-    const upid = await s.step('start the guest', () =>
-      s.client.post<string>(`${base(guest)}/status/start`, undefined, s.o),
-    );
-    await waitFor(s, 'start the guest', upid);
+    await startGuest(s, guest);
   } else if (status.status === 'running' && (await hasPending(s, guest))) {
     // Changes a running guest could not take at once apply on reboot.
     upToDate = false;
@@ -313,6 +310,22 @@ export async function ensureInstance(s: Session, d: InstanceDesired): Promise<In
     now.status === 'running' ? 'running' : now.status === 'stopped' ? 'stopped' : 'pending';
   const networkIP = powerState === 'running' ? ((await reportedIp(s, guest, p.cidr)) ?? ip) : ip;
   return { providerId: providerId(guest), upToDate, powerState, addresses: [{ networkIP }] };
+}
+
+/**
+ * Two creators of one instance (a VMID race resolved by adoption) may both find it stopped and start it: PVE
+ * then refuses the second start (VMs: the task fails, containers: the call) with "already running", which is
+ * the state we want.
+ */
+async function startGuest(s: Session, g: Guest): Promise<void> {
+  try {
+    const upid = await s.step('start the guest', () =>
+      s.client.post<string>(`${base(g)}/status/start`, undefined, s.o),
+    );
+    await waitFor(s, 'start the guest', upid);
+  } catch (err) {
+    if (!(err instanceof BackendError && /already running/i.test(err.message))) throw err;
+  }
 }
 
 const providerId = (g: Guest) => `${g.node}/${g.type}/${g.vmid}`;

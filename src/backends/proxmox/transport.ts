@@ -38,6 +38,8 @@ export class ExchangeError extends Error {
 
 export interface RawResponse {
   status: number;
+  /** The status line's reason phrase: where PVE puts its error message (the JSON body often has none). */
+  statusMessage: string;
   headers: IncomingHttpHeaders;
   body: string;
 }
@@ -147,6 +149,7 @@ export async function exchange(
         done(() =>
           resolve({
             status: res.statusCode ?? 0,
+            statusMessage: res.statusMessage ?? '',
             headers: res.headers,
             body: Buffer.concat(chunks).toString('utf8'),
           }),

@@ -61,7 +61,7 @@ export interface FakePve {
   caPem: string;
   tokenId: string;
   tokenSecret: string;
-  /** Calls the control endpoint (faults, request log, guest list). */
+  /** Calls the control endpoint (faults, request log, error answers as `refusals`, guest list). */
   control<T = unknown>(body: { op: string; [k: string]: unknown }): Promise<T>;
   stop(): Promise<void>;
 }

@@ -26,6 +26,22 @@ def cloudinit_address(config):
 
 
 class DatumFakePve(FakePve):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Every error answer, as (method, path, status, message): what tests observe a refusal by (the fake's own
+        # request log has no answers).
+        self.refusals = []
+
+    async def _answer(self, request, handler, generic, path_node):
+        try:
+            response = await super()._answer(request, handler, generic, path_node)
+        except PveError as e:
+            self.refusals.append((request.method, request.path, e.status, e.message))
+            raise
+        if response.status >= 400:
+            self.refusals.append((request.method, request.path, response.status, response.reason))
+        return response
+
     async def _agent_call(self, match, values):
         # A guest with qemu-guest-agent installed: agent=1 in the config means the agent answers once running,
         # reporting the address cloud-init configured.
@@ -109,6 +125,8 @@ def control_app(pve):
             pve.failures.clear()
         elif op == 'requests':
             out = [[m, p] for m, p, _b in pve.requests]
+        elif op == 'refusals':
+            out = [list(r) for r in pve.refusals]
         elif op == 'guests':
             out = [{'vmid': g.vmid, 'name': g.name, 'node': g.node, 'status': g.status, 'type': t,
                     'tags': g.config.get('tags', ''), 'lock': g.lock}

@@ -320,6 +320,13 @@ export class InMemoryBackend implements Backend {
     };
   }
 
+  /** The power state an ensure would report now (tests: suspend and resume). */
+  powerStateOf(id: string): PowerState | undefined {
+    this.reload();
+    const inst = this.state.instances[id];
+    return inst ? this.powerState(inst) : undefined;
+  }
+
   /** Plants a resource nobody upstream owns, for sweeper tests. */
   plantOrphan(owner: ResourceOwner, id = `inst-orphan-${Date.now()}`): string {
     this.state.instances[id] = {

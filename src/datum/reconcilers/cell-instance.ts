@@ -127,7 +127,8 @@ export class CellInstanceReconciler implements Reconciler {
       const desired = await buildDesired(
         asClassic(inst, backendType.backendType),
         ownerOf(cluster.name, inst, 'Instance'),
-        [],
+        // Placeholders: the namespace network, known once the placement is, fills them in below.
+        inst.spec!.networkInterfaces.map(() => ({ networkId: '', subnetId: '' })),
         cluster.client,
       );
       await expandEnvFrom(inst, desired, cluster.client);
@@ -244,8 +245,9 @@ export class CellInstanceReconciler implements Reconciler {
   }
 
   /**
-   * Awaited teardown: the instance, then (after the namespace's last Instance of ours) the namespace's
-   * network; the finalizer comes off only once the backend says they are gone.
+   * Awaited teardown: the instance, then, unless a live Instance of ours still uses it, the namespace's
+   * network (every Instance being deleted together waits for it, so whichever is last cannot skip it); the
+   * finalizer comes off only once the backend says they are gone.
    */
   private async delete(
     cluster: Cluster,
@@ -283,7 +285,12 @@ export class CellInstanceReconciler implements Reconciler {
       const others = cluster.cache
         .informerFor<CellInstance>(INSTANCE)
         .list({ namespace: inst.metadata.namespace })
-        .some((o) => o.metadata.uid !== inst.metadata.uid && hasFinalizer(o, FINALIZER));
+        .some(
+          (o) =>
+            o.metadata.uid !== inst.metadata.uid &&
+            !o.metadata.deletionTimestamp &&
+            hasFinalizer(o, FINALIZER),
+        );
       const ns = cluster.cache.informerFor(NAMESPACE).get(inst.metadata.namespace!);
       if (!others && ns?.metadata.uid) {
         for (const bctx of places)

@@ -5,7 +5,7 @@
  * is the Namespace (tagged with the backend vocabulary's NetworkContext and Subnet kinds, name = namespace),
  * so the orphan sweep deletes them once the namespace is gone.
  */
-import type { Backend, BackendContext, ResourceOwner } from '../backend.ts';
+import { type Backend, type BackendContext, BackendError, type ResourceOwner } from '../backend.ts';
 import { REASON } from '../classic.ts';
 import { Refusal } from './refusal.ts';
 
@@ -59,6 +59,12 @@ export async function deleteCellNetwork(
   namespaceUid: string,
 ): Promise<boolean> {
   const ids = cellNetworkIds(namespaceUid);
-  if (!(await p.backend.deleteSubnet(bctx, ids.subnetId)).gone) return false;
-  return (await p.backend.deleteNetwork(bctx, ids.networkId)).gone;
+  try {
+    if (!(await p.backend.deleteSubnet(bctx, ids.subnetId)).gone) return false;
+    return (await p.backend.deleteNetwork(bctx, ids.networkId)).gone;
+  } catch (err) {
+    // Still in use by an instance on its way out: look again shortly.
+    if (err instanceof BackendError && err.reason === 'DependencyNotReady') return false;
+    throw err;
+  }
 }

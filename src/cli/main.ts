@@ -4,9 +4,17 @@
  *   run      with --kubeconfig/--settings: the provider against that cluster; with neither: the embedded
  *            local environment (control plane, upstream, EC2 emulator or in-memory backend, examples).
  *   status   every Instance of a cluster with its conditions, grouped by Workload.
+ *   runtimeclass  the RuntimeClass a cell-generation installation ships for its backend (YAML).
  */
 import { parseArgs } from 'node:util';
-import { defaultSettings, loadSettings, SettingsError, validateSettings } from '../datum/settings.ts';
+import {
+  defaultCellSettings,
+  defaultSettings,
+  type Generation,
+  loadSettings,
+  SettingsError,
+  validateSettings,
+} from '../datum/settings.ts';
 import { noteEarlySignals } from './early-signals.ts';
 
 const HELP = `Usage: datum-provider <command> [flags]
@@ -15,6 +23,8 @@ Commands:
   run      Run the provider. Without --kubeconfig or --settings, starts a complete local environment.
   status   Show every Instance with its conditions, grouped by Workload.
   scaffold Create a new backend package: scaffold --name <platform> [--dir <repo root>].
+  runtimeclass  Print the RuntimeClass (cell generation) for the configured backend:
+           runtimeclass [--settings FILE] [--backend NAME] [--runtime-class NAME].
 
 run flags:
   --kubeconfig PATH        Project cluster (single discovery mode). Default: the embedded environment.
@@ -23,6 +33,9 @@ run flags:
   --settings FILE          ProviderSettings file (apiVersion infra.provider-ts.io/v1alpha1).
   --backend NAME           inmemory | aws | … (src/backends/registry.ts; overrides the settings file).
   --location-class NAME    Serve Locations of this class (overrides the settings file).
+  --generation classic|cell  Which Datum generation to speak (default classic; overrides the settings file).
+                           Embedded mode with cell: a cell-style environment with examples/cell/.
+  --runtime-class NAME     Cell generation: the RuntimeClass served (overrides the settings file).
   --metrics-addr HOST:PORT Serve Prometheus metrics.   --probe-addr HOST:PORT  Serve /healthz and /readyz.
   --leader-elect           Enable leader election (Lease in the home cluster).
   --no-examples            Embedded mode: do not apply examples/.
@@ -48,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       settings: { type: 'string' },
       backend: { type: 'string' },
       'location-class': { type: 'string' },
+      generation: { type: 'string' },
+      'runtime-class': { type: 'string' },
       'metrics-addr': { type: 'string' },
       'probe-addr': { type: 'string' },
       'leader-elect': { type: 'boolean' },
@@ -73,12 +88,23 @@ async function main(argv: string[]): Promise<number> {
     for (const f of scaffold(values.name, values.dir)) process.stdout.write(`created ${f}\n`);
     return 0;
   }
-  if (command !== 'run') {
+  if (command !== 'run' && command !== 'runtimeclass') {
     process.stderr.write(`unknown command '${command}'\n\n${HELP}`);
     return 2;
   }
   const settings = values.settings ? loadSettings(values.settings) : defaultSettings();
   if (values.backend) settings.backend = values.backend;
+  if (values.generation) settings.generation = values.generation as Generation;
+  if (values['runtime-class'])
+    settings.cell = { ...(settings.cell ?? defaultCellSettings()), runtimeClass: values['runtime-class'] };
+  if (command === 'runtimeclass') {
+    if (process.env.DATUM_BACKEND_CONFIG)
+      Object.assign(settings.backendConfig, JSON.parse(process.env.DATUM_BACKEND_CONFIG));
+    validateSettings(settings, 'flags');
+    const { runtimeClassYaml } = await import('./runtimeclass.ts');
+    process.stdout.write(await runtimeClassYaml(settings));
+    return 0;
+  }
   if (values['location-class']) settings.locationClassName = values['location-class'];
   if (values['metrics-addr']) settings.metricsBindAddress = values['metrics-addr'];
   if (values['probe-addr']) settings.healthProbeBindAddress = values['probe-addr'];

@@ -15,7 +15,7 @@ import {
 import type { Request } from '../runtime/controller/reconcile.ts';
 import type { Manager } from '../runtime/manager/manager.ts';
 import type { CellInstance } from './api/cell-types.ts';
-import { INSTANCE, INSTANCE_TYPE, RUNTIME_CLASS } from './api/resources.ts';
+import { INSTANCE, INSTANCE_TYPE, NAMESPACE, RUNTIME_CLASS } from './api/resources.ts';
 import { CellInstanceReconciler } from './reconcilers/cell-instance.ts';
 import { RuntimeClassReconciler } from './reconcilers/cell-runtimeclass.ts';
 import type { ProviderContext } from './reconcilers/common.ts';
@@ -43,6 +43,13 @@ export function registerCellControllers(mgr: Manager, p: ProviderContext): Orpha
       toRequests(
         cluster,
         instances(cluster).filter((i) => i.spec?.runtime.resources.instanceType === it.metadata.name),
+      ),
+    )
+    // A project namespace seen (its UID names the backend network) re-evaluates the Instances in it.
+    .watches(NAMESPACE, (ns, cluster) =>
+      toRequests(
+        cluster,
+        instances(cluster).filter((i) => i.metadata.namespace === ns.metadata.name),
       ),
     )
     .withOptions(concurrency)

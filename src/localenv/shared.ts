@@ -27,6 +27,8 @@ export const DATUM_CRDS = {
       join(dir, 'compute.datumapis.com_workloaddeployments.yaml'),
       join(dir, 'compute.datumapis.com_runtimeclasses.yaml'),
       join(dir, 'compute.datumapis.com_instancetypes.yaml'),
+      // The cell's own place: exactly one, naming its Location and city (the cell upstream reads it).
+      join(dir, 'locations.miloapis.com_servinglocations.yaml'),
     ];
   },
 };

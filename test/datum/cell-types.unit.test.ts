@@ -16,6 +16,7 @@ const KINDS: Record<string, string> = {
   WorkloadDeployment: 'CellWorkloadDeployment',
   RuntimeClass: 'RuntimeClass',
   InstanceType: 'InstanceType',
+  ServingLocation: 'ServingLocation',
 };
 
 describe('cell-generation API types match the shared cell CRDs', () => {

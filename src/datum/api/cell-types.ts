@@ -153,3 +153,11 @@ export interface InstanceType extends KubeObject {
   };
   status?: { conditions?: Condition[]; deprecatedAt?: string };
 }
+
+/** locations.miloapis.com ServingLocation: tells a cell which Location it serves (its name) and its city. */
+export interface ServingLocation extends KubeObject {
+  spec?: {
+    topology: Record<string, string>;
+    source?: { generation?: number; publishedAt?: string };
+  };
+}

@@ -58,3 +58,10 @@ export const INSTANCE_TYPE: ResourceType = {
   ...compute('InstanceType', 'instancetypes'),
   namespaced: false,
 };
+export const SERVING_LOCATION: ResourceType = {
+  group: 'locations.miloapis.com',
+  version: 'v1alpha1',
+  kind: 'ServingLocation',
+  plural: 'servinglocations',
+  namespaced: false,
+};

@@ -34,7 +34,7 @@ const NS = 'ns-9f1c2b7e-4d3a-4e8b-9a61-5c0d2e7f8a10';
 
 /** What the backend holds: live instances (by upstream name, stopped or not) and every other resource. */
 interface Held {
-  instances: { name: string; stopped: boolean }[];
+  instances: { name: string; stopped: boolean; env?: Record<string, string> }[];
   other: string[];
 }
 
@@ -49,7 +49,14 @@ const INMEMORY: BackendUnderTest = {
     const file = join(dataDir, 'inmemory-state.json');
     if (!existsSync(file)) return { instances: [], other: [] };
     const s = JSON.parse(readFileSync(file, 'utf8')) as {
-      instances: Record<string, { owner: { name: string }; stoppedAt?: number }>;
+      instances: Record<
+        string,
+        {
+          owner: { name: string };
+          stoppedAt?: number;
+          desired: { runtime: { containers?: { env: { name: string; value: string }[] }[] } };
+        }
+      >;
       subnets: Record<string, unknown>;
       networks: Record<string, unknown>;
     };
@@ -57,6 +64,7 @@ const INMEMORY: BackendUnderTest = {
       instances: Object.values(s.instances).map((i) => ({
         name: i.owner.name,
         stopped: i.stoppedAt !== undefined,
+        env: Object.fromEntries((i.desired.runtime.containers?.[0]?.env ?? []).map((e) => [e.name, e.value])),
       })),
       other: [...Object.keys(s.subnets), ...Object.keys(s.networks)],
     };
@@ -165,6 +173,13 @@ describe('cell generation end to end (run --generation cell)', { timeout: 900_00
           assert.equal(i.status?.conditions?.find((c) => c.type === 'Available')?.status, 'True');
         }
         assert.equal((await held()).instances.length, 3, 'three instances on the backend');
+        const webEnv = (await held()).instances.find((i) => i.name === 'web-dallas-0')?.env;
+        if (webEnv)
+          assert.equal(
+            webEnv.GREETING,
+            'hello from a datum cell',
+            'envFrom the companion ConfigMap reached the backend',
+          );
         assert.ok((await held()).other.length > 0, 'the namespace network is on the backend');
 
         // Suspend the sandbox deployment: its instances stop on the backend and stay there; Ready says so.

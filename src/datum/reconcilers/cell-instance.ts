@@ -109,7 +109,8 @@ export class CellInstanceReconciler implements Reconciler {
       validate(asClassic(inst, backendType.backendType), caps, this.p.backend.name);
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
-      if (!suspended) await this.refuse(cluster, inst, err);
+      if (!suspended && !keepLastGood(this.p, cluster, inst, err.transient, err.reason, err.message))
+        await this.refuse(cluster, inst, err);
       return err.transient ? { requeueAfter: 5000 } : undefined;
     }
     if (suspended && !caps.suspend) {

@@ -1,7 +1,14 @@
 /** The `datum-provider` commands (main.ts is the executable); see HELP. */
 import { parseArgs } from 'node:util';
 import { type BackendFactory, registerBackend } from '../backends/registry.ts';
-import { defaultSettings, loadSettings, SettingsError, validateSettings } from '../datum/settings.ts';
+import {
+  defaultCellSettings,
+  defaultSettings,
+  type Generation,
+  loadSettings,
+  SettingsError,
+  validateSettings,
+} from '../datum/settings.ts';
 import { noteEarlySignals } from './early-signals.ts';
 
 const HELP = `Usage: datum-provider <command> [flags]
@@ -11,6 +18,8 @@ Commands:
   status   Show every Instance with its conditions, grouped by Workload.
   scaffold Create a new backend package: scaffold --name <platform> [--dir <repo root>].
   manifests Print the CRDs and RBAC this version needs (--crds or --rbac for one part), for kubectl apply or diff.
+  runtimeclass  Print the RuntimeClass (cell generation) for the configured backend:
+           runtimeclass [--settings FILE] [--backend NAME] [--runtime-class NAME].
   init     Create a provider project of your own: init <dir> --backend <name> [--name <npm name>] [--kit <spec>].
   create   In such a project, add a backend: create backend <name> [--dir <project>].
 
@@ -22,6 +31,9 @@ run flags:
   --backend NAME           a registered backend: built in (inmemory, aws, …) or a provider project's own
                            (overrides the settings file).
   --location-class NAME    Serve Locations of this class (overrides the settings file).
+  --generation classic|cell  Which Datum generation to speak (default classic; overrides the settings file).
+                           Embedded mode with cell: a cell-style environment with examples/cell/.
+  --runtime-class NAME     Cell generation: the RuntimeClass served (overrides the settings file).
   --metrics-addr HOST:PORT Serve Prometheus metrics.   --probe-addr HOST:PORT  Serve /healthz and /readyz.
   --leader-elect           Enable leader election (Lease in the home cluster).
   --no-examples            Embedded mode: do not apply examples/.
@@ -55,6 +67,8 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<num
       settings: { type: 'string' },
       backend: { type: 'string' },
       'location-class': { type: 'string' },
+      generation: { type: 'string' },
+      'runtime-class': { type: 'string' },
       'metrics-addr': { type: 'string' },
       'probe-addr': { type: 'string' },
       'leader-elect': { type: 'boolean' },
@@ -106,12 +120,23 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<num
     process.stdout.write(manifests({ crds: both || !!values.crds, rbac: both || !!values.rbac }));
     return 0;
   }
-  if (command !== 'run') {
+  if (command !== 'run' && command !== 'runtimeclass') {
     process.stderr.write(`unknown command '${command}'\n\n${HELP}`);
     return 2;
   }
   const settings = values.settings ? loadSettings(values.settings) : defaultSettings();
   if (values.backend) settings.backend = values.backend;
+  if (values.generation) settings.generation = values.generation as Generation;
+  if (values['runtime-class'])
+    settings.cell = { ...(settings.cell ?? defaultCellSettings()), runtimeClass: values['runtime-class'] };
+  if (command === 'runtimeclass') {
+    if (process.env.DATUM_BACKEND_CONFIG)
+      Object.assign(settings.backendConfig, JSON.parse(process.env.DATUM_BACKEND_CONFIG));
+    validateSettings(settings, 'flags');
+    const { runtimeClassYaml } = await import('./runtimeclass.ts');
+    process.stdout.write(await runtimeClassYaml(settings));
+    return 0;
+  }
   if (values['location-class']) settings.locationClassName = values['location-class'];
   if (values['metrics-addr']) settings.metricsBindAddress = values['metrics-addr'];
   if (values['probe-addr']) settings.healthProbeBindAddress = values['probe-addr'];

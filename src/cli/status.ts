@@ -8,28 +8,42 @@ import { ApiError, ExecCredentialError, KubeconfigError, TransportError } from '
 import type { Condition } from '../runtime/client/types.ts';
 
 const WORKLOAD_UID = 'compute.datumapis.com/workload-uid';
+const WD_NAME = 'compute.datumapis.com/workload-deployment-name';
 
 export function formatStatus(instances: Instance[], workloads: Workload[]): string {
   const byUid = new Map(workloads.map((w) => [w.metadata.uid, `${w.metadata.namespace}/${w.metadata.name}`]));
   const groups = new Map<string, Instance[]>();
   for (const i of instances) {
-    const key = byUid.get(i.metadata.labels?.[WORKLOAD_UID] ?? '') ?? '(no workload)';
+    // A cell has WorkloadDeployments (propagated from the hub) but no Workloads.
+    const wd = i.metadata.labels?.[WD_NAME];
+    const workload = byUid.get(i.metadata.labels?.[WORKLOAD_UID] ?? '');
+    const key = workload
+      ? `Workload ${workload}`
+      : wd
+        ? `WorkloadDeployment ${i.metadata.namespace}/${wd}`
+        : 'Workload (no workload)';
     groups.set(key, [...(groups.get(key) ?? []), i]);
   }
   const c = (i: Instance, t: string) =>
     (i.status?.conditions as Condition[] | undefined)?.find((x) => x.type === t);
   const lines: string[] = [];
   for (const [w, list] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
-    lines.push(`Workload ${w}`);
+    lines.push(w);
     for (const i of list.sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!))) {
       const ready = c(i, 'Ready');
       const a = i.status?.networkInterfaces?.[0]?.assignments;
-      const loc = i.spec?.location ? `${i.spec.location.namespace}/${i.spec.location.name}` : '-';
+      const loc = i.spec?.location
+        ? i.spec.location.namespace
+          ? `${i.spec.location.namespace}/${i.spec.location.name}`
+          : i.spec.location.name
+        : '-';
+      // The provider's second condition: Running (classic) or Available (cell generation).
+      const second = c(i, 'Available') ? 'Available' : 'Running';
       lines.push(
-        `  ${i.metadata.namespace}/${i.metadata.name}  location=${loc}  Programmed=${c(i, 'Programmed')?.status ?? '-'}  Running=${c(i, 'Running')?.status ?? '-'}  Ready=${ready?.status ?? '-'}  ip=${a?.networkIP ?? '-'}  external=${a?.externalIP ?? '-'}`,
+        `  ${i.metadata.namespace}/${i.metadata.name}  location=${loc}  Programmed=${c(i, 'Programmed')?.status ?? '-'}  ${second}=${c(i, second)?.status ?? '-'}  Ready=${ready?.status ?? '-'}  ip=${a?.networkIP ?? '-'}  external=${a?.externalIP ?? '-'}`,
       );
       if (ready?.status !== 'True') {
-        const why = [c(i, 'Programmed'), c(i, 'Running'), ready].find((x) => x && x.status !== 'True');
+        const why = [c(i, 'Programmed'), c(i, second), ready].find((x) => x && x.status !== 'True');
         if (why) lines.push(`      not ready: ${why.type} ${why.reason}: ${why.message}`);
       }
     }
@@ -83,7 +97,12 @@ export async function statusCommand(kubeconfig?: string, context?: string): Prom
   try {
     const [instances, workloads] = await Promise.all([
       client.list<Instance>(INSTANCE),
-      client.list<Workload>(WORKLOAD),
+      // A cell (cell generation) has no Workload resource: its Instances are grouped by deployment instead.
+      client
+        .list<Workload>(WORKLOAD)
+        .catch((err) =>
+          err instanceof ApiError && err.status === 404 ? { items: [] } : Promise.reject(err),
+        ),
     ]);
     process.stdout.write(formatStatus(instances.items, workloads.items));
     return 0;

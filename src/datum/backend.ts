@@ -33,6 +33,12 @@ export interface BackendCapabilities {
    * runs, and the Running condition says so instead of claiming the containers run.
    */
   reportsContainerState?: boolean;
+  /**
+   * Whether the backend can stop an instance and start it again with its disk, addresses and identity kept
+   * (`InstanceDesired.suspended`): Datum's Suspend and Resume lifecycle operations (cell generation). Unset:
+   * it cannot, and the provider never asks it to.
+   */
+  suspend?: boolean;
 }
 
 /** Who a backend resource belongs to upstream. Written as tags/labels on the platform resource. */
@@ -138,6 +144,13 @@ export interface InstanceDesired {
   sshKeys: { user: string; key: string }[];
   /** Changes whenever the desired state changes; a backend may store it to detect drift cheaply. */
   templateHash: string;
+  /**
+   * Suspended upstream (cell generation): keep the instance and everything it has, but stopped; false or
+   * unset: running. Sent only to backends whose capabilities include `suspend`, and not part of the template.
+   */
+  suspended?: boolean;
+  /** Sizing from Datum's InstanceType catalog (cell generation), for backends that size by resources. */
+  resources?: { cpu: string; memory: string };
 }
 
 export type PowerState = 'pending' | 'running' | 'stopping' | 'stopped' | 'terminated';

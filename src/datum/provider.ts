@@ -28,6 +28,7 @@ import {
 } from './api/resources.ts';
 import type { Instance, NetworkContext, Subnet } from './api/types.ts';
 import type { Backend } from './backend.ts';
+import { registerCellControllers } from './cell-provider.ts';
 import { installationId } from './installation.ts';
 import { instrumentBackend, registerInstanceGauge } from './observability.ts';
 import { ProviderConfigResolver } from './providerconfig.ts';
@@ -41,7 +42,7 @@ import {
 import { registerPausedGauge } from './reconcilers/pause.ts';
 import { OrphanSweeper } from './reconcilers/sweeper.ts';
 import { Redactor } from './redact.ts';
-import type { ProviderSettings } from './settings.ts';
+import { generationOf, type ProviderSettings } from './settings.ts';
 
 export interface ProviderOptions {
   backend: Backend;
@@ -83,6 +84,7 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
   };
   // ProviderConfigs come from a watch (leader-only background task) once it has synced.
   mgr.add(p.resolver);
+  if (generationOf(opts.settings) === 'cell') return { context: p, sweeper: registerCellControllers(mgr, p) };
   const concurrency = { maxConcurrentReconciles: opts.settings.maxConcurrentReconciles };
   const instances = (cluster: string) => mgr.cluster(cluster).cache.informerFor<Instance>(INSTANCE);
 

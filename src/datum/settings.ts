@@ -8,7 +8,17 @@ import { parse } from 'yaml';
 export const PROVIDER_GROUP = 'infra.provider-ts.io';
 export const SETTINGS_API_VERSION = `${PROVIDER_GROUP}/v1alpha1`;
 
+export type Generation = 'classic' | 'cell';
+
 export interface ProviderSettings {
+  /**
+   * Which Datum generation the provider speaks: `classic` (compute <= v0.6, NSO <= v0.21: Locations by class,
+   * networks programmed) or `cell` (compute v0.8+, NSO v0.26+: a controller inside a cell serving a
+   * RuntimeClass). Unset: classic.
+   */
+  generation?: Generation;
+  /** Cell generation: the RuntimeClass served and the controller name its RuntimeClass objects carry. */
+  cell?: CellSettings;
   /** Locations of this class are ours (classic ownership rule). */
   locationClassName: string;
   /** Which backend realizes resources: `inmemory` or `aws`. */
@@ -51,6 +61,31 @@ export interface ProviderSettings {
   backendConfig: Record<string, string>;
 }
 
+export interface CellSettings {
+  /** RuntimeClasses whose `spec.controllerName` is this are ours: we write their Accepted condition. */
+  controllerName: string;
+  /** The RuntimeClass (name) this installation serves; its Instances are ours. */
+  runtimeClass: string;
+  /**
+   * Whether the cell has tenant VPC networking (NSO's NetworkInterfaces): then compute publishes addresses
+   * and the provider writes none. Default false.
+   */
+  tenantNetworking: boolean;
+}
+
+export function defaultCellSettings(): CellSettings {
+  return {
+    controllerName: `${PROVIDER_GROUP}/datum-provider-ts`,
+    runtimeClass: 'datum-provider-ts',
+    tenantNetworking: false,
+  };
+}
+
+/** The generation a settings object selects (classic unless it says otherwise). */
+export function generationOf(s: Pick<ProviderSettings, 'generation'>): Generation {
+  return s.generation ?? 'classic';
+}
+
 export function defaultSettings(): ProviderSettings {
   return {
     locationClassName: 'datum-provider-ts',
@@ -85,6 +120,8 @@ type Shape = Leaf | { mapOf: Leaf | 'scalar' } | { [key: string]: Shape };
 const SCHEMA: Record<string, Shape> = {
   apiVersion: 'string',
   kind: 'string',
+  generation: 'string',
+  cell: { controllerName: 'string', runtimeClass: 'string', tenantNetworking: 'boolean' },
   locationClassName: 'string',
   backend: 'string',
   discovery: {
@@ -173,6 +210,7 @@ export function parseSettings(text: string, source = 'settings'): ProviderSettin
     ...d,
     ...clean,
     discovery: { ...d.discovery, ...clean.discovery },
+    ...(clean.cell ? { cell: { ...defaultCellSettings(), ...clean.cell } } : {}),
     leaderElection: { ...d.leaderElection, ...clean.leaderElection },
   };
   validateSettings(s, source);
@@ -195,6 +233,16 @@ export function validateSettings(s: ProviderSettings, source = 'settings'): void
   };
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s.locationClassName))
     fail(`locationClassName '${s.locationClassName}' must be a DNS-style name`);
+  if (s.generation !== undefined && !['classic', 'cell'].includes(s.generation))
+    fail(`generation must be 'classic' or 'cell', not '${s.generation}'`);
+  if (s.cell) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s.cell.runtimeClass))
+      fail(`cell.runtimeClass '${s.cell.runtimeClass}' must be a DNS-style name`);
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(\/[-a-zA-Z0-9_.]+)+$/.test(s.cell.controllerName))
+      fail(
+        `cell.controllerName '${s.cell.controllerName}' must be a domain-prefixed path (example.com/name)`,
+      );
+  }
   if (!['single', 'milo'].includes(s.discovery.mode))
     fail(`discovery.mode must be 'single' or 'milo', not '${s.discovery.mode}'`);
   if (s.discovery.mode === 'milo' && !s.discovery.discoveryKubeconfig)

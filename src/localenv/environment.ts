@@ -10,9 +10,15 @@ import { fileURLToPath } from 'node:url';
 import { backendNames, createBackend, isRegisteredBackend } from '../backends/registry.ts';
 import { INSTANCE } from '../datum/api/resources.ts';
 import type { Instance } from '../datum/api/types.ts';
+import { runtimeClassFor } from '../datum/cell-runtimeclass.ts';
 import { registerProvider } from '../datum/provider.ts';
 import { Redactor } from '../datum/redact.ts';
-import { type ProviderSettings, SettingsError } from '../datum/settings.ts';
+import {
+  defaultCellSettings,
+  generationOf,
+  type ProviderSettings,
+  SettingsError,
+} from '../datum/settings.ts';
 import { createLogger } from '../runtime/log/logger.ts';
 import { Manager } from '../runtime/manager/manager.ts';
 import { applyAll, readManifests } from './apply.ts';
@@ -24,6 +30,7 @@ import {
   ownPlatform,
 } from './platforms/index.ts';
 import { ProgressView } from './progress.ts';
+import { registerCellUpstream } from './upstream/cell/index.ts';
 import { registerStandaloneUpstream } from './upstream/standalone/index.ts';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -52,9 +59,16 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
   mkdirSync(dataDir, { recursive: true });
   const resumed = existsSync(join(dataDir, 'etcd'));
   say(`starting the local control plane in ${dataDir}${resumed ? ' (resuming)' : ''} ...`);
+  const cell = generationOf(settings) === 'cell';
+  if (cell && opts.upstream === 'real')
+    throw new SettingsError(
+      '--upstream real: the newest compute cannot be built here (its module versions are not available); the cell generation runs with the standalone cell upstream',
+    );
   const cp = await ControlPlane.start({
     dataDir,
-    crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, join(REPO, 'deploy/crds')],
+    crdDirs: cell
+      ? [...DATUM_CRDS.cell, join(REPO, 'deploy/crds')]
+      : [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, join(REPO, 'deploy/crds')],
     // Datum's flow relies on the garbage collector (a NetworkContext's Subnets and claims, a Deployment's
     // NetworkBindings go by owner reference), as in any real cluster.
     controllerManager: true,
@@ -69,7 +83,7 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     for (const f of cleanups.reverse()) await f().catch(() => {});
   };
   try {
-    let upstream = opts.upstream === 'standalone' ? 'standalone' : 'real';
+    let upstream = opts.upstream === 'standalone' || cell ? 'standalone' : 'real';
     if (upstream === 'real') {
       try {
         const { startRealUpstream, gatewayStubCRDs } = await import('./upstream/real/launcher.ts');
@@ -136,7 +150,8 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
       // their own processes: the API server's records tell the upstream's writes from the provider's.
       const up = new Manager({ name: 'standalone-upstream', log: log.child({ upstream: 'standalone' }) });
       await up.engage('single', cp.connection);
-      registerStandaloneUpstream(up);
+      if (cell) registerCellUpstream(up);
+      else registerStandaloneUpstream(up);
       await up.start();
       cleanups.push(() => up.stop());
     }
@@ -145,22 +160,34 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
     const view = new ProgressView(
       cluster.cache.informerFor<Instance>(INSTANCE),
       process.stdout.isTTY === true,
+      generationOf(settings),
     );
     const stopped = mgr.handleSignals();
     await mgr.start();
     cleanups.push(() => mgr.stop());
     say(`kubeconfig: ${cp.kubeconfigPath}`);
-    say(`location-class: ${settings.locationClassName}`);
-    say(`upstream: ${upstream}`);
+    if (cell) {
+      say('generation: cell');
+      say(`runtime-class: ${(settings.cell ?? defaultCellSettings()).runtimeClass}`);
+    } else say(`location-class: ${settings.locationClassName}`);
+    say(`upstream: ${cell ? 'standalone cell' : upstream}`);
     say(`provider-log: ${logPath}`);
     for (const line of platform?.lines ?? []) say(line);
     say(
       `backend: ${backend.name} (${platform?.describe ?? 'resources live in memory, state in the data folder'})`,
     );
     say(`Try: KUBECONFIG=${cp.kubeconfigPath} kubectl get instances -A     (Ctrl-C stops everything)`);
+    if (cell) {
+      // The provider ships the RuntimeClass it serves: exactly what this backend can honour.
+      const caps = backend.capabilities({ ...settings.backendConfig });
+      await applyAll(cp.client(), [
+        runtimeClassFor(settings.cell ?? defaultCellSettings(), caps, backend.name),
+      ]);
+    }
     if (opts.examples) {
-      await applyAll(cp.client(), readManifests(join(REPO, 'examples')));
-      say('applied examples/');
+      const dir = cell ? 'examples/cell' : 'examples';
+      await applyAll(cp.client(), readManifests(join(REPO, dir)));
+      say(`applied ${dir}/`);
     }
     view.start();
     await stopped;

@@ -68,3 +68,47 @@ describe('status at a glance', () => {
     assert.equal(head!.indexOf('READY'), row!.indexOf('True'));
   });
 });
+
+describe('status in a cell (cell generation)', () => {
+  it('groups by WorkloadDeployment and shows Available instead of Running', () => {
+    const out = formatStatus(
+      [
+        {
+          metadata: {
+            name: 'web-0',
+            namespace: 'ns-1',
+            labels: { 'compute.datumapis.com/workload-deployment-name': 'web-dallas' },
+          },
+          spec: {
+            location: { name: 'dfw' },
+            runtime: { resources: { instanceType: 't' } },
+            networkInterfaces: [],
+          },
+          status: {
+            conditions: [
+              {
+                type: 'Programmed',
+                status: 'True',
+                reason: 'Programmed',
+                message: '',
+                lastTransitionTime: '',
+              },
+              {
+                type: 'Available',
+                status: 'False',
+                reason: 'Starting',
+                message: 'Instance is starting',
+                lastTransitionTime: '',
+              },
+              { type: 'Ready', status: 'False', reason: 'Starting', message: '', lastTransitionTime: '' },
+            ],
+          },
+        } as unknown as Instance,
+      ],
+      [],
+    );
+    assert.match(out, /^WorkloadDeployment ns-1\/web-dallas$/m);
+    assert.match(out, /ns-1\/web-0 {2}location=dfw {2}Programmed=True {2}Available=False {2}Ready=False/);
+    assert.match(out, /not ready: Available Starting: Instance is starting/);
+  });
+});

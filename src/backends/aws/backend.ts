@@ -56,6 +56,8 @@ export class AwsBackend implements Backend {
       images: Object.keys(s.images).sort(),
       // Sandboxes are docker containers on an EC2 host: the power state is the host's, not the containers'.
       reportsContainerState: false,
+      // StopInstances/StartInstances keep the EBS root volume and the network interfaces.
+      suspend: true,
     };
   }
 

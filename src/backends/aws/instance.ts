@@ -9,6 +9,7 @@ import {
   type Instance,
   RunInstancesCommand,
   StartInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import {
@@ -179,7 +180,12 @@ const POWER: Record<string, PowerState> = {
 
 async function observe(s: AwsSession, d: InstanceDesired, i: Instance): Promise<InstanceObserved> {
   let powerState = POWER[i.State?.Name ?? 'pending'] ?? 'pending';
-  if (i.State?.Name === 'stopped') {
+  if (d.suspended && (i.State?.Name === 'running' || i.State?.Name === 'pending')) {
+    // Suspended upstream: stop it, keeping its volumes and interfaces; a resume starts it again below.
+    s.log.info('stopping a suspended instance', { instance: d.id, ec2: i.InstanceId });
+    await s.send(s.clients.ec2, new StopInstancesCommand({ InstanceIds: [i.InstanceId!] }));
+    powerState = 'stopping';
+  } else if (i.State?.Name === 'stopped' && !d.suspended) {
     // Desired state is running: someone stopped it (or EC2 did); start it again.
     s.log.info('starting a stopped instance', { instance: d.id, ec2: i.InstanceId });
     await s.send(s.clients.ec2, new StartInstancesCommand({ InstanceIds: [i.InstanceId!] }));

@@ -76,6 +76,9 @@ interface StoredInstance extends Stored {
   addresses: { networkIP?: string; externalIP?: string }[];
   /** 1 at creation, +1 whenever the desired state changes (a sensitive value included). */
   revision: number;
+  /** When a suspend stopped it (undefined: running), and when it was last started (resumed). */
+  stoppedAt?: number;
+  startedAt?: number;
 }
 
 interface State {
@@ -95,6 +98,7 @@ export const DEFAULT_CAPABILITIES: BackendCapabilities = {
   images: ['datumcloud/ubuntu-2204-lts'],
   // The simulated instance is the workload itself: its state is all there is to report.
   reportsContainerState: true,
+  suspend: true,
 };
 
 /** Keys of a config map value: `a=x,b=y` / one per line, or a JSON object (the AWS backend's format). */
@@ -212,7 +216,9 @@ export class InMemoryBackend implements Backend {
         if (!this.state.subnets[nic.subnetId])
           throw new BackendError('DependencyNotReady', `subnet ${nic.subnetId} does not exist yet`);
       }
-      const sealed = this.seal(d);
+      // Suspension is a power state, not part of the desired template.
+      const { suspended, ...template } = d;
+      const sealed = this.seal(template);
       let inst = this.state.instances[d.id];
       if (!inst) {
         inst = {
@@ -233,6 +239,11 @@ export class InMemoryBackend implements Backend {
       // Converge: a new template replaces the desired state in place (a real cloud may need a replace).
       if (JSON.stringify(inst.desired) !== JSON.stringify(sealed)) inst.revision = (inst.revision ?? 1) + 1;
       inst.desired = sealed;
+      if (suspended) inst.stoppedAt ??= Date.now();
+      else if (inst.stoppedAt !== undefined) {
+        inst.stoppedAt = undefined;
+        inst.startedAt = Date.now();
+      }
       return {
         providerId: inst.providerId,
         upToDate: true,
@@ -309,6 +320,13 @@ export class InMemoryBackend implements Backend {
     };
   }
 
+  /** The power state an ensure would report now (tests: suspend and resume). */
+  powerStateOf(id: string): PowerState | undefined {
+    this.reload();
+    const inst = this.state.instances[id];
+    return inst ? this.powerState(inst) : undefined;
+  }
+
   /** Plants a resource nobody upstream owns, for sweeper tests. */
   plantOrphan(owner: ResourceOwner, id = `inst-orphan-${Date.now()}`): string {
     this.state.instances[id] = {
@@ -355,7 +373,10 @@ export class InMemoryBackend implements Backend {
 
   private powerState(inst: StoredInstance): PowerState {
     if (inst.deletingAt) return 'stopping';
-    return Date.now() - inst.createdAt < (this.opts.pendingMs ?? 0) ? 'pending' : 'running';
+    if (inst.stoppedAt !== undefined)
+      return Date.now() - inst.stoppedAt < (this.opts.stoppingMs ?? 0) ? 'stopping' : 'stopped';
+    const since = inst.startedAt ?? inst.createdAt;
+    return Date.now() - since < (this.opts.pendingMs ?? 0) ? 'pending' : 'running';
   }
 
   private allocateIP(subnetId: string): string | undefined {

@@ -48,3 +48,20 @@ export const NAMESPACE: ResourceType = {
   plural: 'namespaces',
   namespaced: false,
 };
+
+/** Cell generation: the cluster-scoped catalogs. */
+export const RUNTIME_CLASS: ResourceType = {
+  ...compute('RuntimeClass', 'runtimeclasses'),
+  namespaced: false,
+};
+export const INSTANCE_TYPE: ResourceType = {
+  ...compute('InstanceType', 'instancetypes'),
+  namespaced: false,
+};
+export const SERVING_LOCATION: ResourceType = {
+  group: 'locations.miloapis.com',
+  version: 'v1alpha1',
+  kind: 'ServingLocation',
+  plural: 'servinglocations',
+  namespaced: false,
+};

@@ -6,16 +6,20 @@
 
 import type { KubeObject } from '../../runtime/client/types.ts';
 import { sleep } from '../../runtime/util/sleep.ts';
-import { INSTANCE, LOCATION, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
+import { INSTANCE, LOCATION, NAMESPACE, NETWORK_CONTEXT, SUBNET } from '../api/resources.ts';
 import type { Location } from '../api/types.ts';
 import type { BackendContext, ManagedResource } from '../backend.ts';
+import { cellLocation } from '../cell.ts';
 import { ownsLocation } from '../classic.ts';
 import { orphansDeleted } from '../observability.ts';
+import { generationOf } from '../settings.ts';
 import type { ProviderContext } from './common.ts';
 import { currentPlacement, type Placement, placementContext, recordedPlacement } from './placement.ts';
 
 const ORDER: Record<ManagedResource['kind'], number> = { instance: 0, firewall: 1, subnet: 2, network: 3 };
 const OWNER_TYPES = { Instance: INSTANCE, NetworkContext: NETWORK_CONTEXT, Subnet: SUBNET };
+/** In a cell, networks and subnets belong to the project Namespace (reconcilers/cell-network.ts). */
+const CELL_OWNER_TYPES = { Instance: INSTANCE, NetworkContext: NAMESPACE, Subnet: NAMESPACE };
 
 export class OrphanSweeper {
   readonly needLeaderElection = true;
@@ -70,7 +74,7 @@ export class OrphanSweeper {
   private async deleteIfOrphaned(bctx: BackendContext, r: ManagedResource): Promise<boolean> {
     const cluster = this.p.mgr.getCluster(r.owner.cluster);
     if (!cluster?.cache.hasSynced()) return false;
-    const type = OWNER_TYPES[r.owner.kind];
+    const type = this.ownerTypes()[r.owner.kind];
     const owner = cluster.cache
       .informerFor<KubeObject>(type)
       .get(r.owner.name, r.owner.namespace || undefined);
@@ -88,6 +92,10 @@ export class OrphanSweeper {
     return true;
   }
 
+  private ownerTypes(): typeof OWNER_TYPES {
+    return generationOf(this.p.settings) === 'cell' ? CELL_OWNER_TYPES : OWNER_TYPES;
+  }
+
   /** Distinct (ProviderConfig, region) pairs in use or configured. */
   private async places(): Promise<Placement[]> {
     const out = new Map<string, Placement>();
@@ -101,11 +109,19 @@ export class OrphanSweeper {
     for (const cluster of this.p.mgr.clusters()) {
       if (!cluster.cache.hasSynced()) continue;
       const cache = cluster.cache;
-      for (const r of Object.values(OWNER_TYPES))
+      for (const r of new Set(Object.values(this.ownerTypes())))
         for (const o of cache.informerFor<KubeObject>(r).list()) {
           const rec = recordedPlacement(o);
           if (rec) add(rec.providerConfig, rec.region);
         }
+      if (generationOf(this.p.settings) === 'cell') {
+        // A cell has no Location objects of ours: it is one place, served as its Instances are.
+        const now = await currentPlacement(this.p, cellLocation({ metadata: {} }, this.p.settings)).catch(
+          () => undefined,
+        );
+        if (now) add(now.placement.providerConfig, now.placement.region);
+        continue;
+      }
       for (const loc of cache.informerFor<Location>(LOCATION).list()) {
         if (!ownsLocation(loc, this.p.settings.locationClassName)) continue;
         const now = await currentPlacement(this.p, loc).catch(() => undefined);

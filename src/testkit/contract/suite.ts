@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { INSTANCE, NETWORK_CONTEXT, SECRET, SUBNET } from '../../datum/api/resources.ts';
 import type { Instance } from '../../datum/api/types.ts';
-import type { Backend, ManagedResource, ResourceOwner } from '../../datum/backend.ts';
+import type { Backend, ManagedResource, PowerState, ResourceOwner } from '../../datum/backend.ts';
 import { type Provider, registerProvider } from '../../datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../datum/providerconfig.ts';
 import { defaultSettings } from '../../datum/settings.ts';
@@ -21,6 +21,7 @@ import type { Condition, KubeObject } from '../../runtime/client/types.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
 import { Manager } from '../../runtime/manager/manager.ts';
 import { EVENT_RESOURCE } from '../../runtime/util/events.ts';
+import { runCellContractSuite } from './cell.ts';
 import { crashTest } from './crash.ts';
 import { deletionOrderTest } from './deletion.ts';
 import {
@@ -49,6 +50,8 @@ export interface ContractHandle {
     locationClass: string,
     failpoint?: string,
   ): { command: string; args: string[]; env: Record<string, string> };
+  /** The platform power state of the instance owned by this upstream UID (cell suite: suspend/resume). */
+  powerState?(uid: string): Promise<PowerState | undefined>;
   cleanup(): Promise<void>;
 }
 
@@ -59,6 +62,8 @@ export interface ContractSuiteOptions {
   timeoutMs?: number;
   /** Extra keys of the credentials Secret (e.g. a token the backend's platform checks), merged over the default. */
   secretData?(): Record<string, string>;
+  /** Which Datum generation the provider speaks (default classic): the cell suite is its own (cell.ts). */
+  generation?: 'classic' | 'cell';
 }
 
 const SECRET_VALUE = 'contract-suite-secret-4f1c9b';
@@ -87,6 +92,10 @@ export const condOf = (o: KubeObject | undefined, type: string): Condition | und
   (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type);
 
 export function runContractSuite(opts: ContractSuiteOptions): void {
+  if (opts.generation === 'cell') {
+    runCellContractSuite(opts);
+    return;
+  }
   describe(`backend contract: ${opts.name}`, { timeout: opts.timeoutMs ?? 600_000 }, () => {
     let cp: ControlPlane;
     let cp2: ControlPlane;

@@ -1,0 +1,305 @@
+/**
+ * The cell generation's Instance reconciler: realizes the Instances of the RuntimeClass we serve and reports
+ * Programmed, Available and the observed template hash (never Ready or QuotaGranted: compute derives those).
+ * Nothing happens while any scheduling gate remains; a suspended Instance is stopped, kept, and left without
+ * condition writes. The translation, placement, pause, deletion policy and status write are the classic ones.
+ */
+import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
+import type { Cluster } from '../../runtime/manager/cluster.ts';
+import { hasFinalizer, removeFinalizer } from '../../runtime/util/finalizers.ts';
+import type { CellInstance, InstanceType, RuntimeClass } from '../api/cell-types.ts';
+import { INSTANCE, INSTANCE_TYPE, NAMESPACE, RUNTIME_CLASS } from '../api/resources.ts';
+import type { Instance, Location } from '../api/types.ts';
+import type { BackendCapabilities, InstanceObserved } from '../backend.ts';
+import {
+  availableCondition,
+  CONDITION,
+  cellLocation,
+  cellReason,
+  defaultRuntimeClass,
+  isSuspended,
+  ownsInstance,
+  providerWritesAddresses,
+  REASON,
+  schedulingGates,
+} from '../cell.ts';
+import { acceptance } from '../cell-runtimeclass.ts';
+import { registerDesiredSecrets } from '../redact.ts';
+import { defaultCellSettings } from '../settings.ts';
+import { asClassic, checkCellFields, expandEnvFrom, resolveInstanceType } from './cell-desired.ts';
+import { deleteCellNetwork, ensureCellNetwork } from './cell-network.ts';
+import {
+  classify,
+  cond,
+  contextsWhereItLives,
+  FINALIZER,
+  failpoint,
+  keepLastGood,
+  objectContext,
+  type ProviderContext,
+  writeStatus,
+} from './common.ts';
+import { applyDeletionPolicy } from './deletion-policy.ts';
+import { ownerOf } from './instance.ts';
+import {
+  buildDesired,
+  capabilitiesFor,
+  instanceId,
+  Refusal,
+  templateHashOf,
+  validate,
+} from './instance-desired.ts';
+import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
+import { claim, claimObject, recordedPlacement } from './placement.ts';
+
+export class CellInstanceReconciler implements Reconciler {
+  private readonly p: ProviderContext;
+  constructor(p: ProviderContext) {
+    this.p = p;
+  }
+
+  private get cell() {
+    return this.p.settings.cell ?? defaultCellSettings();
+  }
+
+  async reconcile(req: Request, rc: ReconcileContext): Promise<Result | undefined> {
+    const cluster = this.p.mgr.cluster(req.cluster);
+    let inst = cluster.cache.informerFor<CellInstance>(INSTANCE).get(req.name, req.namespace);
+    if (!inst) return;
+    const classes = cluster.cache.informerFor<RuntimeClass>(RUNTIME_CLASS).list();
+    const ours = ownsInstance(inst, this.cell, defaultRuntimeClass(classes));
+    const mine = hasFinalizer(inst, FINALIZER);
+    if (!ours && !mine) return; // another runtime class: leave it entirely alone
+    const loc = cellLocation(inst, this.p.settings);
+    if (await holdIfPaused(this.p, cluster, INSTANCE, inst, loc)) return { requeueAfter: PAUSED_RECHECK_MS };
+    if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, rc) : undefined;
+    if (!ours) return; // our finalizer but the class changed: keep the resource until deletion
+    if (schedulingGates(inst).length > 0) return; // compute removes Quota, ReferencedData and Network gates
+    inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc);
+    return this.converge(cluster, inst, loc, classes, rc);
+  }
+
+  private async converge(
+    cluster: Cluster,
+    inst: CellInstance,
+    loc: Location,
+    classes: RuntimeClass[],
+    rc: ReconcileContext,
+  ): Promise<Result | undefined> {
+    const suspended = isSuspended(inst);
+    let caps: BackendCapabilities;
+    let backendType: ReturnType<typeof resolveInstanceType>;
+    try {
+      caps = await capabilitiesFor(this.p, loc, recordedPlacement(inst)?.providerConfig);
+      const served = classes.find((c) => c.metadata.name === this.cell.runtimeClass);
+      if (served) {
+        const verdict = acceptance(served, caps, this.p.backend.name);
+        if (!verdict.accepted)
+          throw new Refusal(
+            REASON.UnsupportedFeature,
+            `RuntimeClass ${this.cell.runtimeClass}: ${verdict.message}`,
+          );
+      }
+      backendType = resolveInstanceType(
+        inst.spec!.runtime.resources.instanceType,
+        (n) => cluster.cache.informerFor<InstanceType>(INSTANCE_TYPE).get(n),
+        caps,
+      );
+      checkCellFields(inst);
+      validate(asClassic(inst, backendType.backendType), caps, this.p.backend.name);
+    } catch (err) {
+      if (!(err instanceof Refusal)) throw err;
+      if (!suspended && !keepLastGood(this.p, cluster, inst, err.transient, err.reason, err.message))
+        await this.refuse(cluster, inst, err);
+      return err.transient ? { requeueAfter: 5000 } : undefined;
+    }
+    if (suspended && !caps.suspend) {
+      // The backend cannot stop and keep an instance: it keeps running, and the RuntimeClass offers no Suspend.
+      cluster.recorder.event(
+        inst,
+        'Warning',
+        'SuspendUnsupported',
+        `The ${this.p.backend.name} backend cannot suspend; the instance keeps running`,
+      );
+      return { requeueAfter: this.p.settings.resyncSeconds * 1000 };
+    }
+    let observed: InstanceObserved;
+    try {
+      const desired = await buildDesired(
+        asClassic(inst, backendType.backendType),
+        ownerOf(cluster.name, inst, 'Instance'),
+        // Placeholders: the namespace network, known once the placement is, fills them in below.
+        inst.spec!.networkInterfaces.map(() => ({ networkId: '', subnetId: '' })),
+        cluster.client,
+      );
+      await expandEnvFrom(inst, desired, cluster.client);
+      desired.resources = backendType.resources;
+      if (suspended) desired.suspended = true;
+      registerDesiredSecrets(this.p.redactor, desired);
+      const target = (await objectContext(this.p, inst, loc, rc.log, rc.signal))!;
+      if (!target.recorded) inst = await claim(cluster.client, INSTANCE, inst, FINALIZER, target.placement);
+      const ns = cluster.cache.informerFor(NAMESPACE).get(inst.metadata.namespace!);
+      if (!ns?.metadata.uid)
+        throw new Refusal(
+          REASON.ProgrammingInProgress,
+          `namespace ${inst.metadata.namespace} not seen yet`,
+          true,
+        );
+      const net = await ensureCellNetwork(this.p, target.bctx, cluster.name, {
+        name: ns.metadata.name!,
+        uid: ns.metadata.uid,
+      });
+      desired.interfaces = inst.spec!.networkInterfaces.map((_, i) => ({
+        ...net,
+        ingress: desired.interfaces[i]?.ingress ?? [],
+      }));
+      observed = await this.p.backend.ensureInstance(target.bctx, desired);
+      failpoint('after-ensure-instance');
+    } catch (err) {
+      if (err instanceof Refusal) {
+        if (!suspended && !keepLastGood(this.p, cluster, inst, err.transient, err.reason, err.message))
+          await this.refuse(cluster, inst, err);
+        return err.transient ? { requeueAfter: 5000 } : undefined;
+      }
+      const c = classify(err);
+      if (!suspended && !keepLastGood(this.p, cluster, inst, c.retry, c.reason, c.message)) {
+        await this.refuse(cluster, inst, new Refusal(c.reason, c.message, c.retry));
+      }
+      if (c.retry)
+        throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
+      return { requeueAfter: this.p.settings.resyncSeconds * 1000 };
+    }
+    // Suspended: the workload stops and everything else stays; compute owns what the conditions say.
+    if (suspended)
+      return {
+        requeueAfter: observed.powerState === 'stopped' ? this.p.settings.resyncSeconds * 1000 : 2000,
+      };
+    const gen = inst.metadata.generation;
+    const [as, ar, am] = availableCondition(observed.powerState, inst, caps);
+    if (!observed.upToDate) {
+      await writeStatus(
+        cluster,
+        INSTANCE,
+        inst,
+        [
+          cond(
+            CONDITION.Programmed,
+            'False',
+            REASON.ProgrammingInProgress,
+            `Applying the new template: ${observed.providerId} is being replaced`,
+            gen,
+          ),
+          cond(CONDITION.Available, as, ar, am, gen),
+        ],
+        {},
+        this.p.redactor,
+      );
+      return { requeueAfter: 2000 };
+    }
+    const fields: Record<string, unknown> = {
+      controller: { observedTemplateHash: templateHashOf(inst as unknown as Instance) },
+    };
+    if (providerWritesAddresses(inst, this.cell))
+      fields.networkInterfaces = inst.spec!.networkInterfaces.map((nic, i) => ({
+        name: nic.name ?? 'eth0',
+        assignments: observed.addresses[i] ?? {},
+      }));
+    const changed = await writeStatus(
+      cluster,
+      INSTANCE,
+      inst,
+      [
+        cond(
+          CONDITION.Programmed,
+          'True',
+          REASON.Programmed,
+          `Instance has been programmed as ${observed.providerId}`,
+          gen,
+        ),
+        cond(CONDITION.Available, as, ar, am, gen),
+      ],
+      fields,
+      this.p.redactor,
+    );
+    if (changed && as === 'True')
+      cluster.recorder.event(inst, 'Normal', REASON.Available, `Available as ${observed.providerId}`);
+    return { requeueAfter: observed.powerState === 'running' ? this.p.settings.resyncSeconds * 1000 : 2000 };
+  }
+
+  /** Programmed and Available False with a cell reason; the classic reason leads the message. */
+  private async refuse(cluster: Cluster, inst: CellInstance, err: Refusal): Promise<void> {
+    const r = cellReason(err.reason, err.transient);
+    const message = `${err.reason}: ${err.message}`;
+    const gen = inst.metadata.generation;
+    const changed = await writeStatus(
+      cluster,
+      INSTANCE,
+      inst,
+      [
+        cond(CONDITION.Programmed, 'False', r.programmed, message, gen),
+        cond(CONDITION.Available, 'False', r.available, message, gen),
+      ],
+      {},
+      this.p.redactor,
+    );
+    if (changed) cluster.recorder.event(inst, 'Warning', r.programmed, this.p.redactor.redact(message));
+  }
+
+  /**
+   * Awaited teardown: the instance, then, unless a live Instance of ours still uses it, the namespace's
+   * network (every Instance being deleted together waits for it, so whichever is last cannot skip it); the
+   * finalizer comes off only once the backend says they are gone.
+   */
+  private async delete(
+    cluster: Cluster,
+    inst: CellInstance,
+    loc: Location,
+    rc: ReconcileContext,
+  ): Promise<Result | undefined> {
+    const id = instanceId(inst as unknown as Instance);
+    const where = { namespace: loc.metadata.namespace!, name: loc.metadata.name! };
+    const policy = await applyDeletionPolicy(this.p, cluster, inst, loc, where, rc, [['instance', id]]);
+    if (policy === 'hold') return { requeueAfter: 30_000 };
+    if (policy !== 'retained') {
+      const places = await contextsWhereItLives(this.p, inst, loc, where, rc.log, rc.signal);
+      let gone = true;
+      for (const bctx of places) if (!(await this.p.backend.deleteInstance(bctx, id)).gone) gone = false;
+      if (!gone) {
+        await writeStatus(
+          cluster,
+          INSTANCE,
+          inst,
+          [
+            cond(
+              CONDITION.Available,
+              'False',
+              REASON.Stopping,
+              'Instance is being deleted',
+              inst.metadata.generation,
+            ),
+          ],
+          {},
+          this.p.redactor,
+        );
+        return { requeueAfter: 1000 };
+      }
+      const others = cluster.cache
+        .informerFor<CellInstance>(INSTANCE)
+        .list({ namespace: inst.metadata.namespace })
+        .some(
+          (o) =>
+            o.metadata.uid !== inst.metadata.uid &&
+            !o.metadata.deletionTimestamp &&
+            hasFinalizer(o, FINALIZER),
+        );
+      const ns = cluster.cache.informerFor(NAMESPACE).get(inst.metadata.namespace!);
+      if (!others && ns?.metadata.uid) {
+        for (const bctx of places)
+          if (!(await deleteCellNetwork(this.p, bctx, ns.metadata.uid))) gone = false;
+        if (!gone) return { requeueAfter: 1000 };
+      }
+    }
+    await removeFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
+    return;
+  }
+}

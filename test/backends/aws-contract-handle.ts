@@ -1,0 +1,134 @@
+/**
+ * The contract-suite handle for the AWS backend on moto (through the fault proxy), shared by the classic and
+ * cell runs. The crash test runs a provider process (`--backend aws`) against the same emulator.
+ */
+import { randomUUID } from 'node:crypto';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { createAwsBackend } from '../../src/backends/aws/index.ts';
+import { TAG_UID } from '../../src/backends/aws/tags.ts';
+import type { BackendContext, ManagedResource, PowerState, ResourceOwner } from '../../src/datum/backend.ts';
+import { startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
+import { createLogger } from '../../src/runtime/log/logger.ts';
+import { providerCommand } from '../../src/testkit/contract/crash.ts';
+import type { ContractHandle } from '../../src/testkit/contract/suite.ts';
+
+const PROFILE = 'datum-instance';
+
+export async function makeAwsContractHandle(): Promise<ContractHandle> {
+  const emu = await startEc2Emulator();
+  await emu.createInstanceProfile(PROFILE);
+  const backendConfig = {
+    endpoint: emu.endpoint,
+    instanceProfile: PROFILE,
+    managedBy: `contract-${randomUUID().slice(0, 8)}`,
+    images: 'datumcloud/ubuntu-2204-lts=ami-0123456789abcdef0#/dev/sda1',
+    containerHostImage: 'ami-0fedcba9876543210#/dev/xvda',
+  };
+  const backend = createAwsBackend({ backendConfig });
+  const ctx: BackendContext = {
+    credentials: {
+      source: 'Secret',
+      data: { accessKeyId: 'AKIDHANDLE', secretAccessKey: 'handle-secret' },
+    },
+    region: emu.region,
+    config: backendConfig,
+    location: { namespace: 'default', name: 'fixtures', topology: {} },
+    log: createLogger({ level: 'warn', sink: () => {} }),
+    signal: new AbortController().signal,
+  };
+  // A network of a cluster nobody engages, to hold planted orphans (the sweeper never touches it).
+  const fixtureOwner = (kind: ResourceOwner['kind'], name: string): ResourceOwner => ({
+    cluster: 'contract-fixtures',
+    namespace: 'default',
+    kind,
+    name,
+    uid: randomUUID(),
+  });
+  let orphanSubnet: Promise<void> | undefined;
+  const ensureOrphanSubnet = () => {
+    orphanSubnet ??= (async () => {
+      await backend.ensureNetwork(ctx, {
+        id: 'orphans',
+        owner: fixtureOwner('NetworkContext', 'orphans'),
+        ipv4Cidr: '10.250.0.0/16',
+        mtu: 1460,
+      });
+      await backend.ensureSubnet(ctx, {
+        id: 'orphans-0',
+        owner: fixtureOwner('Subnet', 'orphans-0'),
+        networkId: 'orphans',
+        cidr: '10.250.0.0/24',
+      });
+    })();
+    return orphanSubnet;
+  };
+  const ec2 = new EC2Client({
+    endpoint: emu.endpoint,
+    region: emu.region,
+    credentials: { accessKeyId: 'AKIDHANDLE', secretAccessKey: 'handle-secret' },
+  });
+  return {
+    backend,
+    async powerState(uid: string): Promise<PowerState | undefined> {
+      const out = await ec2.send(
+        new DescribeInstancesCommand({
+          Filters: [
+            { Name: `tag:${TAG_UID}`, Values: [uid] },
+            { Name: 'instance-state-name', Values: ['pending', 'running', 'stopping', 'stopped'] },
+          ],
+        }),
+      );
+      const state = (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])[0]?.State?.Name;
+      return state === 'shutting-down' ? 'stopping' : (state as PowerState | undefined);
+    },
+    async owned(uid: string): Promise<ManagedResource[]> {
+      // Firewalls are part of their instance (the in-memory backend has none). A firewall left without its
+      // instance is still listed, as a partial instance.
+      return (await backend.listManaged(ctx)).filter((r) => r.owner.uid === uid && r.kind !== 'firewall');
+    },
+    async plantOrphan(owner: ResourceOwner): Promise<string> {
+      await ensureOrphanSubnet();
+      const o = await backend.ensureInstance(ctx, {
+        id: `orphan-${owner.uid}`,
+        owner,
+        instanceType: 'datumcloud/d1-standard-2',
+        runtime: {
+          kind: 'sandbox',
+          containers: [{ name: 'ghost', image: 'busybox', env: [], ports: [], files: [] }],
+        },
+        interfaces: [{ networkId: 'orphans', subnetId: 'orphans-0', ingress: [] }],
+        sshKeys: [],
+        templateHash: 'orphan',
+      });
+      return o.providerId;
+    },
+    injectInstanceFaults(mode, count) {
+      emu.proxy.plan({
+        action: 'RunInstances',
+        fault: mode === 'throttle' ? { kind: 'throttle' } : { kind: 'internalError' },
+        times: count,
+      });
+    },
+    injectInstanceFailure(_reason, text) {
+      emu.proxy.plan({
+        action: 'RunInstances',
+        fault: { kind: 'error', status: 401, code: 'AuthFailure', message: text },
+        times: 1,
+      });
+    },
+    providerProcess(kubeconfig, locationClass, failpoint) {
+      return providerCommand({
+        kubeconfig,
+        locationClass,
+        backend: 'aws',
+        backendConfig: backendConfig,
+        failpoint,
+      });
+    },
+    async cleanup() {
+      ec2.destroy();
+      await backend.close();
+      await emu.stop();
+    },
+  };
+}

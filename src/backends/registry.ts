@@ -19,7 +19,13 @@ export async function createBackend(settings: ProviderSettings): Promise<Backend
       };
       return mod.createAwsBackend(settings);
     }
+    case 'kubernetes': {
+      const mod = (await import('./kubernetes/index.ts' as string)) as {
+        createKubernetesBackend(s: ProviderSettings): Backend;
+      };
+      return mod.createKubernetesBackend(settings);
+    }
     default:
-      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws`);
+      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws, kubernetes`);
   }
 }

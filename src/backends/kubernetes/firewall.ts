@@ -39,6 +39,8 @@ export async function ensureFirewall(
   id: string,
   owner: ResourceOwner,
   ingress: IngressRule[],
+  /** The Instance's network and subnet labels: a subnet is in use while any of its Instances' objects exist. */
+  extraLabels: Record<string, string> = {},
 ): Promise<void> {
   const name = objectName(id);
   const spec = policySpec(id, ingress);
@@ -46,7 +48,7 @@ export async function ensureFirewall(
   const body: KubeObject = {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: { name, namespace, ...meta },
+    metadata: { name, namespace, labels: { ...meta.labels, ...extraLabels }, annotations: meta.annotations },
     spec,
   };
   const what = `NetworkPolicy ${namespace}/${name}`;

@@ -14,10 +14,17 @@ import { isAlreadyExists } from '../../runtime/client/errors.ts';
 import type { KubeObject, ResourceType } from '../../runtime/client/types.ts';
 import { deleteFirewall, ensureFirewall } from './firewall.ts';
 import { buildVirtualMachine, cloudInit, vmiAddress, vmState } from './kubevirt.ts';
-import { ANN_TEMPLATE, LABEL_MANAGED_BY, objectName, selector } from './labels.ts';
+import {
+  ANN_TEMPLATE,
+  LABEL_MANAGED_BY,
+  LABEL_NETWORK,
+  LABEL_SUBNET,
+  objectName,
+  selector,
+} from './labels.ts';
 import { ensureNamespace } from './network.ts';
 import { buildPayload, deletePayload, ensurePayload } from './payload.ts';
-import { buildPod, podState } from './pod.ts';
+import { buildPod, podState, workloadLabels } from './pod.ts';
 import {
   CONFIG_MAP,
   NETWORK_POLICY,
@@ -131,7 +138,11 @@ export async function ensureInstance(
       new BackendError(err.reason, redactAll(err.message, secretValues), { retryAfterMs: err.retryAfterMs }),
     ),
   );
-  await ensureFirewall(s, namespace, d.id, d.owner, d.interfaces[0]?.ingress ?? []);
+  const { [LABEL_NETWORK]: net, [LABEL_SUBNET]: sub } = workloadLabels(s.managedBy, d);
+  await ensureFirewall(s, namespace, d.id, d.owner, d.interfaces[0]?.ingress ?? [], {
+    ...(net ? { [LABEL_NETWORK]: net } : {}),
+    ...(sub ? { [LABEL_SUBNET]: sub } : {}),
+  });
   return observe(s, d, obj, true);
 }
 

@@ -29,7 +29,15 @@ import {
   projectNamespace,
   selector,
 } from './labels.ts';
-import { CONFIG_MAP, NAMESPACE, NODE, POD, type Session, VIRTUAL_MACHINE } from './session.ts';
+import {
+  CONFIG_MAP,
+  NAMESPACE,
+  NETWORK_POLICY,
+  NODE,
+  POD,
+  type Session,
+  VIRTUAL_MACHINE,
+} from './session.ts';
 
 /** The project namespace of `owner`, created and labelled when missing. */
 export async function ensureNamespace(s: Session, owner: ResourceOwner): Promise<string> {
@@ -153,23 +161,15 @@ async function deleteRecords(s: Session, items: KubeObject[]): Promise<void> {
       );
 }
 
-/** Refused (not gone) while Instances use the subnet. */
+/** Refused (not gone) while objects of Instances in the subnet (Pods, VMs, policies) exist. */
 export async function deleteSubnet(s: Session, id: string): Promise<DeleteResult> {
-  const users = await s.call(`list Pod of subnet ${id}`, (c) =>
-    c.list(POD, {
-      labelSelector: `${LABEL_MANAGED_BY}=${s.managedBy},${LABEL_SUBNET}=${labelValue(id)}`,
-      limit: 1,
-    }),
-  );
-  if (users.items.length > 0) return { gone: false };
-  if (await s.hasKubeVirt()) {
-    const vms = await s.call(`list VirtualMachine of subnet ${id}`, (c) =>
-      c.list(VIRTUAL_MACHINE, {
-        labelSelector: `${LABEL_MANAGED_BY}=${s.managedBy},${LABEL_SUBNET}=${labelValue(id)}`,
-        limit: 1,
-      }),
+  const labelSelector = `${LABEL_MANAGED_BY}=${s.managedBy},${LABEL_SUBNET}=${labelValue(id)}`;
+  const kinds = [POD, NETWORK_POLICY, ...((await s.hasKubeVirt()) ? [VIRTUAL_MACHINE] : [])];
+  for (const r of kinds) {
+    const users = await s.call(`list ${r.kind} of subnet ${id}`, (c) =>
+      c.list(r, { labelSelector, limit: 1 }),
     );
-    if (vms.items.length > 0) return { gone: false };
+    if (users.items.length > 0) return { gone: false };
   }
   const records = await findById(s, CONFIG_MAP, 'subnet', id);
   await deleteRecords(s, records);

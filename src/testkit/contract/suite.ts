@@ -38,6 +38,11 @@ export interface ContractHandle {
   /** Live backend resources (not yet deleted) owned by this upstream UID. */
   owned(uid: string): Promise<ManagedResource[]>;
   plantOrphan(owner: ResourceOwner): Promise<string>;
+  /**
+   * The data of the credentials Secret the ProviderConfig names, holding `secret` (a value the suite then
+   * looks for in logs, events and status). Default: an access key pair whose secret key is `secret`.
+   */
+  credentials?(secret: string): Record<string, string>;
   /** Injects `count` failures of `mode` into the next instance creations, if the backend supports it. */
   injectInstanceFaults?(mode: 'throttle' | 'error', count: number): void;
   /** Injects a non-retryable failure whose message contains `text` (to check redaction). */
@@ -134,7 +139,10 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       await ensureNamespace(c(), 'provider-system');
       await c().create(SECRET, {
         metadata: { name: 'platform-credentials', namespace: 'provider-system' },
-        stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET_VALUE },
+        stringData: h.credentials?.(SECRET_VALUE) ?? {
+          accessKeyId: 'AKIDEXAMPLE',
+          secretAccessKey: SECRET_VALUE,
+        },
       });
       await c().create(PROVIDER_CONFIG, {
         metadata: { name: 'default' },

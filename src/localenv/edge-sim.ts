@@ -100,6 +100,42 @@ export function startEdgeSimulator(
     }
   }
 
+  /**
+   * Also the node lifecycle controller's: Pods on a node that is not Ready are marked not ready (reason
+   * NodeNotReady), and marked ready again (the kubelet's part) once their node is back.
+   */
+  async function podReadiness(): Promise<void> {
+    const nodes = new Map((await client.list(NODE)).items.map((n) => [n.metadata.name!, conditionReady(n)]));
+    for (const p of (await client.list(POD, {})).items) {
+      const node = p.spec?.nodeName as string | undefined;
+      if (!node || p.status?.phase !== 'Running' || p.metadata.deletionTimestamp) continue;
+      const conds =
+        (p.status?.conditions as { type: string; status: string; reason?: string }[] | undefined) ?? [];
+      const rc = conds.find((c) => c.type === 'Ready');
+      const nodeReady = nodes.get(node) ?? false;
+      let next: { status: string; reason?: string } | undefined;
+      if (!nodeReady && rc?.status === 'True') next = { status: 'False', reason: 'NodeNotReady' };
+      if (nodeReady && rc?.status === 'False' && rc.reason === 'NodeNotReady') next = { status: 'True' };
+      if (!next) continue;
+      const conditions = conds.map((c) =>
+        c.type === 'Ready'
+          ? {
+              type: 'Ready',
+              status: next.status,
+              ...(next.reason ? { reason: next.reason } : {}),
+              lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
+            }
+          : c,
+      );
+      await client
+        .patchStatus(POD, p.metadata.name!, p.metadata.namespace, {
+          type: 'merge',
+          patch: { status: { conditions } },
+        })
+        .catch(() => {});
+    }
+  }
+
   async function schedule(): Promise<void> {
     const pods = (await client.list(POD, {})).items;
     const pending = pods.filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp);
@@ -215,6 +251,7 @@ export function startEdgeSimulator(
   const pass = () => {
     running = running.then(async () => {
       await nodeLifecycle().catch(() => {});
+      await podReadiness().catch(() => {});
       await schedule().catch((err) => process.env.EDGE_SIM_DEBUG && console.error('schedule', err));
       await virtController().catch(() => {});
     });

@@ -4,7 +4,7 @@
  * BackendContext. Faults: answer the next matching requests with a status (429 with Retry-After, 5xx, 403),
  * or refuse every connection for a while (downstream unreachable).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import type { BackendContext } from '../../src/datum/backend.ts';
@@ -19,6 +19,8 @@ export interface FaultRule {
   times: number;
   retryAfterSeconds?: number;
   message?: string;
+  /** Forward the request first (it takes effect), then answer the fault: a lost response. */
+  forwardFirst?: boolean;
 }
 
 export interface FaultProxy {
@@ -44,6 +46,17 @@ export async function startFaultProxy(upstream: ClusterConfig): Promise<FaultPro
   const injected = new Map<number, number>();
   const forwarded: string[] = [];
   let down = false;
+  const forward = (method: string, url: string, reqHeaders: IncomingHttpHeaders, chunks: Buffer[]) => {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(reqHeaders))
+      if (typeof v === 'string' && !['host', 'authorization', 'connection'].includes(k)) headers[k] = v;
+    return request(`${upstream.server}${url}`, {
+      method: method as 'GET',
+      headers,
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+      dispatcher: agent,
+    });
+  };
   const server: Server = createServer(async (req, res) => {
     if (down) {
       req.socket.destroy();
@@ -53,6 +66,14 @@ export async function startFaultProxy(upstream: ClusterConfig): Promise<FaultPro
     const rule = rules.find(
       (r) => r.times > 0 && (!r.method || r.method === req.method) && r.path.test(path),
     );
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    if (rule?.forwardFirst) {
+      const up = await forward(req.method ?? 'GET', req.url ?? '/', req.headers, chunks).catch(
+        () => undefined,
+      );
+      await up?.body.text();
+    }
     if (rule) {
       rule.times--;
       injected.set(rule.status, (injected.get(rule.status) ?? 0) + 1);
@@ -72,23 +93,12 @@ export async function startFaultProxy(upstream: ClusterConfig): Promise<FaultPro
           message: rule.message ?? `injected ${rule.status}`,
         }),
       );
-      req.resume();
       return;
     }
     forwarded.push(`${req.method} ${path}`);
     if (forwarded.length > 5000) forwarded.splice(0, 1000);
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
     try {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers))
-        if (typeof v === 'string' && !['host', 'authorization', 'connection'].includes(k)) headers[k] = v;
-      const up = await request(`${upstream.server}${req.url}`, {
-        method: req.method as 'GET',
-        headers,
-        body: chunks.length ? Buffer.concat(chunks) : undefined,
-        dispatcher: agent,
-      });
+      const up = await forward(req.method ?? 'GET', req.url ?? '/', req.headers, chunks);
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(up.headers))
         if (typeof v === 'string' && !['connection', 'transfer-encoding', 'keep-alive'].includes(k))

@@ -209,7 +209,7 @@ describe('kubernetes backend under faults', { timeout: 300_000 }, () => {
       type: 'merge',
       patch: {
         status: {
-          conditions: (current.status?.conditions as { type: string }[]).map((c) =>
+          conditions: ((current.status?.conditions ?? []) as { type: string }[]).map((c) =>
             c.type === 'Ready' ? { ...c, status: 'False', reason: 'NodeStatusUnknown' } : c,
           ),
         },

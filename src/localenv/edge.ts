@@ -52,10 +52,11 @@ export interface EdgeCluster {
 export async function startEdgeCluster(
   opts: { nodes?: Record<string, FakeNodeOptions>; controlPlane?: ControlPlaneOptions; vmCidr?: string } = {},
 ): Promise<EdgeCluster> {
-  const cp = await ControlPlane.start({
-    ...opts.controlPlane,
-    crdDirs: [KUBEVIRT_CRDS, ...(opts.controlPlane?.crdDirs ?? [])],
-  });
+  const cpOpts = { ...opts.controlPlane, crdDirs: [KUBEVIRT_CRDS, ...(opts.controlPlane?.crdDirs ?? [])] };
+  // A free port can be taken between its probe and the bind (other processes start servers too): retry then.
+  const cp = await ControlPlane.start(cpOpts).catch((err: Error) =>
+    /address already in use/.test(err.message) ? ControlPlane.start(cpOpts) : Promise.reject(err),
+  );
   let kwok: Kwok | undefined;
   let sim: EdgeSimulator | undefined;
   try {

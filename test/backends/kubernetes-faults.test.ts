@@ -272,6 +272,52 @@ describe('kubernetes backend under faults', { timeout: 300_000 }, () => {
     await deleteAll('inst-crash');
   });
 
+  it('places by the Location topology, and GPU Instances on the GPU node', async () => {
+    const lhr = backendContext(proxy.kubeconfig(TOKEN), {}, { [CITY_LABEL]: 'LHR' });
+    await eventually(
+      async () => (await backend.ensureInstance(lhr, sandbox('inst-lhr'))).powerState === 'running',
+      'LHR running',
+    );
+    const gpu = { ...sandbox('inst-gpu'), instanceType: 'datumcloud/g1-standard-8-gpu1' };
+    await converge(gpu);
+    await converge(sandbox('inst-cpu'));
+    assert.equal((await pods('inst-lhr'))[0]?.spec?.nodeName, 'edge-lhr-1');
+    assert.equal((await pods('inst-gpu'))[0]?.spec?.nodeName, 'gpu-dfw-1');
+    assert.equal((await pods('inst-cpu'))[0]?.spec?.nodeName, 'edge-dfw-1', 'the GPU taint keeps others off');
+    for (const id of ['inst-lhr', 'inst-gpu', 'inst-cpu']) await deleteAll(id);
+  });
+
+  it('refuses a VM as Unsupported when the cluster does not serve KubeVirt VirtualMachines', async () => {
+    // A fresh backend (its discovery is cached per client), and discovery answering 404 as without KubeVirt.
+    const fresh = createKubernetesBackend({ backendConfig: { managedBy: MANAGED_BY, kubevirt: 'true' } });
+    proxy.inject({ method: 'GET', path: /^\/apis\/kubevirt\.io\/v1$/, status: 404, times: 1 });
+    try {
+      const vm: InstanceDesired = {
+        ...sandbox('inst-vm'),
+        runtime: {
+          kind: 'virtualMachine',
+          image: 'datumcloud/ubuntu-2204-lts',
+          diskSizeGiB: 10,
+          ports: [],
+          files: [],
+        },
+      };
+      await assert.rejects(
+        fresh.ensureInstance({ ...ctx, config: { kubevirt: 'true' } }, vm),
+        (e: unknown) => {
+          assert.ok(e instanceof BackendError);
+          assert.equal(e.reason, 'Unsupported');
+          assert.match(e.message, /does not serve kubevirt\.io\/v1 VirtualMachines/);
+          return true;
+        },
+      );
+      assert.equal(proxy.injected.get(404), 1, 'discovery was asked');
+      assert.deepEqual(await pods('inst-vm'), []);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('leaves nothing of ours after deletion', async () => {
     await eventually(async () => (await backend.deleteSubnet(ctx, 'subnet-f')).gone, 'subnet deleted');
     await eventually(async () => (await backend.deleteNetwork(ctx, 'net-f')).gone, 'network deleted');

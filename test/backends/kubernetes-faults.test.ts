@@ -139,11 +139,26 @@ describe('kubernetes backend under faults', { timeout: 300_000 }, () => {
       backend.ensureInstance(ctx, sandbox('inst-map')),
       (e: unknown) => e instanceof BackendError && e.reason === 'Transient',
     );
-    proxy.inject({ method: 'POST', path: /\/pods$/, status: 422, times: 1, message: 'Pod is invalid' });
-    await assert.rejects(
-      backend.ensureInstance(ctx, sandbox('inst-map')),
-      (e: unknown) => e instanceof BackendError && e.reason === 'InvalidConfiguration' && !e.retryable,
-    );
+    // The API server quotes what it rejects: an Instance's Secret env value must not reach the message.
+    proxy.inject({
+      method: 'POST',
+      path: /\/pods$/,
+      status: 422,
+      times: 1,
+      message: 'Pod is invalid: env TOKEN: "secret-env-9f2c" too long',
+    });
+    const withSecret = sandbox('inst-map');
+    if (withSecret.runtime.kind === 'sandbox')
+      withSecret.runtime.containers[0]!.env.push({
+        name: 'TOKEN',
+        value: 'secret-env-9f2c',
+        sensitive: true,
+      });
+    await assert.rejects(backend.ensureInstance(ctx, withSecret), (e: unknown) => {
+      assert.ok(e instanceof BackendError && e.reason === 'InvalidConfiguration' && !e.retryable);
+      assert.match(e.message, /env TOKEN: "\[redacted\]"/);
+      return true;
+    });
     proxy.inject({
       method: 'POST',
       path: /\/pods$/,

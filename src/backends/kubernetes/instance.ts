@@ -64,26 +64,18 @@ async function requireKubeVirt(s: Session): Promise<void> {
 }
 
 export async function ensureInstance(
-  s: Session,
+  session: Session,
   d: InstanceDesired,
   where: Placement,
 ): Promise<InstanceObserved> {
+  // An API error may quote what we sent (e.g. a rejected env value): never an Instance's Secret content.
+  const s = session.redacting(sensitiveValues(d));
   const vm = d.runtime.kind === 'virtualMachine';
   if (vm) await requireKubeVirt(s);
   const r: ResourceType = vm ? VIRTUAL_MACHINE : POD;
   const namespace = await ensureNamespace(s, d.owner);
   const name = objectName(d.id);
   const what = `${r.kind} ${namespace}/${name}`;
-  const secretValues = sensitiveValues(d);
-  const call = <T>(op: string, fn: Parameters<Session['call']>[1]) =>
-    s.call<T>(op, fn as never).catch((err: BackendError) =>
-      Promise.reject(
-        new BackendError(err.reason, redactAll(err.message, secretValues), {
-          retryable: err.retryable,
-          retryAfterMs: err.retryAfterMs,
-        }),
-      ),
-    );
   const want = vm
     ? buildVirtualMachine(s.settings, s.managedBy, d, name, namespace, where.topology)
     : buildPod(s.settings, s.managedBy, d, name, namespace, where.topology);
@@ -107,7 +99,7 @@ export async function ensureInstance(
     return observe(s, d, obj, true);
   }
   if (!obj) {
-    obj = await call<KubeObject>(`create ${what}`, (c) =>
+    obj = await s.call<KubeObject>(`create ${what}`, (c) =>
       c
         .create(r, want)
         .catch((err) => (isAlreadyExists(err) ? c.get(r, name, namespace) : Promise.reject(err))),
@@ -133,23 +125,13 @@ export async function ensureInstance(
   const payload = vm
     ? buildPayload(name, [], [], { userdata: Buffer.from(cloudInit(d)).toString('base64') })
     : buildPayload(name, files, secretEnv);
-  await ensurePayload(s, namespace, d.id, d.owner, payload, ownerRef).catch((err: BackendError) =>
-    Promise.reject(
-      new BackendError(err.reason, redactAll(err.message, secretValues), { retryAfterMs: err.retryAfterMs }),
-    ),
-  );
+  await ensurePayload(s, namespace, d.id, d.owner, payload, ownerRef);
   const { [LABEL_NETWORK]: net, [LABEL_SUBNET]: sub } = workloadLabels(s.managedBy, d);
   await ensureFirewall(s, namespace, d.id, d.owner, d.interfaces[0]?.ingress ?? [], {
     ...(net ? { [LABEL_NETWORK]: net } : {}),
     ...(sub ? { [LABEL_SUBNET]: sub } : {}),
   });
   return observe(s, d, obj, true);
-}
-
-function redactAll(text: string, values: string[]): string {
-  let out = text;
-  for (const v of values) if (v && v.length >= 4) out = out.split(v).join('[redacted]');
-  return out;
 }
 
 async function observe(

@@ -93,7 +93,7 @@ export async function ensurePayload(
   }
 }
 
-/** Deletes an Instance's data objects; true when none is left. */
+/** Deletes an Instance's data objects (missing ones are fine). */
 export async function deletePayload(s: Session, base: string, namespace: string): Promise<void> {
   for (const [r, name] of [
     [CONFIG_MAP, `${base}-files`],

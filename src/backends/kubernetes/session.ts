@@ -65,6 +65,8 @@ export interface Session {
   hasKubeVirt(): Promise<boolean>;
   /** Values that must never appear in a message (and the caller's extra sensitive values). */
   secrets: string[];
+  /** The same session, also redacting `values` (e.g. an Instance's Secret env and files) from errors. */
+  redacting(values: string[]): Session;
 }
 
 function unusable(why: string): BackendError {
@@ -137,43 +139,46 @@ export class ClientCache {
       this.clients.set(cacheKey, entry);
     }
     const cached = entry;
-    const secrets = cached.secrets;
-    const call = async <T>(op: string, fn: (c: HttpClient) => Promise<T>): Promise<T> => {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      try {
-        return await fn(cached.client);
-      } catch (err) {
-        throw toBackendError(err, op, secrets);
-      }
-    };
-    return {
-      client: cached.client,
-      settings,
-      managedBy,
-      log: ctx.log,
-      signal: ctx.signal,
-      secrets,
-      call,
-      async find<T>(op: string, fn: (c: HttpClient) => Promise<T>): Promise<T | undefined> {
+    const make = (secrets: string[]): Session => {
+      const call = async <T>(op: string, fn: (c: HttpClient) => Promise<T>): Promise<T> => {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
         try {
           return await fn(cached.client);
         } catch (err) {
-          if (isNotFound(err)) return undefined;
           throw toBackendError(err, op, secrets);
         }
-      },
-      async hasKubeVirt(): Promise<boolean> {
-        if (cached.kubevirt && Date.now() - cached.kubevirt.at < 60_000) return cached.kubevirt.value;
-        const list = await call('discover kubevirt.io/v1', (c) =>
-          c
-            .request<{ resources?: { name: string }[] }>('GET', '/apis/kubevirt.io/v1')
-            .catch((err) => (isNotFound(err) ? { resources: [] } : Promise.reject(err))),
-        );
-        const value = (list.resources ?? []).some((r) => r.name === 'virtualmachines');
-        cached.kubevirt = { value, at: Date.now() };
-        return value;
-      },
+      };
+      return {
+        client: cached.client,
+        settings,
+        managedBy,
+        log: ctx.log,
+        signal: ctx.signal,
+        secrets,
+        call,
+        redacting: (values) => make([...secrets, ...values]),
+        async find<T>(op: string, fn: (c: HttpClient) => Promise<T>): Promise<T | undefined> {
+          try {
+            return await fn(cached.client);
+          } catch (err) {
+            if (isNotFound(err)) return undefined;
+            throw toBackendError(err, op, secrets);
+          }
+        },
+        async hasKubeVirt(): Promise<boolean> {
+          if (cached.kubevirt && Date.now() - cached.kubevirt.at < 60_000) return cached.kubevirt.value;
+          const list = await call('discover kubevirt.io/v1', (c) =>
+            c
+              .request<{ resources?: { name: string }[] }>('GET', '/apis/kubevirt.io/v1')
+              .catch((err) => (isNotFound(err) ? { resources: [] } : Promise.reject(err))),
+          );
+          const value = (list.resources ?? []).some((r) => r.name === 'virtualmachines');
+          cached.kubevirt = { value, at: Date.now() };
+          return value;
+        },
+      };
     };
+    return make(cached.secrets);
   }
 
   async close(): Promise<void> {

@@ -101,31 +101,27 @@ export function startEdgeSimulator(
   }
 
   /**
-   * Also the node lifecycle controller's: Pods on a node that is not Ready are marked not ready (reason
-   * NodeNotReady), and marked ready again (the kubelet's part) once their node is back.
+   * Also the node lifecycle controller's part: Pods on a node that is not Ready get Ready=False (as
+   * MarkPodsNotReady does: status only, no reason; their containers still read ready, as last reported); and
+   * the kubelet's once the node is back: Ready=True again for Pods whose containers are all ready.
    */
   async function podReadiness(): Promise<void> {
     const nodes = new Map((await client.list(NODE)).items.map((n) => [n.metadata.name!, conditionReady(n)]));
     for (const p of (await client.list(POD, {})).items) {
       const node = p.spec?.nodeName as string | undefined;
       if (!node || p.status?.phase !== 'Running' || p.metadata.deletionTimestamp) continue;
-      const conds =
-        (p.status?.conditions as { type: string; status: string; reason?: string }[] | undefined) ?? [];
+      const conds = (p.status?.conditions as { type: string; status: string }[] | undefined) ?? [];
+      const containers = (p.status?.containerStatuses as { ready?: boolean }[] | undefined) ?? [];
       const rc = conds.find((c) => c.type === 'Ready');
       const nodeReady = nodes.get(node) ?? false;
-      let next: { status: string; reason?: string } | undefined;
-      if (!nodeReady && rc?.status === 'True') next = { status: 'False', reason: 'NodeNotReady' };
-      if (nodeReady && rc?.status === 'False' && rc.reason === 'NodeNotReady') next = { status: 'True' };
+      let next: string | undefined;
+      if (!nodeReady && rc?.status === 'True') next = 'False';
+      if (nodeReady && rc?.status === 'False' && containers.length > 0 && containers.every((c) => c.ready))
+        next = 'True';
       if (!next) continue;
+      const now = `${new Date().toISOString().slice(0, 19)}Z`;
       const conditions = conds.map((c) =>
-        c.type === 'Ready'
-          ? {
-              type: 'Ready',
-              status: next.status,
-              ...(next.reason ? { reason: next.reason } : {}),
-              lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z',
-            }
-          : c,
+        c.type === 'Ready' ? { ...c, status: next, lastTransitionTime: now } : c,
       );
       await client
         .patchStatus(POD, p.metadata.name!, p.metadata.namespace, {

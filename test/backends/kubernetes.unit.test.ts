@@ -241,6 +241,17 @@ describe('kubernetes backend (unit)', () => {
       'running',
     );
     assert.equal(podState({ metadata: {}, status: { phase: 'Failed' } }).ended, true);
+    const nodeDown = podState({
+      metadata: {},
+      spec: { nodeName: 'edge-1' },
+      status: {
+        phase: 'Running',
+        conditions: [{ type: 'Ready', status: 'False' }],
+        containerStatuses: [{ name: 'app', ready: true, state: { running: {} } }],
+      },
+    });
+    assert.deepEqual([nodeDown.powerState, nodeDown.reason], ['pending', 'NodeNotReady']);
+    assert.match(nodeDown.message ?? '', /node edge-1 is not ready/);
     assert.equal(
       podState({ metadata: { deletionTimestamp: 'x' }, status: { phase: 'Running' } }).powerState,
       'stopping',

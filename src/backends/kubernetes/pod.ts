@@ -160,6 +160,15 @@ export function podState(pod: KubeObject): PodState {
     const ready = st.conditions?.find((c) => c.type === 'Ready');
     if (ready?.status === 'True') return { powerState: 'running', ended: false };
     const notReady = (st.containerStatuses ?? []).filter((c) => !c.ready).map((c) => c.name);
+    // Containers ready as last reported, yet the Pod is not: the node controller marked it (its node is
+    // NotReady or unreachable), the kubelet did not.
+    if (notReady.length === 0 && (st.containerStatuses ?? []).length > 0 && ready?.status === 'False')
+      return {
+        powerState: 'pending',
+        reason: 'NodeNotReady',
+        message: `the Pod's node ${String(pod.spec?.nodeName ?? '')} is not ready`,
+        ended: false,
+      };
     return {
       powerState: 'pending',
       reason: ready?.reason ?? 'ContainersNotReady',

@@ -1,7 +1,8 @@
 /**
  * A simulated downstream cluster for the Kubernetes backend: its own kube-apiserver + etcd, kwok keeping a
- * node pool alive (sites in Dallas and London, one GPU node with `nvidia.com/gpu` capacity and a taint), the
- * KubeVirt stand-in CRDs and kwok Stages (src/localenv/kubevirt/), and the edge simulator (scheduler and
+ * node pool alive (sites in Dallas and London, one GPU node with `nvidia.com/gpu` capacity and a taint),
+ * kube-controller-manager's garbage collector and namespace controller (as in a real cluster), the KubeVirt
+ * stand-in CRDs and kwok Stages (src/localenv/kubevirt/), and the edge simulator (scheduler and
  * virt-controller stand-ins). Used by `make run --backend kubernetes` and the backend's tests.
  */
 import { fileURLToPath } from 'node:url';
@@ -52,7 +53,12 @@ export interface EdgeCluster {
 export async function startEdgeCluster(
   opts: { nodes?: Record<string, FakeNodeOptions>; controlPlane?: ControlPlaneOptions; vmCidr?: string } = {},
 ): Promise<EdgeCluster> {
-  const cpOpts = { ...opts.controlPlane, crdDirs: [KUBEVIRT_CRDS, ...(opts.controlPlane?.crdDirs ?? [])] };
+  // The garbage collector (ownerReferences) and the namespace controller run as in a real cluster.
+  const cpOpts = {
+    controllerManager: true,
+    ...opts.controlPlane,
+    crdDirs: [KUBEVIRT_CRDS, ...(opts.controlPlane?.crdDirs ?? [])],
+  };
   // A free port can be taken between its probe and the bind (other processes start servers too): retry then.
   const cp = await ControlPlane.start(cpOpts).catch((err: Error) =>
     /address already in use/.test(err.message) ? ControlPlane.start(cpOpts) : Promise.reject(err),

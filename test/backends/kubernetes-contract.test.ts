@@ -4,12 +4,7 @@
  * test runs a provider process (`--backend kubernetes`) against the same downstream cluster.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  createKubernetesBackend,
-  LABEL_INSTANCE,
-  ownerMeta,
-  projectNamespace,
-} from '../../src/backends/kubernetes/index.ts';
+import { createKubernetesBackend, LABEL_INSTANCE, ownerMeta } from '../../src/backends/kubernetes/index.ts';
 import type { ResourceOwner } from '../../src/datum/backend.ts';
 import { startEdgeCluster } from '../../src/localenv/edge.ts';
 import { isAlreadyExists } from '../../src/runtime/client/errors.ts';
@@ -35,7 +30,8 @@ runContractSuite({
       owned: async (uid) => (await backend.listManaged(ctx)).filter((r) => r.owner.uid === uid),
       async plantOrphan(owner: ResourceOwner) {
         const id = `inst-${owner.uid}`;
-        const namespace = projectNamespace('datum-', owner);
+        // Not the project namespace (it goes with the project's last network): the sweep finds ours anywhere.
+        const namespace = 'contract-orphans';
         await admin
           .create(NAMESPACE, { metadata: { name: namespace } })
           .catch((e) => (isAlreadyExists(e) ? undefined : Promise.reject(e)));

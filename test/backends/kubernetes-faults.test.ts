@@ -338,6 +338,17 @@ describe('kubernetes backend under faults', { timeout: 300_000 }, () => {
     await eventually(async () => (await backend.deleteNetwork(ctx, 'net-f')).gone, 'network deleted');
     assert.deepEqual(await backend.listManaged(ctx), []);
     const admin = edge.cp.client();
+    // The project namespace goes with its last network (the namespace controller finishes it).
+    await eventually(
+      async () =>
+        (
+          await admin.list(
+            { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
+            { labelSelector: `datum.net/managed-by=${MANAGED_BY}` },
+          )
+        ).items.length === 0,
+      'project namespace gone',
+    );
     for (const plural of ['pods', 'configmaps', 'secrets']) {
       const l = await admin.list(
         { group: '', version: 'v1', kind: plural, plural, namespaced: true },

@@ -59,6 +59,14 @@ async function leftovers(out: string): Promise<string[]> {
       const l = await client.list(r, { labelSelector: 'datum.net/managed-by' });
       for (const o of l.items) found.push(`${r.kind} ${o.metadata.namespace}/${o.metadata.name}`);
     }
+    // The project namespace goes with the project's last network (the namespace controller finishes it).
+    const ns = { group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false };
+    for (let i = 0; i < 60; i++) {
+      const left = (await client.list(ns, { labelSelector: 'datum.net/managed-by' })).items;
+      if (left.length === 0) return found;
+      if (i === 59) for (const o of left) found.push(`Namespace ${o.metadata.name}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
     return found;
   } finally {
     await client.close();

@@ -35,6 +35,7 @@ import {
   NETWORK_POLICY,
   NODE,
   POD,
+  SECRET,
   type Session,
   VIRTUAL_MACHINE,
 } from './session.ts';
@@ -185,6 +186,35 @@ export async function deleteNetwork(s: Session, id: string): Promise<DeleteResul
     }),
   );
   if (subnets.items.length > 0) return { gone: false };
-  await deleteRecords(s, await findById(s, CONFIG_MAP, 'network', id));
-  return { gone: (await findById(s, CONFIG_MAP, 'network', id)).length === 0 };
+  const records = await findById(s, CONFIG_MAP, 'network', id);
+  await deleteRecords(s, records);
+  if ((await findById(s, CONFIG_MAP, 'network', id)).length > 0) return { gone: false };
+  for (const ns of new Set(records.map((r) => r.metadata.namespace!))) await removeNamespaceIfUnused(s, ns);
+  return { gone: true };
+}
+
+/**
+ * The project namespace goes with the project's last network: once nothing of ours is left in it, we delete
+ * it (an Instance or network created meanwhile waits for it to go: DependencyNotReady, then a new one).
+ */
+async function removeNamespaceIfUnused(s: Session, namespace: string): Promise<void> {
+  const ns = await s.find(`get Namespace ${namespace}`, (c) => c.get(NAMESPACE, namespace));
+  if (!ns || ns.metadata.deletionTimestamp || ns.metadata.labels?.[LABEL_MANAGED_BY] !== s.managedBy) return;
+  const kinds = [
+    CONFIG_MAP,
+    POD,
+    SECRET,
+    NETWORK_POLICY,
+    ...((await s.hasKubeVirt()) ? [VIRTUAL_MACHINE] : []),
+  ];
+  for (const r of kinds) {
+    const left = await s.call(`list ${r.kind} in ${namespace}`, (c) =>
+      c.list(r, { namespace, labelSelector: `${LABEL_MANAGED_BY}=${s.managedBy}`, limit: 1 }),
+    );
+    if (left.items.length > 0) return;
+  }
+  await s.find(`delete Namespace ${namespace}`, (c) =>
+    c.delete(NAMESPACE, namespace, undefined, { preconditions: { uid: ns.metadata.uid } }),
+  );
+  s.log.info('deleted the project namespace with its last network', { namespace });
 }

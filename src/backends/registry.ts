@@ -25,6 +25,7 @@ const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
   },
   aws: async () => (await import('./aws/index.ts')).createAwsBackend,
   proxmox: async () => (await import('./proxmox/index.ts')).createProxmoxBackend,
+  kubernetes: async () => (await import('./kubernetes/index.ts')).createKubernetesBackend,
   baremetal: async () => {
     const { BareMetalBackend } = await import('./baremetal/index.ts');
     return (s, deps) => {

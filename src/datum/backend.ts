@@ -176,6 +176,12 @@ export interface InstanceObserved {
   powerState: PowerState;
   /** Index-aligned with `desired.interfaces`. */
   addresses: { networkIP?: string; externalIP?: string }[];
+  /**
+   * Optional: why the Instance is not running (e.g. `CrashLoopBackOff`, `ImagePullBackOff`) and a one-line
+   * message; the Running condition carries them instead of the generic reason for `powerState`.
+   */
+  reason?: string;
+  message?: string;
 }
 
 export interface DeleteResult {

@@ -19,13 +19,29 @@ export const NODE: ResourceType = {
 };
 export const FAKE_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
+export interface FakeNodeOptions {
+  labels?: Record<string, string>;
+  /** Extra allocatable resources (e.g. `{ 'nvidia.com/gpu': '4' }`) next to kwok's default cpu/memory/pods. */
+  capacity?: Record<string, string>;
+  taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+  /** The node's pod range (pods on it get IPs from there); default: kwok's `cidr`. */
+  podCIDR?: string;
+}
+
 export interface Kwok {
   /** Creates a Node that kwok manages (it reports Ready within a second or two). */
-  createNode(name: string): Promise<KubeObject>;
+  createNode(name: string, opts?: FakeNodeOptions): Promise<KubeObject>;
   stop(): Promise<void>;
 }
 
-export async function startKwok(cp: ControlPlane, opts: { cidr?: string } = {}): Promise<Kwok> {
+/**
+ * `stages`: kwok config files with extra Stages (e.g. for custom resources); kwok keeps its default node and
+ * pod stages as long as the files define none for those kinds.
+ */
+export async function startKwok(
+  cp: ControlPlane,
+  opts: { cidr?: string; stages?: string[] } = {},
+): Promise<Kwok> {
   const bin = await resolveBinary('kwok');
   const procs = new ProcessGroup();
   const logDir = procs.tempDir('datum-kwok-');
@@ -41,20 +57,32 @@ export async function startKwok(cp: ControlPlane, opts: { cidr?: string } = {}):
       `--cidr=${opts.cidr ?? '10.0.0.1/24'}`,
       '--node-ip=10.0.0.1',
       '--node-lease-duration-seconds=40',
+      ...(opts.stages ?? []).map((f) => `--config=${f}`),
     ],
     logDir,
   );
   const client: HttpClient = cp.client();
   return {
-    createNode: (name) =>
-      client.create(NODE, {
+    createNode: async (name, o = {}) => {
+      const node = await client.create(NODE, {
         metadata: {
           name,
           annotations: { [FAKE_NODE_ANNOTATION]: 'fake' },
-          labels: { 'kubernetes.io/hostname': name, type: 'kwok' },
+          labels: { 'kubernetes.io/hostname': name, type: 'kwok', ...o.labels },
         },
-        spec: { taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }] },
-      }),
+        spec: {
+          taints: [{ key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' }, ...(o.taints ?? [])],
+          ...(o.podCIDR ? { podCIDR: o.podCIDR, podCIDRs: [o.podCIDR] } : {}),
+        },
+      });
+      if (!o.capacity) return node;
+      // kwok fills cpu/memory/pods on its first status update; extended resources are ours to add.
+      const resources = { cpu: '32', memory: '256Gi', pods: '110', ...o.capacity };
+      return client.patchStatus(NODE, name, undefined, {
+        type: 'merge',
+        patch: { status: { capacity: resources, allocatable: resources } },
+      });
+    },
     stop: () => procs.stopAll(),
   };
 }

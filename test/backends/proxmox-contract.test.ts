@@ -27,7 +27,6 @@ export function proxmoxConfig(p: FakePve, managedBy: string): Record<string, str
 
 runContractSuite({
   name: 'proxmox (fakepve)',
-  secretData: () => ({ tokenId: pve.tokenId, tokenSecret: pve.tokenSecret }),
   async makeBackend() {
     pve = await startFakePve();
     const backendConfig = proxmoxConfig(pve, `contract-${randomUUID().slice(0, 8)}`);
@@ -66,6 +65,12 @@ runContractSuite({
     };
     let failing = 0;
     return {
+      // The suite's secret value rides along as an extra key (the leak checks look for it); the token is real.
+      credentials: (secret: string) => ({
+        secretValue: secret,
+        tokenId: pve.tokenId,
+        tokenSecret: pve.tokenSecret,
+      }),
       backend,
       async owned(uid: string): Promise<ManagedResource[]> {
         return (await backend.listManaged(ctx)).filter((r) => r.owner.uid === uid);

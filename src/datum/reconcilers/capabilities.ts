@@ -99,8 +99,12 @@ export function runningCondition(
   state: PowerState,
   inst: Instance,
   caps: BackendCapabilities,
+  why?: { reason?: string; message?: string },
 ): [ConditionInput['status'], string, string] {
   const [status, reason, message] = RUNNING[state];
+  // A backend that knows why the Instance is not running (a crash loop, an image pull failure) says so.
+  if (state !== 'running' && why?.reason && /^[A-Za-z][A-Za-z0-9_]{0,127}$/.test(why.reason))
+    return [status, why.reason, why.message || message];
   if (state === 'running' && inst.spec?.runtime.sandbox && !caps.reportsContainerState)
     return [status, reason, `${message} ${MACHINE_ONLY_NOTE}`];
   return [status, reason, message];

@@ -153,7 +153,7 @@ export class InstanceReconciler implements Reconciler {
           c.reason === REASON.CredentialsUnavailable ? 30_000 : this.p.settings.resyncSeconds * 1000,
       };
     }
-    const [rs, rr, rm] = runningCondition(observed.powerState, inst, caps);
+    const [rs, rr, rm] = runningCondition(observed.powerState, inst, caps, observed);
     if (!observed.upToDate) {
       // The platform still runs the previous template (e.g. an instance being replaced): Programmed=True with
       // the new hash would claim otherwise. status.controller keeps the hash that really runs.

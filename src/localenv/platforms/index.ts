@@ -29,6 +29,7 @@ export const LOCAL_PLATFORMS: Record<string, () => Promise<LocalPlatformStarter>
   aws: async () => (await import('./aws.ts')).startLocalAws,
   proxmox: async () => (await import('./proxmox.ts')).startLocalProxmox,
   baremetal: async () => (await import('./baremetal.ts')).startLocalBareMetal,
+  kubernetes: async () => (await import('./kubernetes.ts')).startLocalKubernetes,
 };
 
 /** The platform `make run` picks when `--backend` is not given: AWS when its emulator can start. */

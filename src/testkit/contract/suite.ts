@@ -40,6 +40,11 @@ export interface ContractHandle {
   /** Live backend resources (not yet deleted) owned by this upstream UID. */
   owned(uid: string): Promise<ManagedResource[]>;
   plantOrphan(owner: ResourceOwner): Promise<string>;
+  /**
+   * The data of the credentials Secret the ProviderConfig names, holding `secret` (a value the suite then
+   * looks for in logs, events and status). Default: an access key pair whose secret key is `secret`.
+   */
+  credentials?(secret: string): Record<string, string>;
   /** Injects `count` failures of `mode` into the next instance creations, if the backend supports it. */
   injectInstanceFaults?(mode: 'throttle' | 'error', count: number): void;
   /** Injects a non-retryable failure whose message contains `text` (to check redaction). */
@@ -60,8 +65,6 @@ export interface ContractSuiteOptions {
   /** `home` is the suite's control plane, which the provider uses as its home cluster too. */
   makeBackend(env: { home: HttpClient }): Promise<ContractHandle>;
   timeoutMs?: number;
-  /** Extra keys of the credentials Secret (e.g. a token the backend's platform checks), merged over the default. */
-  secretData?(): Record<string, string>;
   /** Which Datum generation the provider speaks (default classic): the cell suite is its own (cell.ts). */
   generation?: 'classic' | 'cell';
 }
@@ -152,7 +155,10 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       await ensureNamespace(c(), 'provider-system');
       await c().create(SECRET, {
         metadata: { name: 'platform-credentials', namespace: 'provider-system' },
-        stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET_VALUE, ...opts.secretData?.() },
+        stringData: h.credentials?.(SECRET_VALUE) ?? {
+          accessKeyId: 'AKIDEXAMPLE',
+          secretAccessKey: SECRET_VALUE,
+        },
       });
       await c().create(PROVIDER_CONFIG, {
         metadata: { name: 'default' },

@@ -142,6 +142,8 @@ export class RuntimeMetrics {
     this.terminalErrors.inc({ controller }, 0);
     this.reconcilePanics.inc({ controller }, 0);
     this.activeWorkers.set({ controller }, 0);
+    // An idle worker takes an added key straight away, so the depth may never be set by the queue itself.
+    this.queueDepth.set({ name: controller, controller }, 0);
   }
 
   /** The hook the API client calls for every request. */

@@ -52,8 +52,11 @@ export async function entries(s: Session, set: string): Promise<{ cidr: string; 
 
 export async function ourSubnets(s: Session, sets?: OurSet[]): Promise<OurSubnet[]> {
   const out: OurSubnet[] = [];
+  // A set deleted between the listing and this read is simply gone (a concurrent network deletion).
   for (const set of sets ?? (await ourSets(s)))
-    for (const e of await entries(s, set.name)) {
+    for (const e of await entries(s, set.name).catch((err: unknown) =>
+      isNotFound(err) ? [] : Promise.reject(err),
+    )) {
       const marks = readMarks(e.comment);
       if (marks && marks.installation === s.installation) out.push({ set, cidr: e.cidr, marks });
     }

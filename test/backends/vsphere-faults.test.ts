@@ -1,0 +1,214 @@
+/**
+ * The vSphere backend on vcsim under the conditions a real vCenter produces: slow tasks (vcsim -method-delay)
+ * awaited, a session terminated server-side (re-login once), a wrong password (CredentialsInvalid without the
+ * password), TLS verification (pinned fingerprint, CA bundle, nothing), concurrent creates of one id from two
+ * processes' worth of backends, cancellation, and deletion that leaves nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { VimClient } from '../../src/backends/vsphere/vim.ts';
+import { el, text } from '../../src/backends/vsphere/xml.ts';
+import { BackendError } from '../../src/datum/backend.ts';
+import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
+import {
+  admin,
+  backendConfig,
+  harness,
+  instance,
+  inventoryNames,
+  network,
+  subnet,
+} from './vsphere-fixtures.ts';
+
+let sim: Vcsim;
+let vim: VimClient;
+const DELAYS = { CloneVM_Task: 400, PowerOnVM_Task: 200, PowerOffVM_Task: 200, Destroy_Task: 300 };
+
+before(async () => {
+  sim = await startVcsim({ methodDelayMs: DELAYS });
+  vim = admin(sim);
+});
+after(async () => {
+  await vim?.logout();
+  await vim?.transport.close();
+  await sim?.stop();
+});
+
+async function vmState(name: string): Promise<string | undefined> {
+  const vms = await vim.list(['VirtualMachine'], ['name', 'runtime.powerState']);
+  return text(vms.find((v) => text(v.props.name) === name)?.props['runtime.powerState']);
+}
+
+describe('vsphere backend on vcsim: faults', () => {
+  it('awaits slow clone, power-on and destroy tasks: the VM runs when ensure returns and is gone when delete does', async () => {
+    const h = harness(sim);
+    try {
+      await h.backend.ensureNetwork(h.ctx, network('slow'));
+      await h.backend.ensureSubnet(h.ctx, subnet('slow-0', 'slow'));
+      const started = Date.now();
+      const o = await h.backend.ensureInstance(h.ctx, instance('slow-vm', 'slow', 'slow-0'));
+      assert.ok(
+        Date.now() - started >= DELAYS.CloneVM_Task + DELAYS.PowerOnVM_Task,
+        'the delayed tasks were waited for',
+      );
+      assert.equal(o.powerState, 'running');
+      assert.match(o.addresses[0]?.networkIP ?? '', /^10\.128\.0\.\d+$/);
+      assert.equal(await vmState('datum-slow-vm'), 'poweredOn', 'vcsim says the VM runs');
+      const again = await h.backend.ensureInstance(h.ctx, instance('slow-vm', 'slow', 'slow-0'));
+      assert.equal(again.providerId, o.providerId, 'idempotent by name');
+      assert.equal(h.backend.calls.get('CloneVM_Task'), 1);
+      assert.deepEqual(await h.backend.deleteInstance(h.ctx, 'slow-vm'), { gone: true });
+      assert.equal(await vmState('datum-slow-vm'), undefined, 'vcsim no longer has the VM');
+      assert.deepEqual(
+        await h.backend.deleteInstance(h.ctx, 'slow-vm'),
+        { gone: true },
+        'deleting a missing VM',
+      );
+      await h.backend.deleteSubnet(h.ctx, 'slow-0');
+      assert.deepEqual(await h.backend.deleteNetwork(h.ctx, 'slow'), { gone: true });
+      assert.deepEqual(await inventoryNames(vim), []);
+      assert.deepEqual(await h.backend.listManaged(h.ctx), []);
+    } finally {
+      await h.backend.close();
+    }
+  });
+
+  it('logs in again once when vCenter ends the session', async () => {
+    const h = harness(sim);
+    try {
+      await h.backend.ensureNetwork(h.ctx, network('relogin'));
+      assert.equal(h.backend.calls.get('Login'), 1);
+      // End every session but the admin's own, server-side (what an expiry or an operator does).
+      const sc = await vim.serviceContent();
+      const mine = await vim.sessionKey();
+      const [sm] = await vim.retrieve([sc.sessionManager], ['sessionList']);
+      const others = (sm?.props.sessionList?.UserSession ?? [])
+        .map((s: { key: unknown }) => text(s.key))
+        .filter((k: string | undefined) => k && k !== mine);
+      assert.ok(others.length >= 1, 'the backend has a session to end');
+      await vim.invoke(
+        'TerminateSession',
+        sc.sessionManager,
+        others.map((k: string) => el('sessionId', k)).join(''),
+        {
+          idempotent: false,
+        },
+      );
+      const listed = await h.backend.listManaged(h.ctx);
+      assert.equal(listed.filter((r) => r.kind === 'network').length, 1);
+      assert.equal(h.backend.calls.get('Login'), 2, 'exactly one re-login');
+      assert.deepEqual(await h.backend.deleteNetwork(h.ctx, 'relogin'), { gone: true });
+    } finally {
+      await h.backend.close();
+    }
+  });
+
+  it('reports a wrong password as CredentialsInvalid without the password anywhere in the error', async () => {
+    const password = 'wrong-password-9f8e7d';
+    const h = harness(sim, { password });
+    try {
+      const err = await h.backend.listManaged(h.ctx).then(
+        () => assert.fail('login succeeded with a wrong password'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof BackendError);
+      assert.equal(err.reason, 'CredentialsInvalid');
+      assert.match(err.message, /InvalidLogin/);
+      const everything = JSON.stringify({ m: err.message, s: err.stack, c: err.cause });
+      assert.equal(everything.includes(password), false);
+      assert.equal(everything.includes(sim.password), false);
+    } finally {
+      await h.backend.close();
+    }
+  });
+
+  it('verifies TLS: a wrong pinned fingerprint and an unknown self-signed certificate are refused, a CA bundle works', async () => {
+    const wrong = harness(sim, { config: backendConfig(sim, { fingerprintSha256: 'AB'.repeat(32) }) });
+    const none = harness(sim, { config: { ...backendConfig(sim), fingerprintSha256: '' } });
+    const ca = harness(sim, {
+      config: { ...backendConfig(sim), fingerprintSha256: '', caBundle: sim.caPem },
+    });
+    try {
+      for (const h of [wrong, none]) {
+        const err = await h.backend.listManaged(h.ctx).then(
+          () => assert.fail('an unverified server was trusted'),
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof BackendError);
+        assert.equal(err.reason, 'InvalidConfiguration');
+        assert.match(err.message, /fingerprint|not trusted/);
+      }
+      assert.equal(wrong.backend.calls.get('Login') ?? 0, 0, 'no credentials sent to an unverified server');
+      assert.deepEqual(await ca.backend.listManaged(ca.ctx), []);
+    } finally {
+      await Promise.all([wrong, none, ca].map((h) => h.backend.close()));
+    }
+  });
+
+  it('creates one VM when two backends (two processes) ensure the same id at once', async () => {
+    const a = harness(sim);
+    const b = harness(sim);
+    b.ctx.installation = a.ctx.installation;
+    try {
+      await a.backend.ensureNetwork(a.ctx, network('race'));
+      await a.backend.ensureSubnet(a.ctx, subnet('race-0', 'race'));
+      const d = instance('race-vm', 'race', 'race-0');
+      const [x, y] = await Promise.all([
+        a.backend.ensureInstance(a.ctx, d),
+        b.backend.ensureInstance(b.ctx, d),
+      ]);
+      assert.equal(x.providerId, y.providerId);
+      assert.deepEqual(
+        (await inventoryNames(vim)).filter((n) => n === 'datum-race-vm'),
+        ['datum-race-vm'],
+        'one VM in vcsim',
+      );
+      assert.equal((await a.backend.listManaged(a.ctx)).filter((r) => r.kind === 'instance').length, 1);
+      await a.backend.deleteInstance(a.ctx, 'race-vm');
+      await a.backend.deleteSubnet(a.ctx, 'race-0');
+      await a.backend.deleteNetwork(a.ctx, 'race');
+      assert.deepEqual(await inventoryNames(vim), []);
+    } finally {
+      await Promise.all([a.backend.close(), b.backend.close()]);
+    }
+  });
+
+  it('stops waiting when the caller aborts', async () => {
+    const ac = new AbortController();
+    const h = harness(sim, { signal: ac.signal });
+    const setup = harness(sim);
+    setup.ctx.installation = h.ctx.installation;
+    try {
+      await setup.backend.ensureNetwork(setup.ctx, network('abort'));
+      await setup.backend.ensureSubnet(setup.ctx, subnet('abort-0', 'abort'));
+      const p = h.backend.ensureInstance(h.ctx, instance('abort-vm', 'abort', 'abort-0'));
+      setTimeout(() => ac.abort(new Error('reconcile cancelled')), 150);
+      await assert.rejects(p, /reconcile cancelled/);
+      // What was started may finish on the server; the next reconcile adopts it and deletion cleans up.
+      await setup.backend.deleteInstance(setup.ctx, 'abort-vm');
+      await setup.backend.deleteSubnet(setup.ctx, 'abort-0');
+      await setup.backend.deleteNetwork(setup.ctx, 'abort');
+    } finally {
+      await Promise.all([h.backend.close(), setup.backend.close()]);
+    }
+  });
+
+  it('refuses sandboxes and secret files with Unsupported, before any call', async () => {
+    const h = harness(sim);
+    try {
+      const sandbox = { ...instance('sb', 'n', 's'), runtime: { kind: 'sandbox' as const, containers: [] } };
+      await assert.rejects(h.backend.ensureInstance(h.ctx, sandbox), { reason: 'Unsupported' });
+      const secretFile = instance('sf', 'n', 's');
+      if (secretFile.runtime.kind === 'virtualMachine')
+        secretFile.runtime.files.push({ path: '/etc/token', data: 'c2VjcmV0', sensitive: true });
+      await assert.rejects(h.backend.ensureInstance(h.ctx, secretFile), {
+        reason: 'Unsupported',
+        message: /\/etc\/token comes from a Secret/,
+      });
+      assert.deepEqual(h.backend.capabilities().runtimes, ['virtualMachine']);
+      assert.equal(h.backend.capabilities().features.includes('networkPolicy'), false);
+    } finally {
+      await h.backend.close();
+    }
+  });
+});

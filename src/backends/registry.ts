@@ -19,7 +19,13 @@ export async function createBackend(settings: ProviderSettings): Promise<Backend
       };
       return mod.createAwsBackend(settings);
     }
+    case 'vsphere': {
+      const mod = (await import('./vsphere/index.ts' as string)) as {
+        createVsphereBackend(s: ProviderSettings): Backend;
+      };
+      return mod.createVsphereBackend(settings);
+    }
     default:
-      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws`);
+      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws, vsphere`);
   }
 }

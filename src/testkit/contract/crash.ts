@@ -48,6 +48,7 @@ export async function crashTest(o: {
   kubeconfig: string;
   handle: ContractHandle;
   ns: string;
+  runtime?: 'sandbox' | 'virtualMachine';
 }): Promise<void> {
   const { client, handle, ns } = o;
   const loc = { name: 'crash-site', namespace: ns };
@@ -78,7 +79,13 @@ export async function crashTest(o: {
   warm.child.kill('SIGTERM');
   await warm.exited;
 
-  const inst = await createInstance(client, { name: 'crashy-0', namespace: ns, location: loc });
+  const inst = await createInstance(client, {
+    name: 'crashy-0',
+    namespace: ns,
+    location: loc,
+    runtime: o.runtime,
+    networkPolicy: handle.backend.capabilities().features.includes('networkPolicy'),
+  });
   const first = run('after-ensure-instance');
   const exit = await Promise.race([
     first.exited,

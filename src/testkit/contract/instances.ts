@@ -9,7 +9,7 @@ import { it } from 'node:test';
 import { INSTANCE } from '../../datum/api/resources.ts';
 import type { Instance } from '../../datum/api/types.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
-import { createInstance } from './fixtures.ts';
+import type { createInstance } from './fixtures.ts';
 import type { ContractHandle } from './suite.ts';
 import { condOf, eventually } from './suite.ts';
 import { MARKER, reconciles, Timeline } from './timeline.ts';
@@ -25,10 +25,18 @@ export interface InstanceTestEnv {
   get(name: string): Promise<Instance | undefined>;
   /** Waits until the Instance is Programmed=True and Running=True. */
   programmed(name: string): Promise<Instance>;
+  /** The runtime of plain Instances: sandbox unless the backend has none. */
+  runtime(): 'sandbox' | 'virtualMachine';
+  /** Creates an Instance the way the suite does (a network policy only where the backend has the feature). */
+  createInstance: typeof createInstance;
 }
 
 export function instanceTests(env: InstanceTestEnv): void {
-  const { c, ns, ours, logs, get, programmed } = env;
+  const { c, ns, ours, logs, get, programmed, runtime } = env;
+  const createInstance = env.createInstance;
+  const hasSandbox = () => env.h().backend.capabilities().runtimes.includes('sandbox');
+  /** web-0 (sandbox) and vm-0 when the backend runs both; vm-0 only (web-0 refused) otherwise. */
+  const served = () => (hasSandbox() ? ['web-0', 'vm-0'] : ['vm-0']);
 
   it('brings a sandbox and a VM Instance to Programmed and Running with addresses and the template hash, never writing Ready', async () => {
     // Every stored version of the Instances from their creation. Nobody plays compute in this test, so Ready
@@ -38,8 +46,16 @@ export function instanceTests(env: InstanceTestEnv): void {
       await createInstance(c(), { name: 'web-0', namespace: ns, location: ours, runtime: 'sandbox' });
       await createInstance(c(), { name: 'vm-0', namespace: ns, location: ours, runtime: 'virtualMachine' });
       await checkProgrammed();
-      for (const name of ['web-0', 'vm-0']) await timeline.catchUp(name);
-      for (const name of ['web-0', 'vm-0']) {
+      if (!hasSandbox()) {
+        const refused = await eventually(async () => {
+          const i = await get('web-0');
+          return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
+        }, 'web-0 refused');
+        assert.equal(condOf(refused, 'Programmed')?.reason, 'UnsupportedRuntime');
+        assert.equal((await env.h().owned(refused.metadata.uid!)).length, 0, 'no backend resource for it');
+      }
+      for (const name of served()) await timeline.catchUp(name);
+      for (const name of served()) {
         const versions = timeline.versions(name);
         assert.ok(versions.length >= 3, `${name}: ${versions.length} stored versions observed`);
         const created = condOf(versions[0], 'Ready');
@@ -59,7 +75,7 @@ export function instanceTests(env: InstanceTestEnv): void {
   });
 
   async function checkProgrammed(): Promise<void> {
-    for (const name of ['web-0', 'vm-0']) {
+    for (const name of served()) {
       const i = await programmed(name);
       assert.equal(i.status?.controller?.observedTemplateHash, 'hash-1');
       const backendRef = (await env.h().owned(i.metadata.uid!)).find(
@@ -105,6 +121,7 @@ export function instanceTests(env: InstanceTestEnv): void {
         name: 'theirs-0',
         namespace: ns,
         location: { name: 'elsewhere', namespace: ns },
+        runtime: runtime(),
       });
       await settle(timeline, 'theirs-0');
       // Reconciled twice, and the only stored versions are the creation and our two marker writes.
@@ -133,6 +150,7 @@ export function instanceTests(env: InstanceTestEnv): void {
         namespace: ns,
         location: ours,
         gates: ['Network'],
+        runtime: runtime(),
       });
       await settle(timeline, 'gated-0');
       const versions = timeline.versions('gated-0');
@@ -155,11 +173,21 @@ export function instanceTests(env: InstanceTestEnv): void {
       patch: {
         spec: {
           controller: { templateHash: 'hash-2' },
-          runtime: {
-            sandbox: {
-              containers: [{ name: 'app', image: 'nginx:1.28', ports: [{ name: 'http', port: 80 }] }],
-            },
-          },
+          runtime:
+            runtime() === 'sandbox'
+              ? {
+                  sandbox: {
+                    containers: [{ name: 'app', image: 'nginx:1.28', ports: [{ name: 'http', port: 80 }] }],
+                  },
+                }
+              : {
+                  virtualMachine: {
+                    ports: [
+                      { name: 'ssh', port: 22 },
+                      { name: 'http', port: 80 },
+                    ],
+                  },
+                },
         },
       },
     });
@@ -180,6 +208,7 @@ export function instanceTests(env: InstanceTestEnv): void {
       namespace: ns,
       location: ours,
       instanceType: 'datumcloud/unknown-99',
+      runtime: runtime(),
     });
     await createInstance(c(), { name: 'no-runtime-0', namespace: ns, location: ours, runtime: 'none' });
     const bad = await eventually(async () => {
@@ -193,7 +222,12 @@ export function instanceTests(env: InstanceTestEnv): void {
       return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
     }, 'no-runtime refused');
     assert.equal(condOf(none, 'Programmed')?.reason, 'InvalidConfiguration');
-    await createInstance(c(), { name: 'good-after-bad-0', namespace: ns, location: ours });
+    await createInstance(c(), {
+      name: 'good-after-bad-0',
+      namespace: ns,
+      location: ours,
+      runtime: runtime(),
+    });
     await programmed('good-after-bad-0');
   });
 }

@@ -15,6 +15,7 @@ import { type Provider, registerProvider } from '../../datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../datum/providerconfig.ts';
 import { defaultSettings } from '../../datum/settings.ts';
 import { ControlPlane, DATUM_CRDS } from '../../localenv/controlplane.ts';
+import type { HttpClient } from '../../runtime/client/client.ts';
 import { isNotFound } from '../../runtime/client/errors.ts';
 import type { Condition, KubeObject } from '../../runtime/client/types.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
@@ -23,7 +24,7 @@ import { EVENT_RESOURCE } from '../../runtime/util/events.ts';
 import { crashTest } from './crash.ts';
 import { deletionOrderTest } from './deletion.ts';
 import {
-  createInstance,
+  createInstance as createFixture,
   createLocation,
   createNetwork,
   createNetworking,
@@ -53,8 +54,11 @@ export interface ContractHandle {
 
 export interface ContractSuiteOptions {
   name: string;
-  makeBackend(): Promise<ContractHandle>;
+  /** `home` is the suite's control plane, which the provider uses as its home cluster too. */
+  makeBackend(env: { home: HttpClient }): Promise<ContractHandle>;
   timeoutMs?: number;
+  /** Extra keys of the credentials Secret (e.g. a token the backend's platform checks), merged over the default. */
+  secretData?(): Record<string, string>;
 }
 
 const SECRET_VALUE = 'contract-suite-secret-4f1c9b';
@@ -95,6 +99,17 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
     const settings = { ...defaultSettings(), resyncSeconds: 3600, sweepIntervalSeconds: 3600 };
     const crds = [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS];
     const c = () => cp.client();
+    // The runtime of the suite's plain Instances: sandbox, unless the backend has none (e.g. bare metal).
+    const runtime = () =>
+      h.backend.capabilities().runtimes.includes('sandbox')
+        ? ('sandbox' as const)
+        : ('virtualMachine' as const);
+    // Instances carry a network policy only where the backend has the feature (else they would be refused).
+    const createInstance: typeof createFixture = (client, f) =>
+      createFixture(client, {
+        networkPolicy: h.backend.capabilities().features.includes('networkPolicy'),
+        ...f,
+      });
     const get = (name: string, namespace = ns, client = c()) =>
       client
         .get<Instance>(INSTANCE, name, namespace)
@@ -124,7 +139,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         ControlPlane.start({ crdDirs: crds }),
         ControlPlane.start({ crdDirs: crds }),
       ]);
-      h = await opts.makeBackend();
+      h = await opts.makeBackend({ home: c() });
       for (const client of [c(), cp2.client()]) {
         await ensureNamespace(client, ns);
         await createLocation(client, ns, 'dfw', settings.locationClassName, 'DFW');
@@ -134,7 +149,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       await ensureNamespace(c(), 'provider-system');
       await c().create(SECRET, {
         metadata: { name: 'platform-credentials', namespace: 'provider-system' },
-        stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET_VALUE },
+        stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: SECRET_VALUE, ...opts.secretData?.() },
       });
       await c().create(PROVIDER_CONFIG, {
         metadata: { name: 'default' },
@@ -206,13 +221,18 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       assert.equal(condOf(broken, 'Ready')?.reason, 'CredentialsUnavailable');
     });
 
-    instanceTests({ c, h: () => h, ns, ours, logs, get, programmed });
+    instanceTests({ c, h: () => h, ns, ours, logs, get, programmed, runtime, createInstance });
 
     it('ends in success after injected throttling and server errors', { skip: false }, async (t) => {
       if (!h.injectInstanceFaults) return t.skip('backend handle cannot inject faults');
       h.injectInstanceFaults('throttle', 2);
       h.injectInstanceFaults('error', 2);
-      const i = await createInstance(c(), { name: 'flaky-0', namespace: ns, location: ours });
+      const i = await createInstance(c(), {
+        name: 'flaky-0',
+        namespace: ns,
+        location: ours,
+        runtime: runtime(),
+      });
       await programmed('flaky-0');
       assert.equal((await h.owned(i.metadata.uid!)).filter((r) => r.kind === 'instance').length, 1);
     });
@@ -220,7 +240,12 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
     it('serves a second project control plane engaged at run time', async () => {
       await mgr.engage('project-b', cp2.connection);
       await createNetworking(cp2.client(), ns, 'default', ours, '10.130.0.0/20');
-      const i = await createInstance(cp2.client(), { name: 'b-web-0', namespace: ns, location: ours });
+      const i = await createInstance(cp2.client(), {
+        name: 'b-web-0',
+        namespace: ns,
+        location: ours,
+        runtime: runtime(),
+      });
       await programmed('b-web-0', ns, cp2.client());
       const owned = await h.owned(i.metadata.uid!);
       assert.equal(owned[0]?.owner.cluster, 'project-b');
@@ -229,7 +254,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
     it('never lets a secret value reach logs, events or status', async (t) => {
       if (!h.injectInstanceFailure) return t.skip('backend handle cannot inject failures');
       h.injectInstanceFailure('CredentialsInvalid', `signature mismatch for ${SECRET_VALUE}`);
-      await createInstance(c(), { name: 'leaky-0', namespace: ns, location: ours });
+      await createInstance(c(), { name: 'leaky-0', namespace: ns, location: ours, runtime: runtime() });
       const i = await eventually(async () => {
         const x = await get('leaky-0');
         return condOf(x, 'Programmed')?.reason === 'CredentialsInvalid' ? x : undefined;
@@ -302,7 +327,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
 
     it('survives a crash between the backend create and the status write: exactly one backend instance', async (t) => {
       if (!h.providerProcess) return t.skip('backend handle cannot run a provider process');
-      await crashTest({ client: c(), kubeconfig: cp.kubeconfigPath, handle: h, ns });
+      await crashTest({ client: c(), kubeconfig: cp.kubeconfigPath, handle: h, ns, runtime: runtime() });
     });
   });
 }

@@ -1,0 +1,84 @@
+/**
+ * The backend contract suite with the vSphere backend on vcsim (tasks delayed so they are really awaited), on
+ * a real control plane. The crash test runs a provider process (`--backend vsphere`) against the same vcsim.
+ * No fault injection: vcsim has no fault proxy in front of it (the faults test covers the failure paths).
+ */
+import { randomUUID } from 'node:crypto';
+import { VsphereBackend } from '../../src/backends/vsphere/index.ts';
+import type { BackendContext, ManagedResource, ResourceOwner } from '../../src/datum/backend.ts';
+import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
+import { createLogger } from '../../src/runtime/log/logger.ts';
+import { providerCommand } from '../../src/testkit/contract/crash.ts';
+import { runContractSuite } from '../../src/testkit/contract/suite.ts';
+import { backendConfig, instance } from './vsphere-fixtures.ts';
+
+let sim: Vcsim;
+
+runContractSuite({
+  name: 'vsphere (vcsim)',
+  secretData: () => ({ username: sim.username, password: sim.password }),
+  async makeBackend() {
+    sim = await startVcsim({ methodDelayMs: { CloneVM_Task: 200, PowerOnVM_Task: 100, Destroy_Task: 100 } });
+    const config = backendConfig(sim, { managedBy: `contract-${randomUUID().slice(0, 8)}` });
+    const backend = new VsphereBackend({ config });
+    const ctx: BackendContext = {
+      credentials: { source: 'Secret', data: { username: sim.username, password: sim.password } },
+      config: {},
+      location: { namespace: 'default', name: 'fixtures', topology: {} },
+      log: createLogger({ level: 'warn', sink: () => {} }),
+      signal: new AbortController().signal,
+    };
+    const fixtureOwner = (kind: ResourceOwner['kind'], name: string): ResourceOwner => ({
+      cluster: 'contract-fixtures',
+      namespace: 'default',
+      kind,
+      name,
+      uid: randomUUID(),
+    });
+    let orphanNet: Promise<void> | undefined;
+    const ensureOrphanNet = () => {
+      orphanNet ??= (async () => {
+        await backend.ensureNetwork(ctx, {
+          id: 'orphans',
+          owner: fixtureOwner('NetworkContext', 'orphans'),
+          ipv4Cidr: '10.250.0.0/16',
+          mtu: 1500,
+        });
+        await backend.ensureSubnet(ctx, {
+          id: 'orphans-0',
+          owner: fixtureOwner('Subnet', 'orphans-0'),
+          networkId: 'orphans',
+          cidr: '10.250.0.0/24',
+        });
+      })();
+      return orphanNet;
+    };
+    return {
+      backend,
+      async owned(uid: string): Promise<ManagedResource[]> {
+        return (await backend.listManaged(ctx)).filter((r) => r.owner.uid === uid);
+      },
+      async plantOrphan(owner: ResourceOwner): Promise<string> {
+        await ensureOrphanNet();
+        const o = await backend.ensureInstance(ctx, {
+          ...instance(`orphan-${owner.uid.slice(0, 8)}`, 'orphans', 'orphans-0'),
+          owner,
+        });
+        return o.providerId;
+      },
+      providerProcess(kubeconfig, locationClass, failpoint) {
+        return providerCommand({
+          kubeconfig,
+          locationClass,
+          backend: 'vsphere',
+          backendConfig: config,
+          failpoint,
+        });
+      },
+      async cleanup() {
+        await backend.close();
+        await sim.stop();
+      },
+    };
+  },
+});

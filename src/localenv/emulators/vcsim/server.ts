@@ -5,7 +5,6 @@
  * kills it if the test process dies, even by SIGKILL.
  */
 import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { resolveBinary } from '../../binaries.ts';
@@ -43,8 +42,7 @@ export async function startVcsim(opts: StartVcsimOptions = {}): Promise<Vcsim> {
   const bin = await resolveBinary('vcsim', { log: opts.log });
   const group = new ProcessGroup();
   const dir = group.tempDir('datum-vcsim-');
-  const { cert, key } = selfSignedServingCert(dir, 'vcsim');
-  writeFileSync(join(dir, 'vcsim.pem'), cert);
+  const { cert } = selfSignedServingCert(dir, 'vcsim');
   // vcsim puts the credentials in a URL's userinfo and compares the parsed form: keep them URL-plain.
   const username = opts.username ?? 'datum-admin';
   const password = opts.password ?? `vcsim-${Math.random().toString(36).slice(2, 12)}`;

@@ -1,7 +1,7 @@
 /**
  * The backend contract suite with the vSphere backend on vcsim (tasks delayed so they are really awaited), on
  * a real control plane. The crash test runs a provider process (`--backend vsphere`) against the same vcsim.
- * No fault injection: vcsim has no fault proxy in front of it (the faults test covers the failure paths).
+ * Faults are injected by the proxy in front of vcsim: HTTP 503 (an overloaded vCenter) and SOAP faults.
  */
 import { randomUUID } from 'node:crypto';
 import { VsphereBackend } from '../../src/backends/vsphere/index.ts';
@@ -65,6 +65,23 @@ runContractSuite({
           owner,
         });
         return o.providerId;
+      },
+      injectInstanceFaults(mode, count) {
+        sim.proxy.plan({
+          op: 'CloneVM_Task',
+          fault:
+            mode === 'throttle'
+              ? { kind: 'http', status: 503 }
+              : { kind: 'fault', type: 'SystemError', message: 'injected server error' },
+          times: count,
+        });
+      },
+      injectInstanceFailure(_reason, text) {
+        sim.proxy.plan({
+          op: 'CloneVM_Task',
+          fault: { kind: 'fault', type: 'NoPermission', message: text },
+          times: 1,
+        });
       },
       providerProcess(kubeconfig, locationClass, failpoint) {
         return providerCommand({

@@ -193,6 +193,42 @@ describe('vsphere backend on vcsim: faults', () => {
     }
   });
 
+  it('retries reads through HTTP 503s but never sends a create twice', async () => {
+    const h = harness(sim);
+    try {
+      await h.backend.ensureNetwork(h.ctx, network('flaky'));
+      await h.backend.ensureSubnet(h.ctx, subnet('flaky-0', 'flaky'));
+      sim.proxy.reset();
+      sim.proxy.plan({ op: 'FindByInventoryPath', fault: { kind: 'http', status: 503 }, times: 2 });
+      sim.proxy.plan({ op: 'CloneVM_Task', fault: { kind: 'http', status: 503 }, times: 1 });
+      const err = await h.backend.ensureInstance(h.ctx, instance('flaky-vm', 'flaky', 'flaky-0')).then(
+        () => assert.fail('the injected 503 on the clone was swallowed'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof BackendError);
+      assert.equal(err.reason, 'Transient');
+      assert.equal(err.retryable, true);
+      const ops = sim.proxy.log.map((e) => `${e.op}${e.faulted ? '!' : ''}`);
+      assert.deepEqual(
+        ops.filter((o) => o.startsWith('FindByInventoryPath')).slice(0, 3),
+        ['FindByInventoryPath!', 'FindByInventoryPath!', 'FindByInventoryPath'],
+        'the read was retried',
+      );
+      assert.deepEqual(
+        ops.filter((o) => o.startsWith('CloneVM_Task')),
+        ['CloneVM_Task!'],
+        'the clone was sent once',
+      );
+      const o = await h.backend.ensureInstance(h.ctx, instance('flaky-vm', 'flaky', 'flaky-0'));
+      assert.equal(o.powerState, 'running', 'the next reconcile converges');
+      await h.backend.deleteInstance(h.ctx, 'flaky-vm');
+      await h.backend.deleteSubnet(h.ctx, 'flaky-0');
+      await h.backend.deleteNetwork(h.ctx, 'flaky');
+    } finally {
+      await h.backend.close();
+    }
+  });
+
   it('refuses sandboxes and secret files with Unsupported, before any call', async () => {
     const h = harness(sim);
     try {

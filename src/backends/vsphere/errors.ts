@@ -14,6 +14,7 @@ import {
   NotAuthenticated,
   NotFound,
   NotSupported,
+  ResourceInUse,
   TaskInProgress,
   TlsVerificationError,
   VimFault,
@@ -49,6 +50,7 @@ export function toBackendError(err: unknown, op: string, secrets: readonly strin
   if (err instanceof InvalidArgument) return make('InvalidConfiguration');
   if (err instanceof NotSupported) return make('Unsupported');
   if (err instanceof ManagedObjectNotFound || err instanceof NotFound) return make('NotFound');
+  if (err instanceof ResourceInUse) return make('DependencyNotReady', { retryAfterMs: 2_000 });
   if (err instanceof DuplicateName) return make('Transient', { retryAfterMs: 2_000 });
   if (err instanceof VimTransportError) return make('Transient', { retryAfterMs: 2_000 });
   return make('Transient', { retryAfterMs: 2_000 });

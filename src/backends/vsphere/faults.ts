@@ -51,6 +51,9 @@ export class InvalidArgument extends VimFault {
 export class NotFound extends VimFault {
   override name = 'NotFound';
 }
+export class ResourceInUse extends VimFault {
+  override name = 'ResourceInUse';
+}
 export class NotSupported extends VimFault {
   override name = 'NotSupported';
 }
@@ -79,6 +82,7 @@ const CLASSES: Record<string, FaultClass> = {
   InvalidType: InvalidArgument,
   InvalidName: InvalidArgument,
   NotFound,
+  ResourceInUse,
   NotSupported,
   NotImplemented: NotSupported,
 };

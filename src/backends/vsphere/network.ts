@@ -16,7 +16,7 @@ import { DuplicateName, ManagedObjectNotFound } from './faults.ts';
 import { type Scanned, scanManaged, subnetProviderId } from './list.ts';
 import { clearMarks, NAME_PREFIX, readMarks, type SubnetMark, writeOwner, writeSubnets } from './marks.ts';
 import type { Session } from './session.ts';
-import { el, type MoRef, text } from './xml.ts';
+import { arr, el, type MoRef, text } from './xml.ts';
 
 export function portgroupName(id: string): string {
   return `${NAME_PREFIX}${id}`;
@@ -98,6 +98,26 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
 export async function deleteNetwork(s: Session, id: string): Promise<DeleteResult> {
   const pg = await findPortgroup(s, id);
   if (!pg) return { gone: true };
+  // Like vCenter's ResourceInUse, and like a VPC with subnets: subnets and VMs go first.
+  const [cur] = await s.vim.retrieve([pg], ['customValue', 'vm'], s.signal);
+  const subnets = Object.keys(readMarks(cur?.props.customValue, await s.keys()).subnets);
+  if (subnets.length)
+    throw new BackendError(
+      'DependencyNotReady',
+      `vsphere: network ${id} still has subnets ${subnets.join(', ')}`,
+      {
+        retryAfterMs: 2_000,
+      },
+    );
+  const vms = arr(cur?.props.vm?.ManagedObjectReference);
+  if (vms.length)
+    throw new BackendError(
+      'DependencyNotReady',
+      `vsphere: network ${id} is still used by ${vms.length} VM(s)`,
+      {
+        retryAfterMs: 2_000,
+      },
+    );
   try {
     await s.vim.runTask('Destroy_Task', pg, '', s.signal);
   } catch (err) {
@@ -138,12 +158,24 @@ async function subnetHolder(s: Session, id: string): Promise<Scanned | undefined
 export async function deleteSubnet(s: Session, id: string): Promise<DeleteResult> {
   const holder = await subnetHolder(s, id);
   if (!holder) return { gone: true };
-  await s.locks.run(`subnets:${holder.obj.value}`, async () => {
-    const marks = await marked(s, holder.obj);
-    const { [id]: _gone, ...rest } = marks.subnets;
-    await writeSubnets(s.vim, await s.keys(), holder.obj, rest, s.signal);
-  });
+  // Like a subnet with instances in it: the VMs go first.
+  const users = (await scanManaged(s, ['VirtualMachine'])).filter((v) => v.marks.owner?.subnetId === id);
+  if (users.length)
+    throw new BackendError(
+      'DependencyNotReady',
+      `vsphere: subnet ${id} is still used by ${users.map((u) => u.name).join(', ')}`,
+      { retryAfterMs: 2_000 },
+    );
+  await forgetSubnet(s, holder.obj, id);
   return { gone: true };
+}
+
+async function forgetSubnet(s: Session, pg: MoRef, id: string): Promise<void> {
+  await s.locks.run(`subnets:${pg.value}`, async () => {
+    const marks = await marked(s, pg);
+    const { [id]: _gone, ...rest } = marks.subnets;
+    await writeSubnets(s.vim, await s.keys(), pg, rest, s.signal);
+  });
 }
 
 export async function releaseNetwork(s: Session, id: string): Promise<string[]> {
@@ -159,6 +191,6 @@ export async function releaseSubnet(s: Session, id: string): Promise<string[]> {
   const holder = await subnetHolder(s, id);
   if (!holder) return [];
   const cidr = holder.marks.subnets[id]!.cidr;
-  await deleteSubnet(s, id);
+  await forgetSubnet(s, holder.obj, id);
   return [subnetProviderId(holder.obj, cidr)];
 }

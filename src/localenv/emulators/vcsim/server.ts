@@ -11,10 +11,14 @@ import { resolveBinary } from '../../binaries.ts';
 import { selfSignedServingCert } from '../../certs.ts';
 import { logTail, type Managed, ProcessGroup, sleep } from '../../process.ts';
 import { freePort } from '../moto/server.ts';
+import { startVimProxy, type VimProxy } from './proxy.ts';
 
 export interface Vcsim {
-  /** `https://127.0.0.1:<port>/sdk` */
+  /** `https://127.0.0.1:<port>/sdk`: the fault proxy (what clients use). */
   endpoint: string;
+  /** vcsim itself, bypassing faults. */
+  simEndpoint: string;
+  proxy: VimProxy;
   port: number;
   username: string;
   password: string;
@@ -42,7 +46,7 @@ export async function startVcsim(opts: StartVcsimOptions = {}): Promise<Vcsim> {
   const bin = await resolveBinary('vcsim', { log: opts.log });
   const group = new ProcessGroup();
   const dir = group.tempDir('datum-vcsim-');
-  const { cert } = selfSignedServingCert(dir, 'vcsim');
+  const { cert, key } = selfSignedServingCert(dir, 'vcsim');
   // vcsim puts the credentials in a URL's userinfo and compares the parsed form: keep them URL-plain.
   const username = opts.username ?? 'datum-admin';
   const password = opts.password ?? `vcsim-${Math.random().toString(36).slice(2, 12)}`;
@@ -75,9 +79,18 @@ export async function startVcsim(opts: StartVcsimOptions = {}): Promise<Vcsim> {
     if (opts.delayMs) args.push('-delay', String(opts.delayMs));
     const proc = group.start('vcsim', bin, args, dir);
     const endpoint = `https://127.0.0.1:${port}/sdk`;
-    if ((await waitReady(endpoint, cert, proc, opts.readyTimeoutMs ?? 30_000)) === 'ready')
+    if ((await waitReady(endpoint, cert, proc, opts.readyTimeoutMs ?? 30_000)) === 'ready') {
+      let proxy: VimProxy;
+      try {
+        proxy = await startVimProxy(endpoint, cert, key);
+      } catch (err) {
+        await group.stopAll();
+        throw err;
+      }
       return {
-        endpoint,
+        endpoint: proxy.endpoint,
+        simEndpoint: endpoint,
+        proxy,
         port,
         username,
         password,
@@ -85,8 +98,12 @@ export async function startVcsim(opts: StartVcsimOptions = {}): Promise<Vcsim> {
         fingerprintSha256,
         pid: proc.child.pid!,
         logPath: proc.logPath,
-        stop: () => group.stopAll(),
+        async stop() {
+          await proxy.close();
+          await group.stopAll();
+        },
       };
+    }
     lastError = logTail(proc.logPath);
     await group.stopOne(proc);
   }

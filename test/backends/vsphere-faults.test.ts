@@ -229,6 +229,53 @@ describe('vsphere backend on vcsim: faults', () => {
     }
   });
 
+  it('releases without touching (Retain), hides ours from other installations, and reconfigures a changed instance type', async () => {
+    const config = backendConfig(sim, { instanceTypes: 'datumcloud/d1-large=4x16384' });
+    const h = harness(sim, { config });
+    const other = harness(sim, { config });
+    try {
+      await h.backend.ensureNetwork(h.ctx, network('keep'));
+      await h.backend.ensureSubnet(h.ctx, subnet('keep-0', 'keep'));
+      const d = instance('keep-vm', 'keep', 'keep-0');
+      const o = await h.backend.ensureInstance(h.ctx, d);
+      assert.deepEqual(
+        await other.backend.listManaged(other.ctx),
+        [],
+        'another installation sees nothing of ours',
+      );
+      await assert.rejects(other.backend.ensureInstance(other.ctx, d), {
+        reason: 'InvalidConfiguration',
+        message: /belongs to another installation/,
+      });
+
+      const bigger = { ...d, instanceType: 'datumcloud/d1-large', templateHash: 'hash-2' };
+      assert.equal((await h.backend.ensureInstance(h.ctx, bigger)).powerState, 'running');
+      const [hw] = await vim.retrieve(
+        [{ type: 'VirtualMachine', value: o.providerId }],
+        ['config.hardware.numCPU', 'config.hardware.memoryMB', 'runtime.powerState'],
+      );
+      assert.equal(text(hw?.props['config.hardware.numCPU']), '4');
+      assert.equal(text(hw?.props['config.hardware.memoryMB']), '16384');
+      assert.equal(text(hw?.props['runtime.powerState']), 'poweredOn');
+
+      assert.deepEqual(await h.backend.release(h.ctx, 'instance', 'keep-vm'), { released: [o.providerId] });
+      assert.deepEqual((await h.backend.listManaged(h.ctx)).map((r) => `${r.kind}/${r.id}`).sort(), [
+        'network/keep',
+        'subnet/keep-0',
+      ]);
+      assert.equal(await vmState('datum-keep-vm'), 'poweredOn', 'the released VM still runs');
+      assert.deepEqual(await h.backend.release(h.ctx, 'subnet', 'keep-0'), {
+        released: [`${(await h.backend.ensureNetwork(h.ctx, network('keep'))).providerId}/10.128.0.0/24`],
+      });
+      assert.equal((await h.backend.release(h.ctx, 'network', 'keep')).released.length, 1);
+      assert.deepEqual(await h.backend.listManaged(h.ctx), []);
+      assert.deepEqual(await inventoryNames(vim), ['datum-keep', 'datum-keep-vm'], 'nothing was deleted');
+      assert.deepEqual(await h.backend.release(h.ctx, 'instance', 'missing'), { released: [] });
+    } finally {
+      await Promise.all([h.backend.close(), other.backend.close()]);
+    }
+  });
+
   it('refuses sandboxes and secret files with Unsupported, before any call', async () => {
     const h = harness(sim);
     try {

@@ -14,6 +14,7 @@ import {
   admin,
   backendConfig,
   harness,
+  IMAGE,
   instance,
   inventoryNames,
   network,
@@ -21,6 +22,7 @@ import {
 } from './vsphere-fixtures.ts';
 
 let sim: Vcsim;
+const vmRuntime = { kind: 'virtualMachine' as const, image: IMAGE, diskSizeGiB: 10, ports: [], files: [] };
 let vim: VimClient;
 const DELAYS = { CloneVM_Task: 400, PowerOnVM_Task: 200, PowerOffVM_Task: 200, Destroy_Task: 300 };
 
@@ -46,7 +48,10 @@ describe('vsphere backend on vcsim: faults', () => {
       await h.backend.ensureNetwork(h.ctx, network('slow'));
       await h.backend.ensureSubnet(h.ctx, subnet('slow-0', 'slow'));
       const started = Date.now();
-      const o = await h.backend.ensureInstance(h.ctx, instance('slow-vm', 'slow', 'slow-0'));
+      const o = await h.backend.ensureInstance(h.ctx, {
+        ...instance('slow-vm', 'slow', 'slow-0'),
+        runtime: { ...vmRuntime, diskSizeGiB: 20 },
+      });
       assert.ok(
         Date.now() - started >= DELAYS.CloneVM_Task + DELAYS.PowerOnVM_Task,
         'the delayed tasks were waited for',
@@ -54,7 +59,18 @@ describe('vsphere backend on vcsim: faults', () => {
       assert.equal(o.powerState, 'running');
       assert.match(o.addresses[0]?.networkIP ?? '', /^10\.128\.0\.\d+$/);
       assert.equal(await vmState('datum-slow-vm'), 'poweredOn', 'vcsim says the VM runs');
-      const again = await h.backend.ensureInstance(h.ctx, instance('slow-vm', 'slow', 'slow-0'));
+      const [dev] = await vim.retrieve(
+        [{ type: 'VirtualMachine', value: o.providerId }],
+        ['config.hardware.device'],
+      );
+      const disks = dev?.props['config.hardware.device'].VirtualDevice.filter(
+        (x: { '@type': string }) => x['@type'] === 'VirtualDisk',
+      );
+      assert.equal(text(disks[0].capacityInKB), String(20 * 1024 * 1024), 'the boot disk grew to 20 GiB');
+      const again = await h.backend.ensureInstance(h.ctx, {
+        ...instance('slow-vm', 'slow', 'slow-0'),
+        runtime: { ...vmRuntime, diskSizeGiB: 20 },
+      });
       assert.equal(again.providerId, o.providerId, 'idempotent by name');
       assert.equal(h.backend.calls.get('CloneVM_Task'), 1);
       assert.deepEqual(await h.backend.deleteInstance(h.ctx, 'slow-vm'), { gone: true });

@@ -180,11 +180,38 @@ async function create(s: Session, d: InstanceDesired, shape: InstanceShape): Pro
       throw err;
     }
     vm ??= await findVm(s, d.id);
-    if (vm) await writeOwner(s.vim, await s.keys(), vm, mark, s.installation, s.signal);
+    if (vm) {
+      await writeOwner(s.vim, await s.keys(), vm, mark, s.installation, s.signal);
+      await growBootDisk(s, vm, d.runtime.diskSizeGiB);
+    }
     return mark;
   } finally {
     s.reserved.get(nic.subnetId)?.delete(ip);
   }
+}
+
+/**
+ * Grows the clone's first disk to the Datum boot disk size (disks only grow: a template disk larger than asked
+ * stays as it is). Before the first power-on, so the guest's first boot sees the full disk.
+ */
+async function growBootDisk(s: Session, vm: MoRef, sizeGiB: number): Promise<void> {
+  const [cur] = await s.vim.retrieve([vm], ['config.hardware.device'], s.signal);
+  const disk = arr(cur?.props['config.hardware.device']?.VirtualDevice).find(
+    (x: Node) => xsiType(x) === 'VirtualDisk',
+  );
+  const want = sizeGiB * 1024 * 1024;
+  if (!disk || !(want > Number(text(disk.capacityInKB) ?? 0))) return;
+  const b = disk.backing ?? {};
+  const device =
+    `${el('key', text(disk.key))}<backing xsi:type="${xsiType(b) ?? 'VirtualDiskFlatVer2BackingInfo'}">` +
+    `${el('fileName', text(b.fileName) ?? '')}${el('diskMode', text(b.diskMode) ?? 'persistent')}</backing>` +
+    `${el('controllerKey', text(disk.controllerKey))}${el('unitNumber', text(disk.unitNumber))}${el('capacityInKB', want)}${el('capacityInBytes', want * 1024)}`;
+  await s.vim.runTask(
+    'ReconfigVM_Task',
+    vm,
+    `<spec><deviceChange>${el('operation', 'edit')}<device xsi:type="VirtualDisk">${device}</device></deviceChange></spec>`,
+    s.signal,
+  );
 }
 
 /** A free address in the subnet: not held by a managed VM's mark nor reserved by a create in flight. */

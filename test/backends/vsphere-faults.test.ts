@@ -41,6 +41,16 @@ async function vmState(name: string): Promise<string | undefined> {
   return text(vms.find((v) => text(v.props.name) === name)?.props['runtime.powerState']);
 }
 
+/** Polls `fn` (150 ms apart, 20 s at most): observes a state change instead of sleeping for a while. */
+async function eventuallyTrue(fn: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (await fn()) return true;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return false;
+}
+
 describe('vsphere backend on vcsim: faults', () => {
   it('awaits slow clone, power-on and destroy tasks: the VM runs when ensure returns and is gone when delete does', async () => {
     const h = harness(sim);
@@ -198,10 +208,25 @@ describe('vsphere backend on vcsim: faults', () => {
       await setup.backend.ensureNetwork(setup.ctx, network('abort'));
       await setup.backend.ensureSubnet(setup.ctx, subnet('abort-0', 'abort'));
       const p = h.backend.ensureInstance(h.ctx, instance('abort-vm', 'abort', 'abort-0'));
-      setTimeout(() => ac.abort(new Error('reconcile cancelled')), 150);
+      // Cancel once the clone has been sent (seen by the proxy), while its task runs in vcsim.
+      sim.proxy.reset();
+      const watch = setInterval(() => {
+        if (sim.proxy.log.some((e) => e.op === 'CloneVM_Task')) {
+          clearInterval(watch);
+          ac.abort(new Error('reconcile cancelled'));
+        }
+      }, 5);
       await assert.rejects(p, /reconcile cancelled/);
-      // What was started may finish on the server; the next reconcile adopts it and deletion cleans up.
-      await setup.backend.deleteInstance(setup.ctx, 'abort-vm');
+      // The clone goes on in vcsim; the backend marks the VM when it appears, so it is never an unmarked
+      // leftover: it shows up as ours (for the next reconcile to adopt, or the orphan sweep to delete).
+      const listed = await eventuallyTrue(async () =>
+        (await setup.backend.listManaged(setup.ctx)).some(
+          (r) => r.kind === 'instance' && r.id === 'abort-vm',
+        ),
+      );
+      assert.ok(listed, 'the VM of the abandoned clone carries our mark');
+      assert.deepEqual(await setup.backend.deleteInstance(setup.ctx, 'abort-vm'), { gone: true });
+      assert.equal(await vmState('datum-abort-vm'), undefined);
       await setup.backend.deleteSubnet(setup.ctx, 'abort-0');
       await setup.backend.deleteNetwork(setup.ctx, 'abort');
     } finally {
@@ -289,6 +314,32 @@ describe('vsphere backend on vcsim: faults', () => {
       assert.deepEqual(await h.backend.release(h.ctx, 'instance', 'missing'), { released: [] });
     } finally {
       await Promise.all([h.backend.close(), other.backend.close()]);
+    }
+  });
+
+  it('uses standard portgroups on every host of the cluster when configured', async () => {
+    const h = harness(sim, { config: backendConfig(sim, { portgroupType: 'standard' }) });
+    try {
+      const n = await h.backend.ensureNetwork(h.ctx, network('std'));
+      assert.match(n.providerId, /^network-/, 'a standard network, not a distributed portgroup');
+      await h.backend.ensureSubnet(h.ctx, subnet('std-0', 'std'));
+      const o = await h.backend.ensureInstance(h.ctx, instance('std-vm', 'std', 'std-0'));
+      assert.equal(o.powerState, 'running');
+      // (vcsim keeps no host or VM list on standard networks, so "on every host" is not observable here.)
+      const [vm] = await vim.retrieve([{ type: 'VirtualMachine', value: o.providerId }], ['network']);
+      assert.equal(text(vm?.props.network.ManagedObjectReference), n.providerId, 'the VM’s NIC is on it');
+      assert.deepEqual((await h.backend.listManaged(h.ctx)).map((r) => `${r.kind}/${r.id}`).sort(), [
+        'instance/std-vm',
+        'network/std',
+        'subnet/std-0',
+      ]);
+      await assert.rejects(h.backend.deleteNetwork(h.ctx, 'std'), { reason: 'DependencyNotReady' });
+      await h.backend.deleteInstance(h.ctx, 'std-vm');
+      await h.backend.deleteSubnet(h.ctx, 'std-0');
+      assert.deepEqual(await h.backend.deleteNetwork(h.ctx, 'std'), { gone: true });
+      assert.deepEqual(await inventoryNames(vim, 'datum-std'), []);
+    } finally {
+      await h.backend.close();
     }
   });
 

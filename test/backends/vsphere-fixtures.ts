@@ -91,9 +91,9 @@ export function admin(sim: Vcsim): VimClient {
   });
 }
 
-/** Names of the VMs and distributed portgroups vcsim holds whose name starts with `prefix`. */
+/** Names of the VMs and networks (portgroups) vcsim holds whose name starts with `prefix`. */
 export async function inventoryNames(vim: VimClient, prefix = 'datum-'): Promise<string[]> {
-  const objs = await vim.list(['VirtualMachine', 'DistributedVirtualPortgroup'], ['name']);
+  const objs = await vim.list(['VirtualMachine', 'Network'], ['name']);
   return objs
     .map((o) => text(o.props.name) ?? '')
     .filter((n) => n.startsWith(prefix))

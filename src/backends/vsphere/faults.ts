@@ -51,6 +51,9 @@ export class InvalidArgument extends VimFault {
 export class NotFound extends VimFault {
   override name = 'NotFound';
 }
+export class AlreadyExists extends VimFault {
+  override name = 'AlreadyExists';
+}
 export class ResourceInUse extends VimFault {
   override name = 'ResourceInUse';
 }
@@ -83,6 +86,7 @@ const CLASSES: Record<string, FaultClass> = {
   InvalidName: InvalidArgument,
   NotFound,
   ResourceInUse,
+  AlreadyExists,
   NotSupported,
   NotImplemented: NotSupported,
 };

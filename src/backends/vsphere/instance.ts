@@ -16,7 +16,7 @@ import { DuplicateName, InvalidState, ManagedObjectNotFound } from './faults.ts'
 import { extraConfigXml, guestinfo, refuseSensitiveFiles } from './guestinfo.ts';
 import { scanManaged } from './list.ts';
 import { clearMarks, NAME_PREFIX, type OwnerMark, readMarks, writeOwner } from './marks.ts';
-import { findPortgroup } from './network.ts';
+import { findPortgroup, portgroupName } from './network.ts';
 import { absolute, type Session } from './session.ts';
 import type { InstanceShape } from './settings.ts';
 import { arr, el, type MoRef, moRefXml, type Node, text, xsiType } from './xml.ts';
@@ -125,7 +125,11 @@ async function create(s: Session, d: InstanceDesired, shape: InstanceShape): Pro
   const pg = await findPortgroup(s, nic.networkId);
   if (!pg)
     throw new BackendError('DependencyNotReady', `vsphere: network ${nic.networkId} has no portgroup yet`);
-  const [pgProps] = await s.vim.retrieve([pg], ['customValue', 'key'], s.signal);
+  const [pgProps] = await s.vim.retrieve(
+    [pg],
+    pg.type === 'DistributedVirtualPortgroup' ? ['customValue', 'key'] : ['customValue'],
+    s.signal,
+  );
   const subnet = readMarks(pgProps?.props.customValue, await s.keys()).subnets[nic.subnetId];
   if (!subnet)
     throw new BackendError('DependencyNotReady', `vsphere: subnet ${nic.subnetId} is not recorded yet`);
@@ -147,10 +151,13 @@ async function create(s: Session, d: InstanceDesired, shape: InstanceShape): Pro
       templateHash: d.templateHash,
     };
     const { prefix } = parseCidr(subnet.cidr);
+    const backing = p.dvsUuid
+      ? '<backing xsi:type="VirtualEthernetCardDistributedVirtualPortBackingInfo"><port>' +
+        `${el('switchUuid', p.dvsUuid)}${el('portgroupKey', text(pgProps?.props.key) ?? pg.value)}</port></backing>`
+      : `<backing xsi:type="VirtualEthernetCardNetworkBackingInfo">${el('deviceName', portgroupName(nic.networkId))}${moRefXml('network', pg)}</backing>`;
     const nicEdit =
       `<deviceChange>${el('operation', 'edit')}<device xsi:type="${xsiType(eth)}">${el('key', text(eth.key))}` +
-      '<backing xsi:type="VirtualEthernetCardDistributedVirtualPortBackingInfo"><port>' +
-      `${el('switchUuid', p.dvsUuid)}${el('portgroupKey', text(pgProps?.props.key) ?? pg.value)}</port></backing>` +
+      backing +
       `${el('controllerKey', text(eth.controllerKey))}${el('unitNumber', text(eth.unitNumber))}</device></deviceChange>`;
     const spec =
       `<location>${moRefXml('datastore', p.datastore)}${moRefXml('pool', p.pool)}</location>` +
@@ -167,12 +174,20 @@ async function create(s: Session, d: InstanceDesired, shape: InstanceShape): Pro
       el('powerOn', false);
     let vm: MoRef | undefined;
     try {
-      const result = await s.vim.runTask(
+      s.signal.throwIfAborted();
+      // Once sent, the create is not cancelled: its task reference is what lets us finish the job below.
+      const task = await s.vim.startTask(
         'CloneVM_Task',
         template,
         moRefXml('folder', p.vmFolder) + el('name', name) + `<spec>${spec}</spec>`,
-        s.signal,
       );
+      const result = await (async () => {
+        s.signal.throwIfAborted();
+        return s.vim.waitForTask(task, 'CloneVM_Task', s.signal);
+      })().catch((err) => {
+        if (s.signal.aborted) markWhenDone(s, task, mark);
+        throw err;
+      });
       vm = result && text(result) ? { type: 'VirtualMachine', value: text(result)! } : undefined;
     } catch (err) {
       // A concurrent reconcile (another process) cloned it first: the caller adopts it if it is ours.
@@ -188,6 +203,19 @@ async function create(s: Session, d: InstanceDesired, shape: InstanceShape): Pro
   } finally {
     s.reserved.get(nic.subnetId)?.delete(ip);
   }
+}
+
+/**
+ * The caller stopped waiting (its reconcile was cancelled) but the clone goes on in vCenter: mark the VM when
+ * it appears, so it is never an unmarked leftover (the next reconcile adopts it, or the orphan sweep deletes
+ * it if its Instance is gone by then).
+ */
+function markWhenDone(s: Session, task: MoRef, mark: OwnerMark): void {
+  void (async () => {
+    const result = text(await s.vim.waitForTask(task, 'CloneVM_Task'));
+    if (!result) return;
+    await writeOwner(s.vim, await s.keys(), { type: 'VirtualMachine', value: result }, mark, s.installation);
+  })().catch(() => {});
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Finding what we manage: one container-view scan over VMs and distributed portgroups, keeping those whose
+ * Finding what we manage: one container-view scan over VMs and networks (portgroups), keeping those whose
  * `datum.installation` mark is ours (another installation sharing the vCenter never sees ours, nor we theirs).
  */
 import type { ManagedResource } from '../../datum/backend.ts';
@@ -16,10 +16,8 @@ export interface Scanned {
 
 export async function scanManaged(
   s: Session,
-  types: ('VirtualMachine' | 'DistributedVirtualPortgroup')[] = [
-    'VirtualMachine',
-    'DistributedVirtualPortgroup',
-  ],
+  // `Network` covers both standard networks and distributed portgroups (its subtype).
+  types: ('VirtualMachine' | 'Network')[] = ['VirtualMachine', 'Network'],
   extra: string[] = [],
 ): Promise<Scanned[]> {
   const keys = await s.keys();
@@ -38,7 +36,7 @@ export async function listManaged(s: Session): Promise<ManagedResource[]> {
   for (const o of await scanManaged(s)) {
     const m = o.marks.owner;
     if (m) out.push({ kind: m.kind, id: m.id, providerId: o.obj.value, owner: m.owner });
-    if (o.obj.type === 'DistributedVirtualPortgroup')
+    if (o.obj.type !== 'VirtualMachine')
       for (const [id, sub] of Object.entries(o.marks.subnets))
         out.push({ kind: 'subnet', id, providerId: subnetProviderId(o.obj, sub.cidr), owner: sub.owner });
   }

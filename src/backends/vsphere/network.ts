@@ -12,7 +12,7 @@ import {
   type SubnetDesired,
   type SubnetObserved,
 } from '../../datum/backend.ts';
-import { DuplicateName, ManagedObjectNotFound } from './faults.ts';
+import { AlreadyExists, DuplicateName, ManagedObjectNotFound, NotFound } from './faults.ts';
 import { type Scanned, scanManaged, subnetProviderId } from './list.ts';
 import { clearMarks, NAME_PREFIX, readMarks, type SubnetMark, writeOwner, writeSubnets } from './marks.ts';
 import type { Session } from './session.ts';
@@ -47,12 +47,16 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
     let pg = await findPortgroup(s, d.id);
     let vlan: number | undefined;
     if (!pg) {
-      const managed = await scanManaged(s, ['DistributedVirtualPortgroup']);
+      const managed = await scanManaged(s, ['Network']);
       const taken = new Set(
         managed.map((m) => m.marks.owner?.vlan).filter((v): v is number => v !== undefined),
       );
       vlan = allocateVlan(d.id, s.settings.vlanRange, taken);
       const p = await s.placement();
+      if (s.settings.portgroupType === 'standard') {
+        await addStandardPortgroup(s, p.networkSystems, portgroupName(d.id), vlan);
+        pg = await findPortgroup(s, d.id);
+      }
       const spec =
         el('name', portgroupName(d.id)) +
         el('description', `Datum network ${d.owner.namespace}/${d.owner.name} (${d.ipv4Cidr})`) +
@@ -60,12 +64,13 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
         '<defaultPortConfig xsi:type="VMwareDVSPortSetting"><vlan xsi:type="VmwareDistributedVirtualSwitchVlanIdSpec">' +
         `${el('inherited', false)}${el('vlanId', vlan)}</vlan></defaultPortConfig>` +
         el('type', 'earlyBinding');
-      try {
-        await s.vim.runTask('AddDVPortgroup_Task', p.dvs, `<spec>${spec}</spec>`, s.signal);
-      } catch (err) {
-        // Created by a concurrent reconcile or a crashed earlier one: adopt it below if it is ours.
-        if (!(err instanceof DuplicateName)) throw err;
-      }
+      if (p.dvs)
+        try {
+          await s.vim.runTask('AddDVPortgroup_Task', p.dvs, `<spec>${spec}</spec>`, s.signal);
+        } catch (err) {
+          // Created by a concurrent reconcile or a crashed earlier one: adopt it below if it is ours.
+          if (!(err instanceof DuplicateName)) throw err;
+        }
       pg = await findPortgroup(s, d.id);
       if (!pg)
         throw new BackendError(
@@ -73,7 +78,13 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
           `vsphere: portgroup ${portgroupName(d.id)} not found after creating it`,
         );
     }
-    const [cur] = await s.vim.retrieve([pg], ['customValue', 'config.defaultPortConfig'], s.signal);
+    const [cur] = await s.vim.retrieve(
+      [pg],
+      pg.type === 'DistributedVirtualPortgroup'
+        ? ['customValue', 'config.defaultPortConfig']
+        : ['customValue'],
+      s.signal,
+    );
     const marks = readMarks(cur?.props.customValue, keys);
     if (marks.installation && marks.installation !== s.installation)
       throw new BackendError(
@@ -93,6 +104,26 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
     }
     return { providerId: pg.value, ready: true };
   });
+}
+
+/** Adds the portgroup to every host's standard switch (hosts that already have it are skipped). */
+async function addStandardPortgroup(s: Session, systems: MoRef[], name: string, vlan: number): Promise<void> {
+  const spec =
+    el('name', name) +
+    el('vlanId', vlan) +
+    el('vswitchName', s.settings.placement.vswitch) +
+    '<policy></policy>';
+  for (const ns of systems)
+    try {
+      await s.vim.invoke('AddPortGroup', ns, `<portgrp>${spec}</portgrp>`, {
+        signal: s.signal,
+        idempotent: false,
+      });
+    } catch (err) {
+      // ESXi answers AlreadyExists for a host that has it; vcsim answers DuplicateName for every host after
+      // the first (it models one network object per AddPortGroup).
+      if (!(err instanceof AlreadyExists) && !(err instanceof DuplicateName)) throw err;
+    }
 }
 
 export async function deleteNetwork(s: Session, id: string): Promise<DeleteResult> {
@@ -118,10 +149,23 @@ export async function deleteNetwork(s: Session, id: string): Promise<DeleteResul
         retryAfterMs: 2_000,
       },
     );
-  try {
-    await s.vim.runTask('Destroy_Task', pg, '', s.signal);
-  } catch (err) {
-    if (!(err instanceof ManagedObjectNotFound)) throw err;
+  if (s.settings.portgroupType === 'standard') {
+    // A standard portgroup's network object goes away with the last host's portgroup.
+    for (const ns of (await s.placement()).networkSystems)
+      try {
+        await s.vim.invoke('RemovePortGroup', ns, el('pgName', portgroupName(id)), {
+          signal: s.signal,
+          idempotent: true,
+        });
+      } catch (err) {
+        if (!(err instanceof NotFound)) throw err;
+      }
+  } else {
+    try {
+      await s.vim.runTask('Destroy_Task', pg, '', s.signal);
+    } catch (err) {
+      if (!(err instanceof ManagedObjectNotFound)) throw err;
+    }
   }
   return { gone: !(await findPortgroup(s, id)) };
 }
@@ -152,7 +196,7 @@ export async function ensureSubnet(s: Session, d: SubnetDesired): Promise<Subnet
 
 /** The portgroup recording subnet `id` (a scan: a subnet id does not name its network). */
 async function subnetHolder(s: Session, id: string): Promise<Scanned | undefined> {
-  return (await scanManaged(s, ['DistributedVirtualPortgroup'])).find((o) => id in o.marks.subnets);
+  return (await scanManaged(s, ['Network'])).find((o) => id in o.marks.subnets);
 }
 
 export async function deleteSubnet(s: Session, id: string): Promise<DeleteResult> {

@@ -8,7 +8,7 @@ import { BackendError } from '../../datum/backend.ts';
 import { type FieldKeys, fieldKeys } from './marks.ts';
 import type { VsphereSettings } from './settings.ts';
 import type { VimClient } from './vim.ts';
-import { type MoRef, text } from './xml.ts';
+import { arr, type MoRef, moRef, type Node, text } from './xml.ts';
 
 export interface PlacementRefs {
   vmFolder: MoRef;
@@ -16,8 +16,11 @@ export interface PlacementRefs {
   networkFolderPath: string;
   pool: MoRef;
   datastore: MoRef;
-  dvs: MoRef;
-  dvsUuid: string;
+  /** Distributed mode: the switch and its uuid. */
+  dvs?: MoRef;
+  dvsUuid?: string;
+  /** Standard mode: the network system of every host of the resource pool's cluster. */
+  networkSystems: MoRef[];
 }
 
 export interface Session {
@@ -73,17 +76,44 @@ export async function resolvePlacement(
     return ref;
   };
   const vmFolderPath = absolute(`${dc}/vm`, p.vmFolder);
-  const [vmFolder, pool, datastore, dvs] = await Promise.all([
+  const [vmFolder, pool, datastore] = await Promise.all([
     find('VM folder', vmFolderPath),
     find('resource pool', absolute(`${dc}/host`, p.resourcePool)),
     find('datastore', absolute(`${dc}/datastore`, p.datastore)),
-    find('distributed switch', absolute(`${dc}/network`, p.dvSwitch)),
   ]);
-  const [props] = await vim.retrieve([dvs], ['uuid'], signal);
-  const dvsUuid = text(props?.props.uuid);
-  if (!dvsUuid)
-    throw new BackendError('InvalidConfiguration', `vsphere: '${p.dvSwitch}' is not a distributed switch`);
-  return { vmFolder, vmFolderPath, networkFolderPath: `${dc}/network`, pool, datastore, dvs, dvsUuid };
+  const refs: PlacementRefs = {
+    vmFolder,
+    vmFolderPath,
+    networkFolderPath: `${dc}/network`,
+    pool,
+    datastore,
+    networkSystems: [],
+  };
+  if (s.portgroupType === 'distributed') {
+    refs.dvs = await find('distributed switch', absolute(`${dc}/network`, p.dvSwitch));
+    const [props] = await vim.retrieve([refs.dvs], ['uuid'], signal);
+    refs.dvsUuid = text(props?.props.uuid);
+    if (!refs.dvsUuid)
+      throw new BackendError('InvalidConfiguration', `vsphere: '${p.dvSwitch}' is not a distributed switch`);
+  } else {
+    // A standard portgroup exists per host: every host that can run the pool's VMs gets it.
+    const [poolProps] = await vim.retrieve([pool], ['owner'], signal);
+    const owner = moRef(poolProps?.props.owner);
+    const [cr] = owner ? await vim.retrieve([owner], ['host'], signal) : [];
+    const hosts = arr(cr?.props.host?.ManagedObjectReference)
+      .map((h: Node) => moRef(h))
+      .filter((h): h is MoRef => !!h);
+    const systems = await vim.retrieve(hosts, ['configManager.networkSystem'], signal);
+    refs.networkSystems = systems
+      .map((o) => moRef(o.props['configManager.networkSystem']))
+      .filter((m): m is MoRef => !!m);
+    if (!refs.networkSystems.length)
+      throw new BackendError(
+        'InvalidConfiguration',
+        `vsphere: the resource pool '${p.resourcePool}' has no hosts`,
+      );
+  }
+  return refs;
 }
 
 export type { FieldKeys };

@@ -19,14 +19,19 @@ export interface Placement {
   datastore: string;
   /** VM folder, relative to `<datacenter>/vm/` ('' = the datacenter's VM folder). */
   vmFolder: string;
-  /** Distributed switch name (in `<datacenter>/network/`). */
+  /** Distributed switch name (in `<datacenter>/network/`), for `portgroupType: distributed`. */
   dvSwitch: string;
+  /** Standard switch on every host of the resource pool's cluster, for `portgroupType: standard`. */
+  vswitch: string;
 }
+
+export type PortgroupType = 'distributed' | 'standard';
 
 export interface VsphereSettings {
   endpoint: string;
   tls: TlsOptions;
   placement: Placement;
+  portgroupType: PortgroupType;
   /** Datum image → template VM path (relative to `<datacenter>/vm/`, or absolute). */
   images: Record<string, string>;
   instanceTypes: Record<string, InstanceShape>;
@@ -38,7 +43,14 @@ export const DEFAULT_INSTANCE_TYPES: Record<string, InstanceShape> = {
   'datumcloud/d1-standard-2': { cpus: 2, memoryMiB: 8192 },
 };
 
-const PLACEMENT_KEYS = ['datacenter', 'resourcePool', 'datastore', 'vmFolder', 'dvSwitch'] as const;
+const PLACEMENT_KEYS = [
+  'datacenter',
+  'resourcePool',
+  'datastore',
+  'vmFolder',
+  'dvSwitch',
+  'vswitch',
+] as const;
 
 function invalid(msg: string): BackendError {
   return new BackendError('InvalidConfiguration', `vsphere: ${msg}`);
@@ -83,13 +95,18 @@ export function resolveSettings(
     datastore: 'LocalDS_0',
     vmFolder: '',
     dvSwitch: 'DVS0',
+    vswitch: 'vSwitch0',
   };
   for (const k of PLACEMENT_KEYS) placement[k] = get(k) ?? defaults[k];
   const range = (config.vlanRange ?? '100-3999').split('-').map(Number);
   if (range.length !== 2 || !(range[0]! >= 1 && range[1]! <= 4094 && range[0]! <= range[1]!))
     throw invalid(`vlanRange '${config.vlanRange}' must be <first>-<last> within 1-4094`);
+  const portgroupType = (config.portgroupType ?? 'distributed') as PortgroupType;
+  if (portgroupType !== 'distributed' && portgroupType !== 'standard')
+    throw invalid(`portgroupType '${config.portgroupType}' must be 'distributed' or 'standard'`);
   return {
     endpoint,
+    portgroupType,
     tls: {
       caPem: config.caBundle || undefined,
       fingerprintSha256: config.fingerprintSha256 || undefined,

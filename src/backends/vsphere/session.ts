@@ -5,7 +5,7 @@
  * the subnets mark).
  */
 import { BackendError } from '../../datum/backend.ts';
-import { type FieldKeys, fieldKeys } from './marks.ts';
+import type { FieldKeys } from './marks.ts';
 import type { VsphereSettings } from './settings.ts';
 import type { VimClient } from './vim.ts';
 import { arr, type MoRef, moRef, type Node, text } from './xml.ts';
@@ -115,6 +115,3 @@ export async function resolvePlacement(
   }
   return refs;
 }
-
-export type { FieldKeys };
-export { fieldKeys };

@@ -92,14 +92,14 @@ export class VimClient {
     opts: { signal?: AbortSignal; idempotent: boolean },
   ): Promise<Node> {
     await this.login(opts.signal);
+    const used = this.session;
     const send = () => this.transport.call(op, moRefXml('_this', self) + body, opts);
     try {
       return await send();
     } catch (err) {
       if (!(err instanceof NotAuthenticated)) throw err;
-      const stale = this.session;
-      // Only the first caller to see the expiry logs in again; the others wait for its login.
-      if (this.session === stale) this.session = undefined;
+      // Only the first caller to see the expiry of this session logs in again; the others share its login.
+      if (this.session === used) this.session = undefined;
       await this.login(opts.signal);
       return send();
     }

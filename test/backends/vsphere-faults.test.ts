@@ -2,7 +2,8 @@
  * The vSphere backend on vcsim under the conditions a real vCenter produces: slow tasks (vcsim -method-delay)
  * awaited, a session terminated server-side (re-login once), a wrong password (CredentialsInvalid without the
  * password), TLS verification (pinned fingerprint, CA bundle, nothing), concurrent creates of one id from two
- * processes' worth of backends, cancellation, and deletion that leaves nothing behind.
+ * processes' worth of backends, cancellation, retries only where safe, faults mapped to catalogue reasons,
+ * and deletion that leaves nothing behind.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -19,6 +20,7 @@ import {
   inventoryNames,
   network,
   subnet,
+  vmState,
 } from './vsphere-fixtures.ts';
 
 let sim: Vcsim;
@@ -35,11 +37,6 @@ after(async () => {
   await vim?.transport.close();
   await sim?.stop();
 });
-
-async function vmState(name: string): Promise<string | undefined> {
-  const vms = await vim.list(['VirtualMachine'], ['name', 'runtime.powerState']);
-  return text(vms.find((v) => text(v.props.name) === name)?.props['runtime.powerState']);
-}
 
 /** Polls `fn` (150 ms apart, 20 s at most): observes a state change instead of sleeping for a while. */
 async function eventuallyTrue(fn: () => Promise<boolean>): Promise<boolean> {
@@ -68,7 +65,7 @@ describe('vsphere backend on vcsim: faults', () => {
       );
       assert.equal(o.powerState, 'running');
       assert.match(o.addresses[0]?.networkIP ?? '', /^10\.128\.0\.\d+$/);
-      assert.equal(await vmState('datum-slow-vm'), 'poweredOn', 'vcsim says the VM runs');
+      assert.equal(await vmState(vim, 'datum-slow-vm'), 'poweredOn', 'vcsim says the VM runs');
       const [dev] = await vim.retrieve(
         [{ type: 'VirtualMachine', value: o.providerId }],
         ['config.hardware.device'],
@@ -84,7 +81,7 @@ describe('vsphere backend on vcsim: faults', () => {
       assert.equal(again.providerId, o.providerId, 'idempotent by name');
       assert.equal(h.backend.calls.get('CloneVM_Task'), 1);
       assert.deepEqual(await h.backend.deleteInstance(h.ctx, 'slow-vm'), { gone: true });
-      assert.equal(await vmState('datum-slow-vm'), undefined, 'vcsim no longer has the VM');
+      assert.equal(await vmState(vim, 'datum-slow-vm'), undefined, 'vcsim no longer has the VM');
       assert.deepEqual(
         await h.backend.deleteInstance(h.ctx, 'slow-vm'),
         { gone: true },
@@ -227,7 +224,7 @@ describe('vsphere backend on vcsim: faults', () => {
       );
       assert.ok(listed, 'the VM of the abandoned clone carries our mark');
       assert.deepEqual(await setup.backend.deleteInstance(setup.ctx, 'abort-vm'), { gone: true });
-      assert.equal(await vmState('datum-abort-vm'), undefined);
+      assert.equal(await vmState(vim, 'datum-abort-vm'), undefined);
       await setup.backend.deleteSubnet(setup.ctx, 'abort-0');
       await setup.backend.deleteNetwork(setup.ctx, 'abort');
     } finally {
@@ -271,93 +268,37 @@ describe('vsphere backend on vcsim: faults', () => {
     }
   });
 
-  it('releases without touching (Retain), hides ours from other installations, and reconfigures a changed instance type', async () => {
-    const config = backendConfig(sim, { instanceTypes: 'datumcloud/d1-large=4x16384' });
-    const h = harness(sim, { config });
-    const other = harness(sim, { config });
-    try {
-      await h.backend.ensureNetwork(h.ctx, network('keep'));
-      await h.backend.ensureSubnet(h.ctx, subnet('keep-0', 'keep'));
-      const d = instance('keep-vm', 'keep', 'keep-0');
-      const o = await h.backend.ensureInstance(h.ctx, d);
-      assert.deepEqual(
-        await other.backend.listManaged(other.ctx),
-        [],
-        'another installation sees nothing of ours',
-      );
-      await assert.rejects(other.backend.ensureInstance(other.ctx, d), {
-        reason: 'InvalidConfiguration',
-        message: /belongs to another installation/,
-      });
-
-      const bigger = { ...d, instanceType: 'datumcloud/d1-large', templateHash: 'hash-2' };
-      assert.equal((await h.backend.ensureInstance(h.ctx, bigger)).powerState, 'running');
-      const [hw] = await vim.retrieve(
-        [{ type: 'VirtualMachine', value: o.providerId }],
-        ['config.hardware.numCPU', 'config.hardware.memoryMB', 'runtime.powerState'],
-      );
-      assert.equal(text(hw?.props['config.hardware.numCPU']), '4');
-      assert.equal(text(hw?.props['config.hardware.memoryMB']), '16384');
-      assert.equal(text(hw?.props['runtime.powerState']), 'poweredOn');
-
-      assert.deepEqual(await h.backend.release(h.ctx, 'instance', 'keep-vm'), { released: [o.providerId] });
-      assert.deepEqual((await h.backend.listManaged(h.ctx)).map((r) => `${r.kind}/${r.id}`).sort(), [
-        'network/keep',
-        'subnet/keep-0',
-      ]);
-      assert.equal(await vmState('datum-keep-vm'), 'poweredOn', 'the released VM still runs');
-      assert.deepEqual(await h.backend.release(h.ctx, 'subnet', 'keep-0'), {
-        released: [`${(await h.backend.ensureNetwork(h.ctx, network('keep'))).providerId}/10.128.0.0/24`],
-      });
-      assert.equal((await h.backend.release(h.ctx, 'network', 'keep')).released.length, 1);
-      assert.deepEqual(await h.backend.listManaged(h.ctx), []);
-      assert.deepEqual(await inventoryNames(vim), ['datum-keep', 'datum-keep-vm'], 'nothing was deleted');
-      assert.deepEqual(await h.backend.release(h.ctx, 'instance', 'missing'), { released: [] });
-    } finally {
-      await Promise.all([h.backend.close(), other.backend.close()]);
-    }
-  });
-
-  it('uses standard portgroups on every host of the cluster when configured', async () => {
-    const h = harness(sim, { config: backendConfig(sim, { portgroupType: 'standard' }) });
-    try {
-      const n = await h.backend.ensureNetwork(h.ctx, network('std'));
-      assert.match(n.providerId, /^network-/, 'a standard network, not a distributed portgroup');
-      await h.backend.ensureSubnet(h.ctx, subnet('std-0', 'std'));
-      const o = await h.backend.ensureInstance(h.ctx, instance('std-vm', 'std', 'std-0'));
-      assert.equal(o.powerState, 'running');
-      // (vcsim keeps no host or VM list on standard networks, so "on every host" is not observable here.)
-      const [vm] = await vim.retrieve([{ type: 'VirtualMachine', value: o.providerId }], ['network']);
-      assert.equal(text(vm?.props.network.ManagedObjectReference), n.providerId, 'the VM’s NIC is on it');
-      assert.deepEqual((await h.backend.listManaged(h.ctx)).map((r) => `${r.kind}/${r.id}`).sort(), [
-        'instance/std-vm',
-        'network/std',
-        'subnet/std-0',
-      ]);
-      await assert.rejects(h.backend.deleteNetwork(h.ctx, 'std'), { reason: 'DependencyNotReady' });
-      await h.backend.deleteInstance(h.ctx, 'std-vm');
-      await h.backend.deleteSubnet(h.ctx, 'std-0');
-      assert.deepEqual(await h.backend.deleteNetwork(h.ctx, 'std'), { gone: true });
-      assert.deepEqual(await inventoryNames(vim, 'datum-std'), []);
-    } finally {
-      await h.backend.close();
-    }
-  });
-
-  it('refuses sandboxes and secret files with Unsupported, before any call', async () => {
+  it('maps faults from vCenter to catalogue reasons through the real SOAP path', async () => {
     const h = harness(sim);
     try {
-      const sandbox = { ...instance('sb', 'n', 's'), runtime: { kind: 'sandbox' as const, containers: [] } };
-      await assert.rejects(h.backend.ensureInstance(h.ctx, sandbox), { reason: 'Unsupported' });
-      const secretFile = instance('sf', 'n', 's');
-      if (secretFile.runtime.kind === 'virtualMachine')
-        secretFile.runtime.files.push({ path: '/etc/token', data: 'c2VjcmV0', sensitive: true });
-      await assert.rejects(h.backend.ensureInstance(h.ctx, secretFile), {
-        reason: 'Unsupported',
-        message: /\/etc\/token comes from a Secret/,
-      });
-      assert.deepEqual(h.backend.capabilities().runtimes, ['virtualMachine']);
-      assert.equal(h.backend.capabilities().features.includes('networkPolicy'), false);
+      await h.backend.ensureNetwork(h.ctx, network('faulty'));
+      await h.backend.ensureSubnet(h.ctx, subnet('faulty-0', 'faulty'));
+      const cases: [string, string, boolean][] = [
+        ['InsufficientMemoryResourcesFault', 'QuotaExceeded', true],
+        ['TaskInProgress', 'Transient', true],
+        ['InvalidArgument', 'InvalidConfiguration', false],
+        ['NoPermission', 'CredentialsInvalid', false],
+      ];
+      for (const [type, reason, retryable] of cases) {
+        sim.proxy.plan({
+          op: 'CloneVM_Task',
+          fault: { kind: 'fault', type, message: `injected ${type}` },
+          times: 1,
+        });
+        await assert.rejects(h.backend.ensureInstance(h.ctx, instance('faulty-vm', 'faulty', 'faulty-0')), {
+          name: 'BackendError',
+          reason,
+          retryable,
+          message: new RegExp(`CloneVM_Task: ${type}: injected ${type}`),
+        });
+      }
+      assert.equal(
+        (await h.backend.ensureInstance(h.ctx, instance('faulty-vm', 'faulty', 'faulty-0'))).powerState,
+        'running',
+      );
+      await h.backend.deleteInstance(h.ctx, 'faulty-vm');
+      await h.backend.deleteSubnet(h.ctx, 'faulty-0');
+      await h.backend.deleteNetwork(h.ctx, 'faulty');
     } finally {
       await h.backend.close();
     }

@@ -99,3 +99,9 @@ export async function inventoryNames(vim: VimClient, prefix = 'datum-'): Promise
     .filter((n) => n.startsWith(prefix))
     .sort();
 }
+
+/** A VM's power state by name, as vcsim reports it (undefined: no such VM). */
+export async function vmState(vim: VimClient, name: string): Promise<string | undefined> {
+  const vms = await vim.list(['VirtualMachine'], ['name', 'runtime.powerState']);
+  return text(vms.find((v) => text(v.props.name) === name)?.props['runtime.powerState']);
+}

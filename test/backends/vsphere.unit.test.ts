@@ -61,6 +61,7 @@ describe('vsphere unit', () => {
       [vimFault('ResourceInUse', 'x', ''), 'DependencyNotReady', true],
       [new DuplicateName('DuplicateName', 'x', ''), 'Transient', true],
       [new VimTransportError('x: HTTP 503', { status: 503 }), 'Transient', true],
+      [new VimTransportError('x: HTTP 403', { status: 403 }), 'CredentialsInvalid', false],
       [new TlsVerificationError('pin'), 'InvalidConfiguration', false],
       [new Error(`boom ${pw}`), 'Transient', true],
     ];

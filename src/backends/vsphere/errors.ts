@@ -42,6 +42,8 @@ export function toBackendError(err: unknown, op: string, secrets: readonly strin
     });
   if (err instanceof InvalidLogin || err instanceof NotAuthenticated || err instanceof NoPermission)
     return make('CredentialsInvalid', { retryAfterMs: 60_000 });
+  if (err instanceof VimTransportError && (err.status === 401 || err.status === 403))
+    return make('CredentialsInvalid', { retryAfterMs: 60_000 });
   if (err instanceof TlsVerificationError) return make('InvalidConfiguration');
   if (err instanceof TaskInProgress || err instanceof InvalidState)
     return make('Transient', { retryable: true, retryAfterMs: 3_000 });

@@ -64,7 +64,11 @@ export class SoapTransport {
         this.calls.set(op, (this.calls.get(op) ?? 0) + 1);
         return await this.once(op, xml, opts.signal);
       } catch (err) {
-        const retry = opts.idempotent && err instanceof VimTransportError && attempt < this.maxAttempts;
+        const retry =
+          opts.idempotent &&
+          err instanceof VimTransportError &&
+          (err.status === undefined || err.status >= 500) &&
+          attempt < this.maxAttempts;
         if (!retry) throw err;
         await sleep(delay * (0.5 + Math.random()), opts.signal);
         delay = Math.min(delay * 2, 5_000);
@@ -117,7 +121,8 @@ export class SoapTransport {
     if (fault) throw faultOf(op, fault);
     if (res.statusCode >= 500 || !bodyNode)
       throw new VimTransportError(`${op}: HTTP ${res.statusCode}`, { status: res.statusCode });
-    if (res.statusCode >= 400) throw new VimTransportError(`${op}: HTTP ${res.statusCode}`);
+    if (res.statusCode >= 400)
+      throw new VimTransportError(`${op}: HTTP ${res.statusCode}`, { status: res.statusCode });
     return bodyNode[`${op}Response`]?.returnval;
   }
 

@@ -66,8 +66,9 @@ export async function startVcsim(opts: StartVcsimOptions = {}): Promise<Vcsim> {
       join(dir, 'vcsim.crt'),
       '-tlskey',
       join(dir, 'vcsim.key'),
+      // vcsim prints its URL with the credentials in it: not into our log file.
       '-E',
-      '-',
+      '/dev/null',
     ];
     if (opts.methodDelayMs && Object.keys(opts.methodDelayMs).length)
       args.push(

@@ -80,6 +80,31 @@ describe('vsphere backend on vcsim: behaviour', () => {
     }
   });
 
+  it('allocates a VLAN no distributed portgroup uses, whoever owns it', async () => {
+    const h = harness(sim, { config: backendConfig(sim, { vlanRange: '100-101' }) });
+    try {
+      // Someone else's portgroup on VLAN 100 (created straight in vcsim, unmarked).
+      const dvs = await vim.findByInventoryPath('/DC0/network/DVS0');
+      await vim.runTask(
+        'AddDVPortgroup_Task',
+        dvs!,
+        '<spec><name>their-pg</name><numPorts>8</numPorts><defaultPortConfig xsi:type="VMwareDVSPortSetting">' +
+          '<vlan xsi:type="VmwareDistributedVirtualSwitchVlanIdSpec"><inherited>false</inherited><vlanId>100</vlanId>' +
+          '</vlan></defaultPortConfig><type>earlyBinding</type></spec>',
+      );
+      const n = await h.backend.ensureNetwork(h.ctx, network('vlan'));
+      const [pg] = await vim.retrieve(
+        [{ type: 'DistributedVirtualPortgroup', value: n.providerId }],
+        ['config.defaultPortConfig'],
+      );
+      assert.equal(text(pg?.props['config.defaultPortConfig'].vlan.vlanId), '101');
+      await assert.rejects(h.backend.ensureNetwork(h.ctx, network('vlan-2')), { reason: 'QuotaExceeded' });
+      assert.deepEqual(await h.backend.deleteNetwork(h.ctx, 'vlan'), { gone: true });
+    } finally {
+      await h.backend.close();
+    }
+  });
+
   it('uses standard portgroups on every host of the cluster when configured', async () => {
     const h = harness(sim, { config: backendConfig(sim, { portgroupType: 'standard' }) });
     try {

@@ -16,7 +16,7 @@ import { AlreadyExists, DuplicateName, ManagedObjectNotFound, NotFound } from '.
 import { type Scanned, scanManaged, subnetProviderId } from './list.ts';
 import { clearMarks, NAME_PREFIX, readMarks, type SubnetMark, writeOwner, writeSubnets } from './marks.ts';
 import type { Session } from './session.ts';
-import { arr, el, type MoRef, text } from './xml.ts';
+import { arr, el, type MoRef, text, xsiType } from './xml.ts';
 
 export function portgroupName(id: string): string {
   return `${NAME_PREFIX}${id}`;
@@ -51,6 +51,8 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
       const taken = new Set(
         managed.map((m) => m.marks.owner?.vlan).filter((v): v is number => v !== undefined),
       );
+      // Never share a VLAN with anyone's distributed portgroup (another team's network, another installation).
+      for (const v of await distributedVlans(s)) taken.add(v);
       vlan = allocateVlan(d.id, s.settings.vlanRange, taken);
       const p = await s.placement();
       if (s.settings.portgroupType === 'standard') {
@@ -104,6 +106,16 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
     }
     return { providerId: pg.value, ready: true };
   });
+}
+
+/** VLAN ids (single-VLAN specs) of every distributed portgroup vCenter holds. */
+async function distributedVlans(s: Session): Promise<number[]> {
+  const pgs = await s.vim.list(['DistributedVirtualPortgroup'], ['config.defaultPortConfig'], s.signal);
+  return pgs
+    .map((o) => o.props['config.defaultPortConfig']?.vlan)
+    .filter((v) => xsiType(v) === 'VmwareDistributedVirtualSwitchVlanIdSpec')
+    .map((v) => Number(text(v.vlanId)))
+    .filter((n) => n > 0);
 }
 
 /** Adds the portgroup to every host's standard switch (hosts that already have it are skipped). */

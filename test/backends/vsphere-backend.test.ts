@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { VimClient } from '../../src/backends/vsphere/vim.ts';
-import { text } from '../../src/backends/vsphere/xml.ts';
+import { arr, text } from '../../src/backends/vsphere/xml.ts';
 import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
 import {
   admin,
@@ -129,6 +129,20 @@ describe('vsphere backend on vcsim: behaviour', () => {
     } finally {
       await h.backend.close();
     }
+  });
+
+  it('logs its session out on close', async () => {
+    const sessions = async () => {
+      const sc = await vim.serviceContent();
+      const [sm] = await vim.retrieve([sc.sessionManager], ['sessionList']);
+      return arr(sm?.props.sessionList?.UserSession).length;
+    };
+    const h = harness(sim);
+    const before = await sessions();
+    await h.backend.listManaged(h.ctx);
+    assert.equal(await sessions(), before + 1);
+    await h.backend.close();
+    assert.equal(await sessions(), before, 'no session left behind');
   });
 
   it('refuses sandboxes and secret files with Unsupported, before any call', async () => {

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { VimClient } from '../../src/backends/vsphere/vim.ts';
-import { el, text } from '../../src/backends/vsphere/xml.ts';
+import { arr, el, text } from '../../src/backends/vsphere/xml.ts';
 import { BackendError } from '../../src/datum/backend.ts';
 import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
 import {
@@ -105,7 +105,7 @@ describe('vsphere backend on vcsim: faults', () => {
       const sc = await vim.serviceContent();
       const mine = await vim.sessionKey();
       const [sm] = await vim.retrieve([sc.sessionManager], ['sessionList']);
-      const others = (sm?.props.sessionList?.UserSession ?? [])
+      const others = arr(sm?.props.sessionList?.UserSession)
         .map((s: { key: unknown }) => text(s.key))
         .filter((k: string | undefined) => k && k !== mine);
       assert.ok(others.length >= 1, 'the backend has a session to end');

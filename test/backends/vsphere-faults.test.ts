@@ -107,7 +107,7 @@ describe('vsphere backend on vcsim: faults', () => {
       const [sm] = await vim.retrieve([sc.sessionManager], ['sessionList']);
       const others = arr(sm?.props.sessionList?.UserSession)
         .map((s: { key: unknown }) => text(s.key))
-        .filter((k: string | undefined) => k && k !== mine);
+        .filter((k): k is string => !!k && k !== mine);
       assert.ok(others.length >= 1, 'the backend has a session to end');
       await vim.invoke(
         'TerminateSession',

@@ -26,6 +26,7 @@ const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
   aws: async () => (await import('./aws/index.ts')).createAwsBackend,
   proxmox: async () => (await import('./proxmox/index.ts')).createProxmoxBackend,
   kubernetes: async () => (await import('./kubernetes/index.ts')).createKubernetesBackend,
+  vsphere: async () => (await import('./vsphere/index.ts')).createVsphereBackend,
   baremetal: async () => {
     const { BareMetalBackend } = await import('./baremetal/index.ts');
     return (s, deps) => {

@@ -20,6 +20,8 @@ export const VERSIONS = {
   // Deployment tooling: the chart and the kustomize base are rendered by the real tools in tests.
   helm: 'v4.3.2',
   kustomize: 'v5.8.1',
+  // vSphere simulator (govmomi), the vSphere backend's emulator.
+  vcsim: 'v0.46.0',
 } as const;
 
 export type BinaryName = keyof typeof VERSIONS;
@@ -158,6 +160,7 @@ export async function prepareTestBinaries(
     'kube-controller-manager',
     'helm',
     'kustomize',
+    'vcsim',
   ] as const)
     out[name] = await resolveBinary(name, opts);
   // Datum's own operators: the real-upstream tests need them wherever they can be had (always, with ../shared).

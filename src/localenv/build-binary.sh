@@ -3,7 +3,7 @@
 # caches it outside the repository, keyed by version. Prints the binary's path on the last line.
 #
 #   build-binary.sh <name> <version> <cache-dir>
-#   name: kube-apiserver | kube-controller-manager | etcd | kwok | compute | nso | helm | kustomize
+#   name: kube-apiserver | kube-controller-manager | etcd | kwok | compute | nso | helm | kustomize | vcsim
 #
 # Why a wrapper module for k8s.io/kubernetes and etcd: their published go.mod files carry replace
 # directives, so `go install pkg@version` refuses them. The wrapper requires the module and
@@ -49,6 +49,11 @@ case "$name" in
   kustomize)
     GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kustomize/kustomize/v5@$version"
     mv "$work/gobin/kustomize" "$bin.tmp"
+    ;;
+  vcsim)
+    # v0.46.0 is the last govmomi release where vcsim lives inside the root module (go install works).
+    GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w" "github.com/vmware/govmomi/vcsim@$version"
+    mv "$work/gobin/vcsim" "$bin.tmp"
     ;;
   compute)
     GOBIN="$work/gobin" go install -trimpath -ldflags "-s -w -X main.version=$version" "go.datum.net/compute/cmd@$version"

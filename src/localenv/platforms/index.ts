@@ -30,6 +30,7 @@ export const LOCAL_PLATFORMS: Record<string, () => Promise<LocalPlatformStarter>
   proxmox: async () => (await import('./proxmox.ts')).startLocalProxmox,
   baremetal: async () => (await import('./baremetal.ts')).startLocalBareMetal,
   kubernetes: async () => (await import('./kubernetes.ts')).startLocalKubernetes,
+  vsphere: async () => (await import('./vsphere.ts')).startLocalVsphere,
 };
 
 /** The platform `make run` picks when `--backend` is not given: AWS when its emulator can start. */

@@ -117,6 +117,7 @@ async function crashFlow(
     namespace: ns,
     location: loc,
     runtime: o.runtime,
+    networkPolicy: handle.backend.capabilities().features.includes('networkPolicy'),
   });
   const first = run('after-ensure-instance');
   const exit = await Promise.race([

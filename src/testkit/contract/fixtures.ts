@@ -109,6 +109,8 @@ export interface InstanceFixture {
   gates?: string[];
   templateHash?: string;
   image?: string;
+  /** Whether the interface carries a network policy (default true; false for backends without the feature). */
+  networkPolicy?: boolean;
 }
 
 export function instanceObject(f: InstanceFixture): Instance {
@@ -157,14 +159,17 @@ export function instanceObject(f: InstanceFixture): Instance {
       networkInterfaces: [
         {
           network: { name: 'default' },
-          networkPolicy: {
-            ingress: [
-              {
-                ports: [{ port: runtime === 'virtualMachine' ? 'ssh' : 'http' }],
-                from: [{ ipBlock: { cidr: '0.0.0.0/0' } }],
-              },
-            ],
-          },
+          networkPolicy:
+            f.networkPolicy === false
+              ? undefined
+              : {
+                  ingress: [
+                    {
+                      ports: [{ port: runtime === 'virtualMachine' ? 'ssh' : 'http' }],
+                      from: [{ ipBlock: { cidr: '0.0.0.0/0' } }],
+                    },
+                  ],
+                },
         },
       ],
       volumes,

@@ -9,7 +9,7 @@ import { it } from 'node:test';
 import { INSTANCE } from '../../datum/api/resources.ts';
 import type { Instance } from '../../datum/api/types.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
-import { createInstance } from './fixtures.ts';
+import type { createInstance } from './fixtures.ts';
 import type { ContractHandle } from './suite.ts';
 import { condOf, eventually } from './suite.ts';
 import { MARKER, reconciles, Timeline } from './timeline.ts';
@@ -27,10 +27,13 @@ export interface InstanceTestEnv {
   programmed(name: string): Promise<Instance>;
   /** The runtime of plain Instances: sandbox unless the backend has none. */
   runtime(): 'sandbox' | 'virtualMachine';
+  /** Creates an Instance the way the suite does (a network policy only where the backend has the feature). */
+  createInstance: typeof createInstance;
 }
 
 export function instanceTests(env: InstanceTestEnv): void {
   const { c, ns, ours, logs, get, programmed, runtime } = env;
+  const createInstance = env.createInstance;
   const hasSandbox = () => env.h().backend.capabilities().runtimes.includes('sandbox');
   /** web-0 (sandbox) and vm-0 when the backend runs both; vm-0 only (web-0 refused) otherwise. */
   const served = () => (hasSandbox() ? ['web-0', 'vm-0'] : ['vm-0']);

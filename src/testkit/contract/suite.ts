@@ -25,7 +25,7 @@ import { runCellContractSuite } from './cell.ts';
 import { crashTest } from './crash.ts';
 import { deletionOrderTest } from './deletion.ts';
 import {
-  createInstance,
+  createInstance as createFixture,
   createLocation,
   createNetwork,
   createNetworking,
@@ -116,6 +116,12 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       h.backend.capabilities().runtimes.includes('sandbox')
         ? ('sandbox' as const)
         : ('virtualMachine' as const);
+    // Instances carry a network policy only where the backend has the feature (else they would be refused).
+    const createInstance: typeof createFixture = (client, f) =>
+      createFixture(client, {
+        networkPolicy: h.backend.capabilities().features.includes('networkPolicy'),
+        ...f,
+      });
     const get = (name: string, namespace = ns, client = c()) =>
       client
         .get<Instance>(INSTANCE, name, namespace)
@@ -230,7 +236,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       assert.equal(condOf(broken, 'Ready')?.reason, 'CredentialsUnavailable');
     });
 
-    instanceTests({ c, h: () => h, ns, ours, logs, get, programmed, runtime });
+    instanceTests({ c, h: () => h, ns, ours, logs, get, programmed, runtime, createInstance });
 
     it('ends in success after injected throttling and server errors', { skip: false }, async (t) => {
       if (!h.injectInstanceFaults) return t.skip('backend handle cannot inject faults');

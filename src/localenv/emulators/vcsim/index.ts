@@ -1,0 +1,2 @@
+export * from './proxy.ts';
+export * from './server.ts';

@@ -18,12 +18,13 @@ import {
   type SubnetDesired,
   type SubnetObserved,
 } from '../../datum/backend.ts';
+import { KeyedMutex } from '../../runtime/util/keyed-mutex.ts';
 import { toBackendError } from './errors.ts';
 import * as instances from './instance.ts';
 import { listManaged } from './list.ts';
 import { fieldKeys } from './marks.ts';
 import * as networks from './network.ts';
-import { KeyedMutex, type PlacementRefs, resolvePlacement, type Session } from './session.ts';
+import { type PlacementRefs, resolvePlacement, type Session } from './session.ts';
 import { requireEndpoint, resolveSettings, type VsphereSettings } from './settings.ts';
 import { SoapTransport } from './transport.ts';
 import { type VimClient as Vim, VimClient } from './vim.ts';

@@ -5,6 +5,7 @@
  * the subnets mark).
  */
 import { BackendError } from '../../datum/backend.ts';
+import type { KeyedMutex } from '../../runtime/util/keyed-mutex.ts';
 import type { FieldKeys } from './marks.ts';
 import type { VsphereSettings } from './settings.ts';
 import type { VimClient } from './vim.ts';
@@ -33,26 +34,6 @@ export interface Session {
   locks: KeyedMutex;
   /** Addresses chosen by creates in flight, per subnet id (until their VM carries its mark). */
   reserved: Map<string, Set<string>>;
-}
-
-export class KeyedMutex {
-  private readonly tails = new Map<string, Promise<void>>();
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => {
-      release = r;
-    });
-    const tail = prev.then(() => mine);
-    this.tails.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
 }
 
 export function absolute(base: string, path: string): string {

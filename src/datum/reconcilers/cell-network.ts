@@ -5,6 +5,8 @@
  * is the Namespace (tagged with the backend vocabulary's NetworkContext and Subnet kinds, name = namespace),
  * so the orphan sweep deletes them once the namespace is gone.
  */
+
+import { KeyedMutex } from '../../runtime/util/keyed-mutex.ts';
 import { type Backend, type BackendContext, BackendError, type ResourceOwner } from '../backend.ts';
 import { REASON } from '../classic.ts';
 import { Refusal } from './refusal.ts';
@@ -25,8 +27,23 @@ function owner(
   return { cluster, namespace: '', kind, name: namespace, uid };
 }
 
+/**
+ * Every Instance of a namespace ensures the same network, in parallel reconciles: one at a time per namespace,
+ * so the backend never sees two creates of one network id at once (the work queue only serializes one object).
+ */
+const namespaceLocks = new KeyedMutex();
+
 /** Ensures the namespace's network and subnet; a Refusal (retried) until both are ready. */
-export async function ensureCellNetwork(
+export function ensureCellNetwork(
+  p: { backend: Backend },
+  bctx: BackendContext,
+  cluster: string,
+  ns: { name: string; uid: string },
+): Promise<{ networkId: string; subnetId: string }> {
+  return namespaceLocks.run(ns.uid, () => ensureUnlocked(p, bctx, cluster, ns));
+}
+
+async function ensureUnlocked(
   p: { backend: Backend },
   bctx: BackendContext,
   cluster: string,
@@ -59,12 +76,14 @@ export async function deleteCellNetwork(
   namespaceUid: string,
 ): Promise<boolean> {
   const ids = cellNetworkIds(namespaceUid);
-  try {
-    if (!(await p.backend.deleteSubnet(bctx, ids.subnetId)).gone) return false;
-    return (await p.backend.deleteNetwork(bctx, ids.networkId)).gone;
-  } catch (err) {
-    // Still in use by an instance on its way out: look again shortly.
-    if (err instanceof BackendError && err.reason === 'DependencyNotReady') return false;
-    throw err;
-  }
+  return namespaceLocks.run(namespaceUid, async () => {
+    try {
+      if (!(await p.backend.deleteSubnet(bctx, ids.subnetId)).gone) return false;
+      return (await p.backend.deleteNetwork(bctx, ids.networkId)).gone;
+    } catch (err) {
+      // Still in use by an instance on its way out: look again shortly.
+      if (err instanceof BackendError && err.reason === 'DependencyNotReady') return false;
+      throw err;
+    }
+  });
 }

@@ -19,7 +19,13 @@ export async function createBackend(settings: ProviderSettings): Promise<Backend
       };
       return mod.createAwsBackend(settings);
     }
+    case 'gcp': {
+      const mod = (await import('./gcp/index.ts' as string)) as {
+        createGcpBackend(s: ProviderSettings): Backend;
+      };
+      return mod.createGcpBackend(settings);
+    }
     default:
-      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws`);
+      throw new SettingsError(`unknown backend '${settings.backend}'; available: inmemory, aws, gcp`);
   }
 }

@@ -112,6 +112,15 @@ export async function startGceProxy(
   const overlays = new InstanceOverlays();
   const requestIds = new RequestIds();
   const pool = new AddressPool();
+  /** Insert bodies: gcplocal keeps only the fields it models (no description on networks, subnetworks, instances). */
+  const kept = new Map<string, Record<string, unknown>>();
+  const keptKey = (project: string, scope: string, collection: string, name: unknown) =>
+    `${project}/${scope}/${collection}/${String(name)}`;
+  const enrich = (project: string, scope: string, collection: string, item: Record<string, unknown>) => {
+    const body = kept.get(keptKey(project, scope, collection, item.name));
+    const merged = body ? { ...body, ...item } : item;
+    return collection === 'instances' ? overlays.apply(project, merged) : merged;
+  };
   const zones = new Set<string>();
   const regions = new Set<string>();
   const log: GceProxyLogEntry[] = [];
@@ -147,8 +156,9 @@ export async function startGceProxy(
     for (const s of scopes) {
       const r = await local('GET', `/compute/v1/projects/${project}/${s}/${collection}`);
       if (r.status !== 200) continue;
-      let items = (json(r).items as Record<string, unknown>[] | undefined) ?? [];
-      if (collection === 'instances') items = items.map((i) => overlays.apply(project, i));
+      const items = ((json(r).items as Record<string, unknown>[] | undefined) ?? []).map((i) =>
+        enrich(project, s, collection, i),
+      );
       out.push([s, items]);
     }
     return out;
@@ -202,6 +212,7 @@ export async function startGceProxy(
   ): Promise<JsonReply | ReturnType<OperationStore['start']>> {
     const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
     const base = scopePath(r);
+    const where = r.kind === 'global' ? 'global' : `${r.kind}/${r.scope}`;
     const isInstance = r.collection === 'instances';
     const timing = (kind: 'insert' | 'delete') =>
       isInstance ? (kind === 'insert' ? timings.instanceInsert : timings.instanceDelete) : timings.other;
@@ -229,6 +240,7 @@ export async function startGceProxy(
       const res = await local('POST', `${base}/${r.collection}`, body);
       if (res.status !== 200) return res;
       entry.applied = true;
+      kept.set(keptKey(r.project, where, r.collection, name), body);
       const op = start('insert', link, timing('insert'));
       if (isInstance) {
         const key = overlays.key(r.project, r.scope!, name);
@@ -253,6 +265,7 @@ export async function startGceProxy(
       const op = start('delete', link, timing('delete'), async () => {
         await local('DELETE', link);
         entry.applied = true;
+        kept.delete(keptKey(r.project, where, r.collection, r.name));
         if (isInstance) {
           pool.release(key);
           overlays.drop(key);
@@ -332,11 +345,12 @@ export async function startGceProxy(
     }
     if (method === 'GET') {
       const res = await local('GET', `${url.pathname}`);
-      if (res.status !== 200 || (r.collection !== 'instances' && !url.searchParams.has('filter'))) return res;
+      if (res.status !== 200) return res;
       const body = json(res);
-      if (r.name) return ok(overlays.apply(r.project, body));
+      const scope = r.kind === 'global' ? 'global' : `${r.kind}/${r.scope}`;
+      if (r.name) return ok(enrich(r.project, scope, r.collection, body));
       const items = ((body.items as Record<string, unknown>[] | undefined) ?? [])
-        .map((i) => (r.collection === 'instances' ? overlays.apply(r.project, i) : i))
+        .map((i) => enrich(r.project, scope, r.collection, i))
         .filter(filter);
       return ok({ ...body, items });
     }
@@ -448,6 +462,7 @@ export async function startGceProxy(
       overlays.clear();
       requestIds.clear();
       pool.clear();
+      kept.clear();
       seq = 0;
     },
     close: () =>

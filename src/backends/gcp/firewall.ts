@@ -114,7 +114,7 @@ export async function instanceFirewalls(s: GcpSession, instanceId: string): Prom
     const out: Firewall[] = [];
     for await (const f of s.c.firewalls.listAsync(
       { project: s.project, filter: `name eq ${prefix}-.*` },
-      CALL,
+      LIST,
     ))
       if (f.name?.startsWith(`${prefix}-`) && parseMark(f.description)?.managedBy === s.managedBy)
         out.push(f);

@@ -56,7 +56,7 @@ export async function findInstance(
   return s.call('instances.aggregatedList', async () => {
     for await (const [scope, list] of s.c.instances.aggregatedListAsync(
       { project: s.project, filter: `name = "${name}"` },
-      CALL,
+      LIST,
     ))
       for (const i of list.instances ?? [])
         if (i.name === name) return { inst: i, zone: scope.split('/').pop()! };

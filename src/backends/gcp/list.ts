@@ -32,7 +32,7 @@ export async function listManaged(s: GcpSession): Promise<ManagedResource[]> {
   await s.call('subnetworks.aggregatedList', async () => {
     for await (const [scope, l] of s.c.subnetworks.aggregatedListAsync(
       { project: s.project, filter: 'name eq dpt-sub-.*' },
-      CALL,
+      LIST,
     ))
       for (const n of l.subnetworks ?? [])
         add('subnet', `${p}/${scope}/subnetworks/${n.name}`, n.description);
@@ -86,7 +86,7 @@ export async function release(
           requestId: requestId(s.project, found.inst.name!, 'release', String(found.inst.id)),
           instancesSetLabelsRequestResource: { labels, labelFingerprint: found.inst.labelFingerprint },
         },
-        CALL,
+        LIST,
       ),
     );
     await s.awaitOperation(latest(op), 'instances.setLabels');

@@ -126,7 +126,7 @@ export async function findSubnet(s: GcpSession, name: string) {
   const found = await s.call('subnetworks.aggregatedList', async () => {
     for await (const [scope, list] of s.c.subnetworks.aggregatedListAsync(
       { project: s.project, filter: `name = "${name}"` },
-      CALL,
+      LIST,
     ))
       for (const sub of list.subnetworks ?? [])
         if (sub.name === name) return { subnet: sub, region: scope.split('/').pop()! };

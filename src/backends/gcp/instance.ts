@@ -49,9 +49,11 @@ export async function findInstance(
   s: GcpSession,
   name: string,
 ): Promise<{ inst: Instance; zone: string } | undefined> {
-  const here = await s.call('instances.get', () =>
-    getOrUndefined(s.c.instances.get({ project: s.project, zone: s.zone, instance: name }, CALL)),
-  );
+  const here = !s.placed
+    ? undefined
+    : await s.call('instances.get', () =>
+        getOrUndefined(s.c.instances.get({ project: s.project, zone: s.zone, instance: name }, CALL)),
+      );
   if (here) return { inst: here, zone: s.zone };
   return s.call('instances.aggregatedList', async () => {
     for await (const [scope, list] of s.c.instances.aggregatedListAsync(

@@ -119,9 +119,11 @@ export function networkRange(cidr: string): string {
 
 /** A subnetwork by name: in the Location's region, else wherever it is (the sweeper has no Location). */
 export async function findSubnet(s: GcpSession, name: string) {
-  const here = await s.call('subnetworks.get', () =>
-    getOrUndefined(s.c.subnetworks.get({ project: s.project, region: s.region, subnetwork: name }, CALL)),
-  );
+  const here = !s.placed
+    ? undefined
+    : await s.call('subnetworks.get', () =>
+        getOrUndefined(s.c.subnetworks.get({ project: s.project, region: s.region, subnetwork: name }, CALL)),
+      );
   if (here) return { subnet: here, region: s.region };
   const found = await s.call('subnetworks.aggregatedList', async () => {
     for await (const [scope, list] of s.c.subnetworks.aggregatedListAsync(

@@ -92,8 +92,8 @@ export const LIST = { ...CALL, autoPaginate: false } as const;
 
 export class GcpSession {
   readonly project: string;
-  readonly zone: string;
-  readonly region: string;
+  /** The Location's zone, or why it has none (the sweeper's context has no Location). */
+  private readonly placement: { zone: string } | { error: BackendError };
   readonly settings: GcpSettings;
   readonly managedBy: string;
   readonly c: ComputeClients;
@@ -111,8 +111,12 @@ export class GcpSession {
         'no GCP project: set config "project" (or use a key with project_id)',
       );
     this.project = project;
-    this.zone = zoneFor(s, ctx.location);
-    this.region = regionOfZone(this.zone);
+    try {
+      this.placement = { zone: zoneFor(s, ctx.location) };
+    } catch (err) {
+      if (!(err instanceof BackendError)) throw err;
+      this.placement = { error: err };
+    }
     this.settings = s;
     this.managedBy = managedBy;
     this.c = clients;
@@ -120,6 +124,20 @@ export class GcpSession {
     this.signal = ctx.signal;
     this.secrets = secretValues(ctx.credentials);
     this.counts = cache.calls;
+  }
+
+  get zone(): string {
+    if ('error' in this.placement) throw this.placement.error;
+    return this.placement.zone;
+  }
+
+  get region(): string {
+    return regionOfZone(this.zone);
+  }
+
+  /** Whether the Location maps to a zone (else lookups search every zone). */
+  get placed(): boolean {
+    return 'zone' in this.placement;
   }
 
   networkLink = (name: string) => `projects/${this.project}/global/networks/${name}`;

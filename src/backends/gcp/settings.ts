@@ -117,7 +117,6 @@ export function resolveSettings(
   if (config.operationWaitSeconds)
     s.operationWaitSeconds = int(config.operationWaitSeconds, 'operationWaitSeconds', 0, 120);
   if (config.maxAttempts) s.maxAttempts = int(config.maxAttempts, 'maxAttempts', 1, 10);
-  if (!REGION.test(s.region)) throw invalid(`region "${s.region}" is not a GCE region name`);
   for (const z of [s.zone, ...Object.values(s.zones)])
     if (z !== undefined && !ZONE.test(z)) throw invalid(`zone "${z}" is not a GCE zone name`);
   if (s.project !== undefined && !/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/.test(s.project))
@@ -149,7 +148,13 @@ export function zoneFor(
     (k): k is string => !!k,
   );
   for (const k of keys) if (s.zones[k]) return s.zones[k]!;
-  return s.zone ?? `${s.region}-a`;
+  if (s.zone) return s.zone;
+  // The region (a Location's topology region overrides the ProviderConfig's) matters only here.
+  if (!REGION.test(s.region))
+    throw invalid(
+      `region "${s.region}" is not a GCE region name, and config "zones" maps no zone for Location ${loc.namespace}/${loc.name}`,
+    );
+  return `${s.region}-a`;
 }
 
 export const regionOfZone = (zone: string) => zone.replace(/-[a-z]$/, '');

@@ -27,6 +27,7 @@ export type LocalPlatformStarter = (ctx: LocalPlatformContext) => Promise<LocalP
 /** Loaded lazily: starting one platform never imports another's emulator. */
 export const LOCAL_PLATFORMS: Record<string, () => Promise<LocalPlatformStarter>> = {
   aws: async () => (await import('./aws.ts')).startLocalAws,
+  gcp: async () => (await import('./gcp.ts')).startLocalGcp,
 };
 
 /** The platform `make run` picks when `--backend` is not given: AWS when its emulator can start. */

@@ -254,6 +254,34 @@ describe('gcp backend under faults (gcplocal)', { timeout: 240_000 }, () => {
     await teardown(['q']); // its firewall rule was made before the insert failed
   });
 
+  it('release (Retain) leaves an instance and its firewall rule in place, no longer ours; networks refuse', async () => {
+    await converge(
+      () => backend.ensureInstance(ctx(), instance('kept')),
+      (x) => x.powerState === 'running',
+    );
+    const { released } = await backend.release(ctx(), 'instance', 'kept');
+    assert.equal(released.length, 2, `instance and firewall rule: ${released.join(', ')}`);
+    assert.deepEqual(
+      (await backend.listManaged(ctx())).filter((m) => m.id === 'kept'),
+      [],
+    );
+    assert.deepEqual(await backend.deleteInstance(ctx(), 'kept'), { gone: true }, 'not ours: left alone');
+    const left = await inventory();
+    assert.ok(
+      left.some((n) => n.startsWith('instances/dpt-vm-kept-')),
+      'the instance still runs',
+    );
+    assert.ok(
+      left.some((n) => n.startsWith('firewalls/dpt-fw-')),
+      'its firewall rule is still there',
+    );
+    const again = await backend.ensureInstance(ctx(), instance('kept')).catch((e) => e);
+    assert.ok(again instanceof BackendError && again.reason === 'InvalidConfiguration', 'never re-adopted');
+    const net = await backend.release(ctx(), 'network', 'net').catch((e) => e);
+    assert.ok(net instanceof BackendError && net.reason === 'Unsupported', String(net));
+    // The emulator is reset before the next test: what was released stays until then.
+  });
+
   it('bad credentials end as CredentialsInvalid, with no secret in the message', async () => {
     const malformed = ctx({
       credentials: { source: 'Secret', data: { serviceAccountKey: `{"private_key": "${SECRET}"` } },

@@ -16,7 +16,7 @@ import {
 } from '@google-cloud/compute';
 import { type BackendContext, BackendError } from '../../datum/backend.ts';
 import type { Logger } from '../../runtime/log/logger.ts';
-import { authClient, secretValues } from './credentials.ts';
+import { authClient, parseKey, secretValues } from './credentials.ts';
 import { classify, toBackendError } from './errors.ts';
 import { checkEndpoint, type GcpSettings, regionOfZone, zoneFor } from './settings.ts';
 
@@ -45,7 +45,7 @@ export class ClientCache {
 
   clients(ctx: BackendContext, s: GcpSettings): { clients: ComputeClients; keyProject?: string } {
     const emulator = s.endpoint ? checkEndpoint(s.endpoint).protocol === 'http:' : false;
-    const { auth, key } = authClient(ctx.credentials, emulator);
+    const key = parseKey(ctx.credentials); // a malformed key fails here, cached clients or not
     const fingerprint = createHash('sha256')
       .update(
         JSON.stringify([
@@ -57,6 +57,7 @@ export class ClientCache {
       .digest('hex');
     let c = this.cache.get(fingerprint);
     if (!c) {
+      const { auth } = authClient(ctx.credentials, emulator);
       // biome-ignore lint/suspicious/noExplicitAny: the clients take gax ClientOptions; auth is an auth client of our own google-auth-library
       const opts: Record<string, any> = { auth, fallback: 'rest' };
       if (s.endpoint) {

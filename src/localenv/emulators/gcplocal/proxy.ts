@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { allocateAddresses, inUseBy } from './checks.ts';
 import {
   describeFault,
   faultReply,
@@ -16,8 +17,9 @@ import {
   gceError,
   type JsonReply,
 } from './faults.ts';
-import { OperationStore, type OpScope, type OpTiming } from './operations.ts';
+import { OperationStore, type OpTiming } from './operations.ts';
 import { AddressPool, compileFilter, FilterError, InstanceOverlays, RequestIds } from './realism.ts';
+import { actionOf, ok, opScope, parseRoute, type Route, scopePath } from './routes.ts';
 
 export interface GceProxyLogEntry {
   seq: number;
@@ -62,44 +64,6 @@ export interface GceFaultProxy {
   close(): Promise<void>;
 }
 
-interface Route {
-  project: string;
-  kind: 'zones' | 'regions' | 'global' | 'aggregated';
-  scope?: string;
-  collection: string;
-  name?: string;
-  verb?: string;
-}
-
-const ROUTE =
-  /^\/compute\/v1\/projects\/([^/]+)\/(?:(zones|regions)\/([^/]+)|(global)|(aggregated))\/([A-Za-z]+)(?:\/([^/]+))?(?:\/([A-Za-z]+))?$/;
-
-function parseRoute(path: string): Route | undefined {
-  const m = ROUTE.exec(path);
-  if (!m) return undefined;
-  const kind = (m[2] ?? m[4] ?? m[5]) as Route['kind'];
-  return { project: m[1]!, kind, scope: m[3], collection: m[6]!, name: m[7], verb: m[8] };
-}
-
-function actionOf(r: Route | undefined, method: string, path: string): string {
-  if (!r) return `${method} ${path}`;
-  const coll =
-    r.collection === 'operations'
-      ? `${r.kind === 'zones' ? 'zone' : r.kind === 'regions' ? 'region' : 'global'}Operations`
-      : r.collection;
-  if (r.kind === 'aggregated') return `${coll}.aggregatedList`;
-  if (r.verb) return `${coll}.${r.verb}`;
-  if (r.name)
-    return `${coll}.${{ GET: 'get', DELETE: 'delete', PATCH: 'patch', PUT: 'update' }[method] ?? method}`;
-  return `${coll}.${method === 'POST' ? 'insert' : 'list'}`;
-}
-
-const ok = (body: unknown): JsonReply => ({
-  status: 200,
-  headers: { 'content-type': 'application/json; charset=UTF-8' },
-  body: JSON.stringify(body),
-});
-
 export async function startGceProxy(
   target: string,
   opts: { timings?: Partial<GceProxyTimings>; faults?: GceFaultRule[] } = {},
@@ -138,10 +102,6 @@ export async function startGceProxy(
     return { status: res.status, headers: { 'content-type': 'application/json; charset=UTF-8' }, body: text };
   };
   const json = (r: JsonReply) => JSON.parse(r.body) as Record<string, unknown>;
-  const scopePath = (r: Route) =>
-    `/compute/v1/projects/${r.project}/${r.kind === 'global' ? 'global' : `${r.kind}/${r.scope}`}`;
-  const opScope = (r: Route): OpScope =>
-    r.kind === 'zones' ? { zone: r.scope } : r.kind === 'regions' ? { region: r.scope } : {};
 
   /** Every item of a collection in the scopes seen so far (gcplocal has no aggregated lists). */
   async function everywhere(
@@ -164,44 +124,9 @@ export async function startGceProxy(
     return out;
   }
 
-  async function inUse(r: Route): Promise<string | undefined> {
-    if (r.collection === 'networks') {
-      const suffix = `/global/networks/${r.name}`;
-      for (const [, subnets] of await everywhere(r.project, 'subnetworks'))
-        for (const s of subnets) if (String(s.network).endsWith(suffix)) return `subnetwork ${s.name}`;
-      const fws = await local('GET', `/compute/v1/projects/${r.project}/global/firewalls`);
-      for (const f of (json(fws).items as Record<string, unknown>[] | undefined) ?? [])
-        if (String(f.network).endsWith(suffix)) return `firewall ${f.name}`;
-    }
-    if (r.collection === 'subnetworks') {
-      const suffix = `/regions/${r.scope}/subnetworks/${r.name}`;
-      for (const [, insts] of await everywhere(r.project, 'instances'))
-        for (const i of insts)
-          for (const nic of (i.networkInterfaces as { subnetwork?: string }[] | undefined) ?? [])
-            if (String(nic.subnetwork ?? '').endsWith(suffix)) return `instance ${i.name}`;
-    }
-    return undefined;
-  }
-
-  /** Fills in internal and external addresses, as GCE does at insert. */
-  async function allocate(r: Route, body: Record<string, unknown>): Promise<JsonReply | undefined> {
-    const holder = overlays.key(r.project, r.scope!, String(body.name));
-    for (const nic of (body.networkInterfaces as Record<string, unknown>[] | undefined) ?? []) {
-      const m = /regions\/([^/]+)\/subnetworks\/([^/?]+)/.exec(String(nic.subnetwork ?? ''));
-      if (!m) return gceError(400, 'invalid', 'networkInterfaces[].subnetwork is required (custom-mode VPC)');
-      const sub = await local('GET', `/compute/v1/projects/${r.project}/regions/${m[1]}/subnetworks/${m[2]}`);
-      if (sub.status !== 200)
-        return gceError(
-          404,
-          'notFound',
-          `The resource 'subnetworks/${m[2]}' in region ${m[1]} was not found`,
-        );
-      if (!nic.networkIP) nic.networkIP = pool.allocate(String(json(sub).ipCidrRange), holder);
-      for (const ac of (nic.accessConfigs as Record<string, unknown>[] | undefined) ?? [])
-        if (!ac.natIP) ac.natIP = pool.external();
-    }
-    return undefined;
-  }
+  const deps = { local, everywhere, pool, overlays };
+  const inUse = (r: Route) => inUseBy(deps, r);
+  const allocate = (r: Route, body: Record<string, unknown>) => allocateAddresses(deps, r, body);
 
   /** A mutation: an operation, or an error answered at once (as GCE answers validation errors). */
   async function mutate(

@@ -254,6 +254,28 @@ describe('gcp backend under faults (gcplocal)', { timeout: 240_000 }, () => {
     await teardown(['q']); // its firewall rule was made before the insert failed
   });
 
+  it('honours the AbortSignal between retries', async () => {
+    emu.proxy.plan({ action: 'networks.get', fault: { kind: 'throttle' } });
+    const ac = new AbortController();
+    const started = Date.now();
+    setTimeout(() => ac.abort(new Error('shutting down')), 300);
+    const err = await backend
+      .ensureNetwork(ctx({ signal: ac.signal, config: { ...config, maxAttempts: '10' } }), {
+        id: 'net',
+        owner: owner('NetworkContext', 'net'),
+        ipv4Cidr: '10.128.0.0/9',
+        mtu: 1460,
+      })
+      .catch((e: Error) => e);
+    assert.match(String(err), /shutting down/);
+    assert.ok(
+      Date.now() - started < 2_500,
+      `stopped after ${Date.now() - started} ms, not after 10 attempts`,
+    );
+    emu.proxy.clearPlan();
+    await teardown([]);
+  });
+
   it('release (Retain) leaves an instance and its firewall rule in place, no longer ours; networks refuse', async () => {
     await converge(
       () => backend.ensureInstance(ctx(), instance('kept')),

@@ -161,7 +161,7 @@ export class GcpSession {
         const retry = e.reason === 'Throttled' || e.reason === 'Transient';
         if (!retry || attempt >= this.settings.maxAttempts) throw e;
         const ms = Math.min(4_000, 150 * 3 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-        await new Promise((r) => setTimeout(r, ms));
+        await sleep(ms, this.signal);
       }
     }
   }
@@ -202,6 +202,24 @@ export class GcpSession {
       cur = next as Operation;
     }
   }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', abort);
+    };
+    const abort = () => {
+      done();
+      reject(signal.reason);
+    };
+    const t = setTimeout(() => {
+      done();
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', abort, { once: true });
+  });
 }
 
 /** The operation inside an ExtendedOperation (`[op]` of an insert/delete). */

@@ -214,6 +214,30 @@ describe('gcp backend under faults (gcplocal)', { timeout: 240_000 }, () => {
     await teardown(['waited']);
   });
 
+  it('starts an instance stopped behind its back, once per stop', async () => {
+    const first = await converge(
+      () => backend.ensureInstance(ctx(), instance('stopped')),
+      (x) => x.powerState === 'running',
+    );
+    const path = `${emu.endpoint}/compute/v1/${first.providerId}/stop`;
+    for (const round of [1, 2]) {
+      const res = await fetch(path, { method: 'POST' });
+      assert.equal(res.status, 200, await res.text());
+      const status = async () =>
+        ((await (await fetch(`${emu.endpoint}/compute/v1/${first.providerId}`)).json()) as { status: string })
+          .status;
+      await converge(status, (st) => st === 'TERMINATED');
+      const o = await converge(
+        () => backend.ensureInstance(ctx(), instance('stopped')),
+        (x) => x.powerState === 'running',
+      );
+      assert.equal(o.providerId, first.providerId, 'the same machine');
+      assert.equal(emu.proxy.log.filter((e) => e.action === 'instances.start' && e.applied).length, round);
+    }
+    assert.equal(inserts('instances.insert').length, 1);
+    await teardown(['stopped']);
+  });
+
   it('maps quota, invalid and operation errors to their catalogue reasons', async () => {
     const reasonOf = async (p: Promise<unknown>) => {
       try {

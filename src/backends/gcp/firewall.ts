@@ -137,6 +137,12 @@ export async function ensureFirewalls(
     const cur = have.get(f.name!);
     have.delete(f.name!);
     if (cur && sameRule(cur, f)) continue;
+    // A rule's network cannot be patched: delete it, and create it on a later pass.
+    if (cur && !String(cur.network).endsWith(String(f.network))) {
+      await deleteFirewall(s, cur);
+      done = false;
+      continue;
+    }
     const spec = JSON.stringify(f);
     const [op] = cur
       ? await s.call('firewalls.patch', () =>

@@ -202,6 +202,24 @@ export async function ensureInstance(
     return { ...observe(s, d, found.inst, found.zone, false), powerState: 'stopping' };
   }
   await ensureFirewalls(s, d.id, d.owner, name, d.interfaces);
+  if (found?.inst.status === 'TERMINATED') {
+    // Stopped behind our back: start it again (the id changes with every stop, so each stop gets one start).
+    const stoppedAt = String(found.inst.lastStopTimestamp ?? '');
+    const [op] = await s.call('instances.start', () =>
+      s.c.instances.start(
+        {
+          project: s.project,
+          zone: found.zone,
+          instance: name,
+          requestId: requestId(s.project, name, 'start', String(found.inst.id), stoppedAt),
+        },
+        CALL,
+      ),
+    );
+    await s.awaitOperation(latest(op), 'instances.start');
+    const now = await findInstance(s, name);
+    if (now) return observe(s, d, now.inst, now.zone, true);
+  }
   if (found) return observe(s, d, found.inst, found.zone, true);
   let rid = requestId(s.project, s.zone, name, 'insert', spec);
   for (let attempt = 0; attempt < 3; attempt++) {

@@ -219,6 +219,7 @@ export async function startGceProxy(
       const stopping = r.verb === 'stop';
       const op = start(r.verb, link, stopping ? timings.instanceDelete : timings.instanceInsert, async () => {
         o.phase = stopping ? { status: () => 'TERMINATED' } : undefined;
+        if (stopping) o.lastStopTimestamp = new Date().toISOString();
       });
       o.phase = {
         status: () =>

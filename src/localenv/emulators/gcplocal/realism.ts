@@ -12,6 +12,7 @@ export interface InstanceOverlay {
   phase?: { status: () => string | undefined };
   labels?: Record<string, string>;
   labelFingerprint?: string;
+  lastStopTimestamp?: string;
 }
 
 export class InstanceOverlays {
@@ -46,6 +47,7 @@ export class InstanceOverlays {
     if (s) out.status = s;
     if (o.labels) out.labels = o.labels;
     if (o.labelFingerprint) out.labelFingerprint = o.labelFingerprint;
+    if (o.lastStopTimestamp) out.lastStopTimestamp = o.lastStopTimestamp;
     return out;
   }
 

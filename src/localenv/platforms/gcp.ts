@@ -52,7 +52,8 @@ export async function startLocalGcp({ cp, settings }: LocalPlatformContext): Pro
   settings.backend = 'gcp';
   settings.backendConfig = { endpoint: emu.endpoint, ...settings.backendConfig };
   return {
-    lines: [`gcp-endpoint: ${emu.endpoint}`],
+    // gcplocal's own address too: what the proxy fronts, to look past it (and to check it stops with us).
+    lines: [`gcp-endpoint: ${emu.endpoint}`, `gcplocal-endpoint: ${emu.gcplocalEndpoint}`],
     describe: `Compute Engine API of a local gcplocal emulator (project ${emu.project}); no credentials are sent`,
     stop: () => emu.stop(),
   };

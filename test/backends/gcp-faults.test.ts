@@ -278,6 +278,73 @@ describe('gcp backend under faults (gcplocal)', { timeout: 240_000 }, () => {
     await teardown(['q']); // its firewall rule was made before the insert failed
   });
 
+  it('delivers Secret content through Secret Manager, never in metadata, and removes it with the instance', async () => {
+    const withSecrets = (): InstanceDesired => {
+      const d = instance('secretive');
+      if (d.runtime.kind === 'sandbox') {
+        d.runtime.containers[0]!.env.push({ name: 'TOKEN', value: SECRET, sensitive: true });
+        d.runtime.containers[0]!.files.push({
+          path: '/etc/app/key.pem',
+          data: Buffer.from(`key ${SECRET}`).toString('base64'),
+          mode: 0o400,
+          sensitive: true,
+        });
+      }
+      return d;
+    };
+    const sm = { ...config, secretManager: 'true' };
+    const noAccount = await backend.ensureInstance(ctx({ config: sm }), withSecrets()).catch((e) => e);
+    assert.ok(
+      noAccount instanceof BackendError && noAccount.reason === 'InvalidConfiguration',
+      String(noAccount),
+    );
+    const c = ctx({ config: { ...sm, serviceAccount: 'vm@datum-local.iam.gserviceaccount.com' } });
+    const o = await converge(
+      () => backend.ensureInstance(c, withSecrets()),
+      (x) => x.powerState === 'running',
+    );
+    const inst = (await (await fetch(`${emu.endpoint}/compute/v1/${o.providerId}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    const metadata = JSON.stringify(inst.metadata);
+    assert.match(metadata, /fetch-secrets\.sh/, 'the boot script is in the user-data');
+    for (const leak of [
+      SECRET,
+      Buffer.from(SECRET).toString('base64'),
+      Buffer.from(`key ${SECRET}`).toString('base64'),
+    ])
+      assert.equal(metadata.includes(leak), false, 'no secret (nor its base64) in metadata');
+    const listed = async () =>
+      (
+        (await (await fetch(`${emu.endpoint}/v1/projects/${emu.project}/secrets`)).json()) as {
+          secrets: { name: string }[];
+        }
+      ).secrets;
+    const secrets = await listed();
+    assert.equal(secrets.length, 2, 'one secret per value');
+    const values = await Promise.all(
+      secrets.map(async (x) => {
+        const r = (await (await fetch(`${emu.endpoint}/v1/${x.name}/versions/latest:access`)).json()) as {
+          payload: { data: string };
+        };
+        return Buffer.from(r.payload.data, 'base64').toString();
+      }),
+    );
+    assert.deepEqual(values.sort(), [SECRET, `key ${SECRET}`].sort());
+    await converge(
+      () => backend.ensureInstance(c, withSecrets()),
+      (x) => x.powerState === 'running',
+    );
+    assert.equal((await listed()).length, 2, 'staging again adds nothing');
+    await converge(
+      () => backend.deleteInstance(c, 'secretive'),
+      (r) => r.gone,
+    );
+    assert.deepEqual(await listed(), [], 'secrets removed with the instance');
+    await teardown([]);
+  });
+
   it('honours the AbortSignal between retries', async () => {
     emu.proxy.plan({ action: 'networks.get', fault: { kind: 'throttle' } });
     const ac = new AbortController();

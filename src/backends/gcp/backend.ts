@@ -19,9 +19,12 @@ import type {
 import * as instances from './instance.ts';
 import { listManaged, release } from './list.ts';
 import * as networks from './network.ts';
+import { SecretManagerDelivery } from './secretmanager.ts';
 import { ClientCache, GcpSession } from './session.ts';
 import { type GcpBackendOptions, resolveSettings } from './settings.ts';
 import type { SecretDelivery } from './startup.ts';
+
+const SECRET_MANAGER = new SecretManagerDelivery();
 
 export const DEFAULT_MANAGED_BY = 'datum-provider-ts';
 
@@ -82,11 +85,18 @@ export class GcpBackend implements Backend {
   async deleteSubnet(ctx: BackendContext, id: string): Promise<DeleteResult> {
     return networks.deleteSubnet(this.session(ctx), id);
   }
+  /** The configured delivery, else Secret Manager when `secretManager` is on, else none (refused). */
+  private deliveryFor(s: GcpSession): SecretDelivery | undefined {
+    return this.delivery ?? (s.settings.secretManager ? SECRET_MANAGER : undefined);
+  }
+
   async ensureInstance(ctx: BackendContext, d: InstanceDesired): Promise<InstanceObserved> {
-    return instances.ensureInstance(this.session(ctx), this.delivery, d);
+    const s = this.session(ctx);
+    return instances.ensureInstance(s, this.deliveryFor(s), d);
   }
   async deleteInstance(ctx: BackendContext, id: string): Promise<DeleteResult> {
-    return instances.deleteInstance(this.session(ctx), this.delivery, id);
+    const s = this.session(ctx);
+    return instances.deleteInstance(s, this.deliveryFor(s), id);
   }
   async listManaged(ctx: BackendContext): Promise<ManagedResource[]> {
     return listManaged(this.session(ctx));

@@ -26,6 +26,7 @@ export function gcpOptionsFromConfig(c: Record<string, string>): GcpBackendOptio
   if (c.containerHostDiskGiB) o.containerHostDiskGiB = Number(c.containerHostDiskGiB);
   if (c.assignExternalIp) o.assignExternalIp = bool(c.assignExternalIp);
   if (c.serviceAccount) o.serviceAccount = c.serviceAccount;
+  if (c.secretManager) o.secretManager = bool(c.secretManager);
   if (c.operationWaitSeconds) o.operationWaitSeconds = Number(c.operationWaitSeconds);
   if (c.maxAttempts) o.maxAttempts = Number(c.maxAttempts);
   if (c.managedBy) o.managedBy = c.managedBy;

@@ -26,7 +26,7 @@ import {
 } from './names.ts';
 import { getOrUndefined } from './network.ts';
 import { CALL, type GcpSession, LIST, latest } from './session.ts';
-import { refuseSensitive, type SecretDelivery, userData } from './startup.ts';
+import { refuseSensitive, type SecretDelivery, sensitiveItems, userData } from './startup.ts';
 
 type Instance = protos.google.cloud.compute.v1.IInstance;
 
@@ -94,18 +94,8 @@ async function body(s: GcpSession, d: InstanceDesired, name: string, delivery: S
     diskSizeGb = st.containerHostDiskGiB;
   }
   if (!delivery) refuseSensitive(d.runtime);
-  const sensitive =
-    d.runtime.kind === 'sandbox'
-      ? d.runtime.containers.flatMap((c) => [
-          ...c.env
-            .filter((e) => e.sensitive)
-            .map((e) => ({ key: `${c.name}/env/${e.name}`, data: Buffer.from(e.value).toString('base64') })),
-          ...c.files
-            .filter((f) => f.sensitive)
-            .map((f) => ({ key: `${c.name}/file${f.path}`, data: f.data })),
-        ])
-      : d.runtime.files.filter((f) => f.sensitive).map((f) => ({ key: `file${f.path}`, data: f.data }));
-  const staged = delivery && sensitive.length ? await delivery.stage(name, sensitive) : undefined;
+  const items = sensitiveItems(d.runtime);
+  const staged = delivery && items.length ? await delivery.stage(s.delivery(), name, items) : undefined;
   const ud = userData(d.runtime, staged);
   if (ud.length > METADATA_VALUE_LIMIT)
     throw new BackendError(
@@ -257,6 +247,6 @@ export async function deleteInstance(
   const found = await findInstance(s, name);
   if (found && isOurs(s, found.inst) && !(await deleteOne(s, found.inst, found.zone))) return { gone: false };
   if (!(await deleteFirewalls(s, id))) return { gone: false };
-  await delivery?.remove(name);
+  await delivery?.remove(s.delivery(), name);
   return { gone: true };
 }

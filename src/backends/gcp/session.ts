@@ -19,6 +19,7 @@ import type { Logger } from '../../runtime/log/logger.ts';
 import { authClient, parseKey, secretValues } from './credentials.ts';
 import { classify, toBackendError } from './errors.ts';
 import { checkEndpoint, type GcpSettings, regionOfZone, zoneFor } from './settings.ts';
+import type { DeliveryContext } from './startup.ts';
 
 export interface ComputeClients {
   instances: InstancesClient;
@@ -28,6 +29,8 @@ export interface ComputeClients {
   zoneOps: ZoneOperationsClient;
   regionOps: RegionOperationsClient;
   globalOps: GlobalOperationsClient;
+  /** The auth client, for APIs without a client here (Secret Manager). */
+  auth: { request<T>(o: { url: string; method: string; data?: unknown }): Promise<{ data: T }> };
 }
 
 export interface Operation {
@@ -74,6 +77,7 @@ export class ClientCache {
         zoneOps: new ZoneOperationsClient(opts),
         regionOps: new RegionOperationsClient(opts),
         globalOps: new GlobalOperationsClient(opts),
+        auth: auth as ComputeClients['auth'],
       };
       this.cache.set(fingerprint, c);
     }
@@ -81,8 +85,8 @@ export class ClientCache {
   }
 
   async destroy(): Promise<void> {
-    for (const c of this.cache.values())
-      await Promise.all(Object.values(c).map((x) => (x as { close(): Promise<void> }).close()));
+    for (const { auth: _, ...c } of this.cache.values())
+      await Promise.all(Object.values(c).map((x) => x.close()));
     this.cache.clear();
   }
 }
@@ -139,6 +143,28 @@ export class GcpSession {
   /** Whether the Location maps to a zone (else lookups search every zone). */
   get placed(): boolean {
     return 'zone' in this.placement;
+  }
+
+  /** What a SecretDelivery needs: authenticated requests to Google APIs (or the emulator). */
+  delivery(): DeliveryContext {
+    const base = this.settings.endpoint?.replace(/\/$/, '');
+    return {
+      project: this.project,
+      managedBy: this.managedBy,
+      serviceAccount: this.settings.serviceAccount,
+      request: <T>(api: 'secretmanager', method: string, path: string, body?: unknown) =>
+        this.call(
+          `${api}.${method}`,
+          async () =>
+            (
+              await this.c.auth.request<T>({
+                url: `${base ?? `https://${api}.googleapis.com`}${path}`,
+                method,
+                data: body,
+              })
+            ).data,
+        ),
+    };
   }
 
   networkLink = (name: string) => `projects/${this.project}/global/networks/${name}`;

@@ -25,6 +25,8 @@ export interface GcpSettings {
   assignExternalIp: boolean;
   /** Service account attached to instances (needed to read Secret Manager at boot). */
   serviceAccount?: string;
+  /** Sensitive files and env go through Secret Manager (needs `serviceAccount`); else they are refused. */
+  secretManager: boolean;
   /** How long one reconcile waits for an operation before reporting "in progress" (seconds). */
   operationWaitSeconds: number;
   /** Attempts per API call for throttling and server errors (every mutation carries a requestId). */
@@ -105,6 +107,7 @@ export function resolveSettings(
     containerHostDiskGiB: opts.containerHostDiskGiB ?? 20,
     assignExternalIp: opts.assignExternalIp ?? true,
     serviceAccount: config.serviceAccount || opts.serviceAccount,
+    secretManager: opts.secretManager ?? false,
     operationWaitSeconds: opts.operationWaitSeconds ?? 20,
     maxAttempts: opts.maxAttempts ?? 4,
   };
@@ -114,6 +117,7 @@ export function resolveSettings(
   if (config.containerHostDiskGiB)
     s.containerHostDiskGiB = int(config.containerHostDiskGiB, 'containerHostDiskGiB', 10, 65536);
   if (config.assignExternalIp) s.assignExternalIp = bool(config.assignExternalIp, 'assignExternalIp');
+  if (config.secretManager) s.secretManager = bool(config.secretManager, 'secretManager');
   if (config.operationWaitSeconds)
     s.operationWaitSeconds = int(config.operationWaitSeconds, 'operationWaitSeconds', 0, 120);
   if (config.maxAttempts) s.maxAttempts = int(config.maxAttempts, 'maxAttempts', 1, 10);

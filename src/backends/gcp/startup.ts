@@ -4,6 +4,7 @@
  * (host network, files bind-mounted read-only, env from a file); a VM's files are written in place.
  * Sensitive content (from Secrets) never goes into metadata: it goes through a `SecretDelivery`, and without
  * one it is refused (Unsupported).
+ * A sandbox's env file is written at boot before the fetched env lines are appended to it.
  */
 import { stringify } from 'yaml';
 import {
@@ -13,17 +14,35 @@ import {
   type RuntimeDesired,
 } from '../../datum/backend.ts';
 
+/** One sensitive value and where it goes on the machine: a file, or a line of a container's env file. */
+export interface SecretItem {
+  /** base64 */
+  data: string;
+  dest: { path: string; mode?: number } | { envFile: string; name: string };
+}
+
+/** What a delivery needs from the reconcile: the project and authenticated requests to Google APIs. */
+export interface DeliveryContext {
+  project: string;
+  managedBy: string;
+  /** Sends a JSON request to a Google API (`path` from its root, e.g. `/v1/projects/…`); returns the body. */
+  request<T>(api: 'secretmanager', method: string, path: string, body?: unknown): Promise<T>;
+  /** A service account is attached to instances (they need one to read secrets at boot). */
+  serviceAccount?: string;
+}
+
 /**
  * Delivers sensitive files and env to an instance out of band (e.g. Secret Manager, read at boot with the
- * instance's service account). Returns cloud-config fragments that fetch them at boot.
+ * instance's service account). Returns cloud-config fragments that fetch them at boot, before containers start.
  */
 export interface SecretDelivery {
   readonly name: string;
   stage(
+    c: DeliveryContext,
     instance: string,
-    items: { key: string; data: string }[],
+    items: SecretItem[],
   ): Promise<{ writeFiles: unknown[]; runcmd: string[] }>;
-  remove(instance: string): Promise<void>;
+  remove(c: DeliveryContext, instance: string): Promise<void>;
 }
 
 const unit = (c: ContainerDesired, mounts: string[]) =>
@@ -49,6 +68,28 @@ const fileEntry = (path: string, data: string, mode?: number) => ({
   content: data,
   permissions: `0${((mode ?? 0o644) & 0o777).toString(8)}`,
 });
+
+/** The sensitive values of a runtime and where each goes. */
+export function sensitiveItems(runtime: RuntimeDesired): SecretItem[] {
+  if (runtime.kind === 'virtualMachine')
+    return runtime.files
+      .filter((f) => f.sensitive)
+      .map((f) => ({ data: f.data, dest: { path: f.path, mode: f.mode } }));
+  return runtime.containers.flatMap((c) => [
+    ...c.env
+      .filter((e) => e.sensitive)
+      .map((e) => ({
+        data: Buffer.from(e.value).toString('base64'),
+        dest: { envFile: `/var/lib/datum/${c.name}/env`, name: e.name },
+      })),
+    ...c.files
+      .filter((f) => f.sensitive)
+      .map((f) => ({
+        data: f.data,
+        dest: { path: `/var/lib/datum/${c.name}/files${f.path}`, mode: f.mode },
+      })),
+  ]);
+}
 
 export function refuseSensitive(runtime: RuntimeDesired): void {
   const files: FileContent[] =
@@ -77,8 +118,9 @@ export function userData(
       const env = c.env.filter((e) => !e.sensitive).map((e) => `${e.name}=${e.value.replace(/\n/g, ' ')}`);
       writeFiles.push(fileEntry(`${dir}/env`, Buffer.from(`${env.join('\n')}\n`).toString('base64'), 0o600));
       const mounts: string[] = [];
-      for (const f of c.files.filter((x) => !x.sensitive)) {
-        writeFiles.push(fileEntry(`${dir}/files${f.path}`, f.data, f.mode));
+      for (const f of c.files) {
+        // Sensitive files are fetched to the same place at boot (see SecretDelivery), before the unit starts.
+        if (!f.sensitive) writeFiles.push(fileEntry(`${dir}/files${f.path}`, f.data, f.mode));
         mounts.push(`-v ${dir}/files${f.path}:${f.path}:ro`);
       }
       writeFiles.push({ path: `/etc/systemd/system/datum-${c.name}.service`, content: unit(c, mounts) });
@@ -93,5 +135,5 @@ export function userData(
   runcmd.unshift(...(extra?.runcmd ?? []));
   const doc: Record<string, unknown> = { write_files: writeFiles };
   if (runcmd.length) doc.runcmd = runcmd;
-  return `#cloud-config\n${stringify(doc)}`;
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0, blockQuote: 'literal' })}`;
 }

@@ -20,6 +20,7 @@ import {
 import { OperationStore, type OpTiming } from './operations.ts';
 import { AddressPool, compileFilter, FilterError, InstanceOverlays, RequestIds } from './realism.ts';
 import { actionOf, ok, opScope, parseRoute, type Route, scopePath } from './routes.ts';
+import { SecretManagerEmulation } from './secretmanager.ts';
 
 export interface GceProxyLogEntry {
   seq: number;
@@ -85,6 +86,7 @@ export async function startGceProxy(
     const merged = body ? { ...body, ...item } : item;
     return collection === 'instances' ? overlays.apply(project, merged) : merged;
   };
+  const secretManager = new SecretManagerEmulation();
   const zones = new Set<string>();
   const regions = new Set<string>();
   const log: GceProxyLogEntry[] = [];
@@ -313,7 +315,8 @@ export async function startGceProxy(
     const url = new URL(req.url ?? '/', origin);
     const route = parseRoute(url.pathname);
     const method = req.method ?? 'GET';
-    const action = actionOf(route, method, url.pathname);
+    const smAction = route ? undefined : secretManager.action(method, url.pathname);
+    const action = smAction ?? actionOf(route, method, url.pathname);
     const occurrence = (counters.get(action) ?? 0) + 1;
     counters.set(action, occurrence);
     const entry: GceProxyLogEntry = { seq: ++seq, action, method, path: url.pathname, status: 0, ms: 0 };
@@ -346,7 +349,9 @@ export async function startGceProxy(
       });
       return send(ok(ops.toJson(op)));
     }
-    const reply = await serve(route, req, url, raw, entry);
+    const reply = smAction
+      ? secretManager.handle(method, url, raw)
+      : await serve(route, req, url, raw, entry);
     if (fault?.kind === 'lostResponse') {
       if ((fault.mode ?? 'destroy') === '500') return send(faultReply({ kind: 'internalError' })!);
       entry.status = -1;
@@ -389,6 +394,7 @@ export async function startGceProxy(
       requestIds.clear();
       pool.clear();
       kept.clear();
+      secretManager.clear();
       seq = 0;
     },
     close: () =>

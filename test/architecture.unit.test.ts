@@ -41,9 +41,10 @@ describe('architecture', () => {
     assert.deepEqual(bad, []);
   });
 
-  it('a backend imports the backend interface, its settings type, the runtime, and its own folder only', () => {
+  it('a backend imports the backend interface, its settings type, the runtime, shared helpers and its own folder only', () => {
     const allowed = (from: string, to: string) =>
       to.startsWith(`${from.split('/').slice(0, 2).join('/')}/`) ||
+      to.startsWith('backends/common/') ||
       ['datum/backend.ts', 'datum/settings.ts'].includes(to) ||
       layer(to) === 'runtime';
     const bad = all.filter(

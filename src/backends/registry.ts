@@ -27,6 +27,7 @@ const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
   proxmox: async () => (await import('./proxmox/index.ts')).createProxmoxBackend,
   kubernetes: async () => (await import('./kubernetes/index.ts')).createKubernetesBackend,
   vsphere: async () => (await import('./vsphere/index.ts')).createVsphereBackend,
+  gcp: async () => (await import('./gcp/index.ts')).createGcpBackend,
   baremetal: async () => {
     const { BareMetalBackend } = await import('./baremetal/index.ts');
     return (s, deps) => {

@@ -2,13 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import {
-  formatCidr,
-  parseCidr,
-  primaryVpcBlock,
-  subnetBlock,
-  subtract,
-} from '../../src/backends/aws/cidr.ts';
 import { toBackendError } from '../../src/backends/aws/errors.ts';
 import { desiredPerms, groupName } from '../../src/backends/aws/firewall.ts';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
@@ -16,6 +9,13 @@ import { clientToken, planLaunch } from '../../src/backends/aws/launch.ts';
 import { collectSecrets } from '../../src/backends/aws/secrets.ts';
 import { resolveSettings } from '../../src/backends/aws/settings.ts';
 import { buildUserData } from '../../src/backends/aws/userdata.ts';
+import {
+  formatCidr,
+  parseCidr,
+  primaryVpcBlock,
+  subnetBlock,
+  subtract,
+} from '../../src/backends/common/cidr.ts';
 import { BackendError, type InstanceDesired } from '../../src/datum/backend.ts';
 
 const f = (c: string) => formatCidr(parseCidr(c));

@@ -19,8 +19,8 @@ import {
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { BackendError, type IngressRule } from '../../datum/backend.ts';
+import { CidrError, formatCidr, parseCidr, subtract } from '../common/cidr.ts';
 import { createOrAdopt } from './adopt.ts';
-import { CidrError, formatCidr, parseCidr, subtract } from './cidr.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode, isNotFound } from './errors.ts';
 import { ownedFilters, tagSpecs } from './tags.ts';

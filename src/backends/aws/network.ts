@@ -29,8 +29,8 @@ import {
   type NetworkDesired,
   type NetworkObserved,
 } from '../../datum/backend.ts';
+import { CidrError, formatCidr, parseCidr, primaryVpcBlock } from '../common/cidr.ts';
 import { createOrAdopt } from './adopt.ts';
-import { CidrError, formatCidr, parseCidr, primaryVpcBlock } from './cidr.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode, isNotFound } from './errors.ts';
 import { ownedFilters, ownerTags, TAG_ID, TAG_KIND, TAG_MANAGED_BY, TAG_RANGE, tagSpecs } from './tags.ts';

@@ -19,8 +19,16 @@ import {
   type SubnetDesired,
   type SubnetObserved,
 } from '../../datum/backend.ts';
+import {
+  type Cidr,
+  CidrError,
+  contains,
+  formatCidr,
+  overlaps,
+  parseCidr,
+  subnetBlock,
+} from '../common/cidr.ts';
 import { createOrAdopt, delay } from './adopt.ts';
-import { type Cidr, CidrError, contains, formatCidr, overlaps, parseCidr, subnetBlock } from './cidr.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode, isNotFound } from './errors.ts';
 import { requireVpc } from './network.ts';

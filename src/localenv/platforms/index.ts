@@ -31,6 +31,7 @@ export const LOCAL_PLATFORMS: Record<string, () => Promise<LocalPlatformStarter>
   baremetal: async () => (await import('./baremetal.ts')).startLocalBareMetal,
   kubernetes: async () => (await import('./kubernetes.ts')).startLocalKubernetes,
   vsphere: async () => (await import('./vsphere.ts')).startLocalVsphere,
+  gcp: async () => (await import('./gcp.ts')).startLocalGcp,
 };
 
 /** The platform `make run` picks when `--backend` is not given: AWS when its emulator can start. */

@@ -54,6 +54,14 @@ func conditionsCurrent(u *unstructured.Unstructured) bool {
 }
 
 func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	res, err := r.reconcile(ctx, req)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", req, err)
+	}
+	return res, err
+}
+
+func (r *reconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	u := newInstance()
 	if err := r.Get(ctx, req.NamespacedName, u); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -95,11 +103,13 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "", "project cluster")
-	workers := flag.Int("workers", 8, "MaxConcurrentReconciles")
-	qps := flag.Float64("qps", 1000, "client QPS (controller-runtime's default is 20)")
-	metricsAddr := flag.String("metrics-addr", "0", "Prometheus metrics address; 0 = off")
-	flag.Parse()
+	// Our own flag set: controller-runtime registers a global --kubeconfig of its own.
+	fs := flag.NewFlagSet("bench-go-baseline", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", "", "project cluster")
+	workers := fs.Int("workers", 8, "MaxConcurrentReconciles")
+	qps := fs.Float64("qps", 1000, "client QPS (controller-runtime's default is 20)")
+	metricsAddr := fs.String("metrics-addr", "0", "Prometheus metrics address; 0 = off")
+	_ = fs.Parse(os.Args[1:])
 	log.SetLogger(logr.Discard())
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {

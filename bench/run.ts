@@ -1,7 +1,7 @@
 /**
  * Runs the benchmarks in bench/ one after another (`npm run bench`), each in its own process so that one's
- * heap and control plane do not disturb the next. Results are printed, not recorded: bench/RESULTS.md is
- * written by hand from a full run.
+ * heap and control plane do not disturb the next. The suite (suite.bench.ts) writes its results under
+ * bench/results/; the others print theirs (bench/RESULTS.md is written by hand from a full run).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -16,6 +16,8 @@ const ALL = readdirSync(DIR)
   .sort();
 // Sizes for --quick: enough to exercise every phase in seconds; the figures mean nothing at this size.
 const QUICK_N: Record<string, string> = { 'watch-cache': '200', provider: '10' };
+// The suite takes flags rather than one size: --quick is its own small configuration.
+const FLAG_STYLE = new Set(['suite']);
 
 const HELP = `Usage: npm run bench -- [--quick] [--n N] [name ...]
 
@@ -42,8 +44,13 @@ const failed: string[] = [];
 for (const name of names) {
   const n = values.n ?? (values.quick ? QUICK_N[name] : undefined);
   process.stdout.write(`== ${name}${n ? ` (N=${n})` : ''}\n`);
+  const sizeArgs = FLAG_STYLE.has(name)
+    ? [...(values.quick ? ['--quick'] : []), ...(values.n ? ['--storm', values.n] : [])]
+    : n
+      ? [n]
+      : [];
   // --expose-gc: watch-cache measures heap per object and needs it; harmless for the others.
-  const args = ['--expose-gc', join(DIR, `${name}.bench.ts`), ...(n ? [n] : [])];
+  const args = ['--expose-gc', join(DIR, `${name}.bench.ts`), ...sizeArgs];
   const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
   if (r.status !== 0) failed.push(`${name} (${r.signal ?? `exit ${r.status}`})`);
 }

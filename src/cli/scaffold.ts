@@ -12,7 +12,6 @@ export function scaffoldFiles(name: string): Record<string, string> {
     datum: '../../datum/backend.ts',
     rulesDoc: 'docs/backend-interface.md',
     testkit: '../../src/testkit/index.ts',
-    runtime: '../../src/runtime/index.ts',
     backend: `../../src/backends/${name}/backend.ts`,
   };
   return {

@@ -5,5 +5,6 @@ export * from '../localenv/kwok.ts';
 export * from '../localenv/process.ts';
 export { providerCommand } from './contract/crash.ts';
 export * from './contract/fixtures.ts';
+export { fixturesContext, interfaceHandle } from './contract/interface-handle.ts';
 export * from './contract/suite.ts';
 export * from './token-webhook.ts';

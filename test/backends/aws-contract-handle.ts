@@ -6,10 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import { TAG_UID } from '../../src/backends/aws/tags.ts';
-import type { BackendContext, ManagedResource, PowerState, ResourceOwner } from '../../src/datum/backend.ts';
+import type { PowerState } from '../../src/datum/backend.ts';
 import { startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
-import { createLogger } from '../../src/runtime/log/logger.ts';
 import { providerCommand } from '../../src/testkit/contract/crash.ts';
+import { fixturesContext, interfaceHandle } from '../../src/testkit/contract/interface-handle.ts';
 import type { ContractHandle } from '../../src/testkit/contract/suite.ts';
 
 const PROFILE = 'datum-instance';
@@ -25,43 +25,11 @@ export async function makeAwsContractHandle(): Promise<ContractHandle> {
     containerHostImage: 'ami-0fedcba9876543210#/dev/xvda',
   };
   const backend = createAwsBackend({ backendConfig });
-  const ctx: BackendContext = {
-    credentials: {
-      source: 'Secret',
-      data: { accessKeyId: 'AKIDHANDLE', secretAccessKey: 'handle-secret' },
-    },
+  const ctx = fixturesContext({
+    credentials: { source: 'Secret', data: { accessKeyId: 'AKIDHANDLE', secretAccessKey: 'handle-secret' } },
     region: emu.region,
     config: backendConfig,
-    location: { namespace: 'default', name: 'fixtures', topology: {} },
-    log: createLogger({ level: 'warn', sink: () => {} }),
-    signal: new AbortController().signal,
-  };
-  // A network of a cluster nobody engages, to hold planted orphans (the sweeper never touches it).
-  const fixtureOwner = (kind: ResourceOwner['kind'], name: string): ResourceOwner => ({
-    cluster: 'contract-fixtures',
-    namespace: 'default',
-    kind,
-    name,
-    uid: randomUUID(),
   });
-  let orphanSubnet: Promise<void> | undefined;
-  const ensureOrphanSubnet = () => {
-    orphanSubnet ??= (async () => {
-      await backend.ensureNetwork(ctx, {
-        id: 'orphans',
-        owner: fixtureOwner('NetworkContext', 'orphans'),
-        ipv4Cidr: '10.250.0.0/16',
-        mtu: 1460,
-      });
-      await backend.ensureSubnet(ctx, {
-        id: 'orphans-0',
-        owner: fixtureOwner('Subnet', 'orphans-0'),
-        networkId: 'orphans',
-        cidr: '10.250.0.0/24',
-      });
-    })();
-    return orphanSubnet;
-  };
   const ec2 = new EC2Client({
     endpoint: emu.endpoint,
     region: emu.region,
@@ -81,27 +49,7 @@ export async function makeAwsContractHandle(): Promise<ContractHandle> {
       const state = (out.Reservations ?? []).flatMap((r) => r.Instances ?? [])[0]?.State?.Name;
       return state === 'shutting-down' ? 'stopping' : (state as PowerState | undefined);
     },
-    async owned(uid: string): Promise<ManagedResource[]> {
-      // Firewalls are part of their instance (the in-memory backend has none). A firewall left without its
-      // instance is still listed, as a partial instance.
-      return (await backend.listManaged(ctx)).filter((r) => r.owner.uid === uid && r.kind !== 'firewall');
-    },
-    async plantOrphan(owner: ResourceOwner): Promise<string> {
-      await ensureOrphanSubnet();
-      const o = await backend.ensureInstance(ctx, {
-        id: `orphan-${owner.uid}`,
-        owner,
-        instanceType: 'datumcloud/d1-standard-2',
-        runtime: {
-          kind: 'sandbox',
-          containers: [{ name: 'ghost', image: 'busybox', env: [], ports: [], files: [] }],
-        },
-        interfaces: [{ networkId: 'orphans', subnetId: 'orphans-0', ingress: [] }],
-        sshKeys: [],
-        templateHash: 'orphan',
-      });
-      return o.providerId;
-    },
+    ...interfaceHandle(backend, ctx),
     injectInstanceFaults(mode, count) {
       emu.proxy.plan({
         action: 'RunInstances',

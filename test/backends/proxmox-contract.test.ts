@@ -4,10 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createProxmoxBackend } from '../../src/backends/proxmox/index.ts';
-import type { BackendContext, ManagedResource, ResourceOwner } from '../../src/datum/backend.ts';
 import { type FakePve, startFakePve, TEMPLATE_VMID } from '../../src/localenv/emulators/fakepve/index.ts';
-import { createLogger } from '../../src/runtime/log/logger.ts';
 import { providerCommand } from '../../src/testkit/contract/crash.ts';
+import { fixturesContext, interfaceHandle } from '../../src/testkit/contract/interface-handle.ts';
 import { runContractSuite } from '../../src/testkit/contract/suite.ts';
 
 let pve: FakePve;
@@ -31,38 +30,10 @@ runContractSuite({
     pve = await startFakePve();
     const backendConfig = proxmoxConfig(pve, `contract-${randomUUID().slice(0, 8)}`);
     const backend = createProxmoxBackend({ backendConfig });
-    const ctx: BackendContext = {
+    const ctx = fixturesContext({
       credentials: { source: 'Secret', data: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret } },
       config: backendConfig,
-      location: { namespace: 'default', name: 'fixtures', topology: {} },
-      log: createLogger({ level: 'warn', sink: () => {} }),
-      signal: new AbortController().signal,
-    };
-    const fixtureOwner = (kind: ResourceOwner['kind'], name: string): ResourceOwner => ({
-      cluster: 'contract-fixtures',
-      namespace: 'default',
-      kind,
-      name,
-      uid: randomUUID(),
     });
-    let orphanSubnet: Promise<void> | undefined;
-    const ensureOrphanSubnet = () => {
-      orphanSubnet ??= (async () => {
-        await backend.ensureNetwork(ctx, {
-          id: 'orphans',
-          owner: fixtureOwner('NetworkContext', 'orphans'),
-          ipv4Cidr: '10.250.0.0/16',
-          mtu: 1500,
-        });
-        await backend.ensureSubnet(ctx, {
-          id: 'orphans-0',
-          owner: fixtureOwner('Subnet', 'orphans-0'),
-          networkId: 'orphans',
-          cidr: '10.250.0.0/24',
-        });
-      })();
-      return orphanSubnet;
-    };
     let failing = 0;
     return {
       // The suite's secret value rides along as an extra key (the leak checks look for it); the token is real.
@@ -72,25 +43,7 @@ runContractSuite({
         tokenSecret: pve.tokenSecret,
       }),
       backend,
-      async owned(uid: string): Promise<ManagedResource[]> {
-        return (await backend.listManaged(ctx)).filter((r) => r.owner.uid === uid);
-      },
-      async plantOrphan(owner: ResourceOwner): Promise<string> {
-        await ensureOrphanSubnet();
-        const o = await backend.ensureInstance(ctx, {
-          id: `orphan-${owner.uid}`,
-          owner,
-          instanceType: 'datumcloud/d1-standard-2',
-          runtime: {
-            kind: 'sandbox',
-            containers: [{ name: 'ghost', image: 'busybox', env: [], ports: [], files: [] }],
-          },
-          interfaces: [{ networkId: 'orphans', subnetId: 'orphans-0', ingress: [] }],
-          sshKeys: [],
-          templateHash: 'orphan',
-        });
-        return o.providerId;
-      },
+      ...interfaceHandle(backend, ctx, { mtu: 1500 }),
       injectInstanceFaults(mode, count) {
         // Both kinds answer container creates; PVE has no throttling, its busy answer is a lock timeout.
         failing += count;

@@ -2,8 +2,10 @@
  * Builds the backend from provider settings (the CLI's `--backend aws`): the settings' image and instance
  * type maps, plus `backendConfig` keys (the same keys a ProviderConfig `config` map takes, see docs/aws.md).
  */
+
+import { parseMap } from '../common/config.ts';
 import { AwsBackend } from './backend.ts';
-import { type AwsBackendOptions, parseImageRef, parseMap } from './settings.ts';
+import { type AwsBackendOptions, parseImageRef } from './settings.ts';
 
 /** The part of the provider settings this backend reads (structural: backends depend on backend.ts only). */
 export interface AwsProviderSettings {

@@ -4,6 +4,7 @@
  * JSON object. See docs/aws.md for every key.
  */
 import { BackendError } from '../../datum/backend.ts';
+import { parseBool, parseIntIn, parseMap } from '../common/config.ts';
 
 export interface ImageRef {
   /** `ami-…` or `resolve:ssm:<public parameter>` (resolved by EC2 at launch, so valid in every region). */
@@ -85,42 +86,6 @@ export function parseImageRef(text: string, fallbackDevice = '/dev/sda1'): Image
   return { imageId, rootDevice: rootDevice || fallbackDevice };
 }
 
-export function parseMap(text: string, what: string): Record<string, string> {
-  const t = text.trim();
-  if (t.startsWith('{')) {
-    let v: unknown;
-    try {
-      v = JSON.parse(t);
-    } catch {
-      throw invalid(`config "${what}" is not valid JSON`);
-    }
-    if (!v || typeof v !== 'object' || Array.isArray(v))
-      throw invalid(`config "${what}" must be a JSON object`);
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, String(x)]));
-  }
-  const out: Record<string, string> = {};
-  for (const part of t.split(/[,\n]/)) {
-    if (!part.trim()) continue;
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw invalid(`config "${what}": "${part.trim()}" is not key=value`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return out;
-}
-
-function bool(text: string, what: string): boolean {
-  if (/^(true|yes|1)$/i.test(text)) return true;
-  if (/^(false|no|0)$/i.test(text)) return false;
-  throw invalid(`config "${what}" must be true or false`);
-}
-
-function int(text: string, what: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw invalid(`config "${what}" must be an integer ${min}..${max}`);
-  return n;
-}
-
 function images(src: Record<string, ImageRef | string>): Record<string, ImageRef> {
   return Object.fromEntries(
     Object.entries(src).map(([k, v]) => [k, typeof v === 'string' ? parseImageRef(v) : v]),
@@ -153,12 +118,12 @@ export function resolveSettings(
   if (config.instanceTypes) Object.assign(s.instanceTypes, parseMap(config.instanceTypes, 'instanceTypes'));
   if (config.containerHostImage) s.containerHost = parseImageRef(config.containerHostImage, '/dev/xvda');
   if (config.containerHostDiskGiB)
-    s.containerHostDiskGiB = int(config.containerHostDiskGiB, 'containerHostDiskGiB', 8, 16384);
+    s.containerHostDiskGiB = parseIntIn(config.containerHostDiskGiB, 'containerHostDiskGiB', 8, 16384);
   if (config.instanceProfile) s.instanceProfile = config.instanceProfile;
-  if (config.assignPublicIp) s.assignPublicIp = bool(config.assignPublicIp, 'assignPublicIp');
+  if (config.assignPublicIp) s.assignPublicIp = parseBool(config.assignPublicIp, 'assignPublicIp');
   if (config.availabilityZone) s.availabilityZone = config.availabilityZone;
   if (config.ssmPrefix) s.ssmPrefix = config.ssmPrefix;
-  if (config.maxAttempts) s.maxAttempts = int(config.maxAttempts, 'maxAttempts', 1, 10);
+  if (config.maxAttempts) s.maxAttempts = parseIntIn(config.maxAttempts, 'maxAttempts', 1, 10);
   if (!/^\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.-]$/.test(s.ssmPrefix))
     throw invalid(`config "ssmPrefix" must be an SSM path like /datum-provider`);
   if (!/^[a-z]{2,4}(-[a-z]+)+-\d+$/.test(s.region))

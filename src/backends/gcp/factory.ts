@@ -2,8 +2,10 @@
  * Builds the backend from provider settings (the CLI's `--backend gcp`): the settings' image and instance type
  * maps, plus `backendConfig` keys (the same keys a ProviderConfig `config` map takes, see docs/gcp.md).
  */
+
+import { parseMap } from '../common/config.ts';
 import { GcpBackend } from './backend.ts';
-import { type GcpBackendOptions, parseMap } from './settings.ts';
+import type { GcpBackendOptions } from './settings.ts';
 
 export interface GcpProviderSettings {
   imageMap?: Record<string, string>;

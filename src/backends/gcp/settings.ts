@@ -3,6 +3,7 @@
  * map per call. Maps are `key=value` pairs separated by commas or newlines, or a JSON object. See docs/gcp.md.
  */
 import { BackendError } from '../../datum/backend.ts';
+import { parseBool, parseIntIn, parseMap } from '../common/config.ts';
 
 export interface GcpSettings {
   /** Project id; else the service-account key's `project_id`, else GOOGLE_CLOUD_PROJECT. */
@@ -50,42 +51,6 @@ export type GcpBackendOptions = Partial<Omit<GcpSettings, 'images' | 'instanceTy
 
 const invalid = (msg: string) => new BackendError('InvalidConfiguration', msg);
 
-export function parseMap(text: string, what: string): Record<string, string> {
-  const t = text.trim();
-  if (t.startsWith('{')) {
-    let v: unknown;
-    try {
-      v = JSON.parse(t);
-    } catch {
-      throw invalid(`config "${what}" is not valid JSON`);
-    }
-    if (!v || typeof v !== 'object' || Array.isArray(v))
-      throw invalid(`config "${what}" must be a JSON object`);
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, String(x)]));
-  }
-  const out: Record<string, string> = {};
-  for (const part of t.split(/[,\n]/)) {
-    if (!part.trim()) continue;
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw invalid(`config "${what}": "${part.trim()}" is not key=value`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return out;
-}
-
-function bool(text: string, what: string): boolean {
-  if (/^(true|yes|1)$/i.test(text)) return true;
-  if (/^(false|no|0)$/i.test(text)) return false;
-  throw invalid(`config "${what}" must be true or false`);
-}
-
-function int(text: string, what: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw invalid(`config "${what}" must be an integer ${min}..${max}`);
-  return n;
-}
-
 const ZONE = /^[a-z]+-[a-z]+\d+-[a-z]$/;
 const REGION = /^[a-z]+-[a-z]+\d+$/;
 
@@ -115,12 +80,12 @@ export function resolveSettings(
   if (config.images) Object.assign(s.images, parseMap(config.images, 'images'));
   if (config.instanceTypes) Object.assign(s.instanceTypes, parseMap(config.instanceTypes, 'instanceTypes'));
   if (config.containerHostDiskGiB)
-    s.containerHostDiskGiB = int(config.containerHostDiskGiB, 'containerHostDiskGiB', 10, 65536);
-  if (config.assignExternalIp) s.assignExternalIp = bool(config.assignExternalIp, 'assignExternalIp');
-  if (config.secretManager) s.secretManager = bool(config.secretManager, 'secretManager');
+    s.containerHostDiskGiB = parseIntIn(config.containerHostDiskGiB, 'containerHostDiskGiB', 10, 65536);
+  if (config.assignExternalIp) s.assignExternalIp = parseBool(config.assignExternalIp, 'assignExternalIp');
+  if (config.secretManager) s.secretManager = parseBool(config.secretManager, 'secretManager');
   if (config.operationWaitSeconds)
-    s.operationWaitSeconds = int(config.operationWaitSeconds, 'operationWaitSeconds', 0, 120);
-  if (config.maxAttempts) s.maxAttempts = int(config.maxAttempts, 'maxAttempts', 1, 10);
+    s.operationWaitSeconds = parseIntIn(config.operationWaitSeconds, 'operationWaitSeconds', 0, 120);
+  if (config.maxAttempts) s.maxAttempts = parseIntIn(config.maxAttempts, 'maxAttempts', 1, 10);
   for (const z of [s.zone, ...Object.values(s.zones)])
     if (z !== undefined && !ZONE.test(z)) throw invalid(`zone "${z}" is not a GCE zone name`);
   if (s.project !== undefined && !/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/.test(s.project))

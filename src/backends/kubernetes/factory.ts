@@ -3,8 +3,10 @@
  * instance type maps plus `backendConfig` keys (the same keys a ProviderConfig `config` map takes, see
  * docs/kubernetes.md).
  */
+
+import { parseMap } from '../common/config.ts';
 import { KubernetesBackend } from './backend.ts';
-import { type KubernetesBackendOptions, parseMap } from './settings.ts';
+import type { KubernetesBackendOptions } from './settings.ts';
 
 /** The part of the provider settings this backend reads (structural: backends depend on backend.ts only). */
 export interface KubernetesProviderSettings {

@@ -4,6 +4,7 @@
  * object. See docs/kubernetes.md for every key.
  */
 import { BackendError } from '../../datum/backend.ts';
+import { parseBool, parseIntIn, parseMap } from '../common/config.ts';
 
 /** What one Datum instance type asks of the downstream cluster. */
 export interface Shape {
@@ -63,34 +64,6 @@ function invalid(msg: string): BackendError {
   return new BackendError('InvalidConfiguration', msg);
 }
 
-export function parseMap(text: string, what: string): Record<string, string> {
-  const t = text.trim();
-  if (t.startsWith('{')) {
-    let v: unknown;
-    try {
-      v = JSON.parse(t);
-    } catch {
-      throw invalid(`config "${what}" is not valid JSON`);
-    }
-    if (!v || typeof v !== 'object' || Array.isArray(v))
-      throw invalid(`config "${what}" must be a JSON object`);
-    return Object.fromEntries(
-      Object.entries(v as Record<string, unknown>).map(([k, x]) => [
-        k,
-        typeof x === 'object' && x ? JSON.stringify(x) : String(x),
-      ]),
-    );
-  }
-  const out: Record<string, string> = {};
-  for (const part of t.split(/[,\n]/)) {
-    if (!part.trim()) continue;
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw invalid(`config "${what}": "${part.trim()}" is not key=value`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return out;
-}
-
 const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 
 /** `2:8Gi` or `8:32Gi:1` (cpu:memory[:gpus]), or `{"cpu":"2","memory":"8Gi","gpus":1}`. */
@@ -109,19 +82,6 @@ export function parseShape(text: string | Shape, type: string): Shape {
       `instance type "${type}": "${typeof text === 'string' ? text : JSON.stringify(text)}" must be cpu:memory[:gpus], e.g. 2:8Gi or 8:32Gi:1`,
     );
   return s;
-}
-
-function bool(text: string, what: string): boolean {
-  if (/^(true|yes|1)$/i.test(text)) return true;
-  if (/^(false|no|0)$/i.test(text)) return false;
-  throw invalid(`config "${what}" must be true or false`);
-}
-
-function int(text: string, what: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw invalid(`config "${what}" must be an integer ${min}..${max}`);
-  return n;
 }
 
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -158,7 +118,7 @@ export function resolveSettings(
   if (config.instanceTypes)
     Object.assign(s.instanceTypes, shapes(parseMap(config.instanceTypes, 'instanceTypes')));
   if (config.images) Object.assign(s.images, parseMap(config.images, 'images'));
-  if (config.kubevirt) s.kubevirt = bool(config.kubevirt, 'kubevirt');
+  if (config.kubevirt) s.kubevirt = parseBool(config.kubevirt, 'kubevirt');
   if (config.gpuResource) s.gpuResource = config.gpuResource.trim();
   if (config.gpuTaintKey) s.gpuTaintKey = config.gpuTaintKey.trim();
   if (config.topologyKeys)
@@ -171,7 +131,7 @@ export function resolveSettings(
             .filter(Boolean);
   if (config.nodeSelector) Object.assign(s.nodeSelector, parseMap(config.nodeSelector, 'nodeSelector'));
   if (config.namespacePrefix) s.namespacePrefix = config.namespacePrefix.trim();
-  if (config.maxAttempts) s.maxAttempts = int(config.maxAttempts, 'maxAttempts', 1, 10);
+  if (config.maxAttempts) s.maxAttempts = parseIntIn(config.maxAttempts, 'maxAttempts', 1, 10);
   if (!RESOURCE_NAME.test(s.gpuResource))
     throw invalid(`config "gpuResource" must be an extended resource name like nvidia.com/gpu`);
   if (!isLabelKey(s.gpuTaintKey)) throw invalid(`config "gpuTaintKey" must be a taint key`);

@@ -3,6 +3,7 @@
  * the credentials Secret. Maps are `key=value` pairs separated by commas or newlines. See docs/proxmox.md.
  */
 import { BackendError, type Credentials } from '../../datum/backend.ts';
+import { parseIntIn, parseMap } from '../common/config.ts';
 import type { TlsTrust } from './transport.ts';
 
 export interface InstanceShape {
@@ -44,29 +45,11 @@ function invalid(msg: string): BackendError {
   return new BackendError('InvalidConfiguration', msg);
 }
 
-export function parseMap(text: string, what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(/[,\n]/)) {
-    if (!part.trim()) continue;
-    const eq = part.indexOf('=');
-    if (eq <= 0) throw invalid(`config "${what}": "${part.trim()}" is not key=value`);
-    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return out;
-}
-
-function int(text: string, what: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw invalid(`config "${what}" must be an integer ${min}..${max}`);
-  return n;
-}
-
 function range(text: string, what: string, min: number, max: number): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(text.trim());
   if (!m) throw invalid(`config "${what}" must be a range like ${min}-${max}`);
-  const lo = int(m[1]!, what, min, max);
-  const hi = int(m[2]!, what, min, max);
+  const lo = parseIntIn(m[1]!, what, min, max);
+  const hi = parseIntIn(m[2]!, what, min, max);
   if (hi < lo) throw invalid(`config "${what}": the range is empty`);
   return [lo, hi];
 }
@@ -80,7 +63,7 @@ const nodeList = (v: string) =>
 export function resolveSettings(config: Readonly<Record<string, string>>): ProxmoxSettings {
   const images: Record<string, number> = {};
   for (const [k, v] of Object.entries(parseMap(config.images ?? '', 'images')))
-    images[k] = int(v, `images.${k}`, 100, 999_999_999);
+    images[k] = parseIntIn(v, `images.${k}`, 100, 999_999_999);
   const instanceTypes = { ...DEFAULT_INSTANCE_TYPES };
   for (const [k, v] of Object.entries(parseMap(config.instanceTypes ?? '', 'instanceTypes'))) {
     const m = /^(\d+):(\d+)$/.exec(v);
@@ -104,14 +87,14 @@ export function resolveSettings(config: Readonly<Record<string, string>>): Proxm
     vmidRange: config.vmidRange ? range(config.vmidRange, 'vmidRange', 100, 999_999_999) : [100_000, 899_999],
     ciUser: config.ciUser || 'datum',
     containerDiskGiB: config.containerDiskGiB
-      ? int(config.containerDiskGiB, 'containerDiskGiB', 1, 65536)
+      ? parseIntIn(config.containerDiskGiB, 'containerDiskGiB', 1, 65536)
       : 8,
     shutdownTimeoutSeconds: config.shutdownTimeoutSeconds
-      ? int(config.shutdownTimeoutSeconds, 'shutdownTimeoutSeconds', 1, 3600)
+      ? parseIntIn(config.shutdownTimeoutSeconds, 'shutdownTimeoutSeconds', 1, 3600)
       : 60,
-    maxAttempts: config.maxAttempts ? int(config.maxAttempts, 'maxAttempts', 1, 10) : 4,
+    maxAttempts: config.maxAttempts ? parseIntIn(config.maxAttempts, 'maxAttempts', 1, 10) : 4,
     requestTimeoutMs: config.requestTimeoutMs
-      ? int(config.requestTimeoutMs, 'requestTimeoutMs', 100, 600_000)
+      ? parseIntIn(config.requestTimeoutMs, 'requestTimeoutMs', 100, 600_000)
       : 30_000,
   };
   if (config.networkMode && config.networkMode !== 'bridge')

@@ -22,7 +22,6 @@ const MARK_ENTRIES = '  // datum-provider: backends (create backend adds lines a
 const projectImports = (name: string): Imports => ({
   datum: `${PKG.name}/datum`,
   testkit: `${PKG.name}/testkit`,
-  runtime: `${PKG.name}/runtime`,
   backend: `../src/backends/${name}/backend.ts`,
   main: '../src/main.ts',
   rulesDoc: `${PKG.name}'s docs/backend-interface.md`,

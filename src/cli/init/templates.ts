@@ -21,8 +21,6 @@ export interface Imports {
   datum: string;
   /** Module of runContractSuite and providerCommand. */
   testkit: string;
-  /** Module of createLogger. */
-  runtime: string;
   /** Module of the backend, from the test. */
   backend: string;
   /** The provider executable the crash test starts, relative to the test file; undefined = the package's. */
@@ -130,10 +128,8 @@ export function contractTestSource(name: string, imp: Imports): string {
   const cls = `${pascal(name)}Backend`;
   const env = `${name.toUpperCase().replace(/-/g, '_')}_BACKEND_CONFIG`;
   return `/** The backend contract suite for the ${name} backend, through the Backend interface only. */
-import { randomUUID } from 'node:crypto';
-${imp.main ? "import { fileURLToPath } from 'node:url';\n" : ''}import type { Backend, BackendContext, ResourceOwner } from '${imp.datum}';
-import { createLogger } from '${imp.runtime}';
-import { providerCommand, runContractSuite } from '${imp.testkit}';
+${imp.main ? "import { fileURLToPath } from 'node:url';\n" : ''}import type { Backend } from '${imp.datum}';
+import { fixturesContext, interfaceHandle, providerCommand, runContractSuite } from '${imp.testkit}';
 import { ${cls} } from '${imp.backend}';
 
 // Where the platform is: an emulator this test starts, or a sandbox account (never production).
@@ -143,35 +139,11 @@ runContractSuite({
   name: '${name}',
   async makeBackend() {
     const backend: Backend = new ${cls}(backendConfig);
-    const ctx: BackendContext = {
-      credentials: { source: 'Secret', data: {} },
-      config: backendConfig,
-      location: { namespace: 'default', name: 'fixtures', topology: {} },
-      log: createLogger({ level: 'warn', sink: () => {} }),
-      signal: new AbortController().signal,
-    };
+    const ctx = fixturesContext({ credentials: { source: 'Secret', data: {} }, config: backendConfig });
     return {
       backend,
-      async owned(uid: string) {
-        return (await backend.listManaged(ctx)).filter((r) => r.owner.uid === uid && r.kind !== 'firewall');
-      },
-      // An instance whose owner does not exist upstream: the provider's sweeper must delete it.
-      async plantOrphan(owner: ResourceOwner) {
-        const fixture = (kind: ResourceOwner['kind']): ResourceOwner => ({ ...owner, kind, name: 'orphans', uid: randomUUID() });
-        await backend.ensureNetwork(ctx, { id: 'orphans', owner: fixture('NetworkContext'), ipv4Cidr: '10.250.0.0/16', mtu: 1460 });
-        await backend.ensureSubnet(ctx, { id: 'orphans-0', owner: fixture('Subnet'), networkId: 'orphans', cidr: '10.250.0.0/24' });
-        const id = \`orphan-\${owner.uid}\`;
-        await backend.ensureInstance(ctx, {
-          id,
-          owner,
-          instanceType: 'datumcloud/d1-standard-2',
-          runtime: { kind: 'sandbox', containers: [{ name: 'ghost', image: 'busybox', env: [], ports: [], files: [] }] },
-          interfaces: [{ networkId: 'orphans', subnetId: 'orphans-0', ingress: [] }],
-          sshKeys: [],
-          templateHash: 'orphan',
-        });
-        return id;
-      },
+      // owned: what listManaged says a UID owns; plantOrphan: an instance whose owner does not exist upstream.
+      ...interfaceHandle(backend, ctx),
       providerProcess(kubeconfig: string, locationClass: string, failpoint?: string) {
         return providerCommand({
           kubeconfig,

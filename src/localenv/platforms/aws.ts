@@ -4,6 +4,7 @@
  */
 import { applyAll } from '../apply.ts';
 import type { LocalPlatform, LocalPlatformContext } from './index.ts';
+import { defaultProviderConfig } from './provider-config.ts';
 
 export async function startLocalAws({ cp, settings }: LocalPlatformContext): Promise<LocalPlatform> {
   const { startEc2Emulator } = await import('../emulators/moto/index.ts');
@@ -13,25 +14,13 @@ export async function startLocalAws({ cp, settings }: LocalPlatformContext): Pro
     await applyAll(
       cp.client(),
       [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'aws-credentials', namespace: 'datum-provider-system' },
-          stringData: { accessKeyId: 'AKIDLOCALEMULATOR', secretAccessKey: 'local-emulator-secret-key' },
-        },
-        {
-          apiVersion: 'infra.provider-ts.io/v1alpha1',
-          kind: 'ProviderConfig',
-          metadata: { name: settings.defaultProviderConfig },
-          spec: {
-            credentials: {
-              source: 'Secret',
-              secretRef: { namespace: 'datum-provider-system', name: 'aws-credentials' },
-            },
-            region: emu.region,
+        ...defaultProviderConfig(settings, {
+          secret: {
+            name: 'aws-credentials',
+            data: { accessKeyId: 'AKIDLOCALEMULATOR', secretAccessKey: 'local-emulator-secret-key' },
           },
-        },
+          region: emu.region,
+        }),
       ],
       'datum-provider-local',
     );

@@ -6,6 +6,7 @@
 import { applyAll } from '../apply.ts';
 import type { HostSpec } from '../emulators/sushy/hosts.ts';
 import type { LocalPlatform, LocalPlatformContext } from './index.ts';
+import { defaultProviderConfig } from './provider-config.ts';
 
 const CITY = 'topology.datum.net/city-code';
 /** Two machines per example city, with addresses in the subnets the examples' Network gives each city. */
@@ -23,14 +24,8 @@ export async function startLocalBareMetal({ cp, settings }: LocalPlatformContext
     await applyAll(
       cp.client(),
       [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
-        {
-          apiVersion: 'infra.provider-ts.io/v1alpha1',
-          kind: 'ProviderConfig',
-          metadata: { name: settings.defaultProviderConfig },
-          // The BMC credentials come per host (its Secret); the ProviderConfig only says who serves what.
-          spec: { credentials: { source: 'InjectedIdentity' } },
-        },
+        // The BMC credentials come per host (its Secret); the ProviderConfig only says who serves what.
+        ...defaultProviderConfig(settings, {}),
       ],
       'datum-provider-local',
     );

@@ -6,6 +6,7 @@
  */
 import { applyAll } from '../apply.ts';
 import type { LocalPlatform, LocalPlatformContext } from './index.ts';
+import { defaultProviderConfig } from './provider-config.ts';
 
 const PLACEHOLDER_KEY = JSON.stringify({
   type: 'service_account',
@@ -22,26 +23,11 @@ export async function startLocalGcp({ cp, settings }: LocalPlatformContext): Pro
     await applyAll(
       cp.client(),
       [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'gcp-credentials', namespace: 'datum-provider-system' },
-          stringData: { serviceAccountKey: PLACEHOLDER_KEY },
-        },
-        {
-          apiVersion: 'infra.provider-ts.io/v1alpha1',
-          kind: 'ProviderConfig',
-          metadata: { name: settings.defaultProviderConfig },
-          spec: {
-            credentials: {
-              source: 'Secret',
-              secretRef: { namespace: 'datum-provider-system', name: 'gcp-credentials' },
-            },
-            region: emu.region,
-            config: { project: emu.project, zones: 'DFW=us-south1-a,DLS=us-south1-b,LHR=europe-west2-a' },
-          },
-        },
+        ...defaultProviderConfig(settings, {
+          secret: { name: 'gcp-credentials', data: { serviceAccountKey: PLACEHOLDER_KEY } },
+          region: emu.region,
+          config: { project: emu.project, zones: 'DFW=us-south1-a,DLS=us-south1-b,LHR=europe-west2-a' },
+        }),
       ],
       'datum-provider-local',
     );

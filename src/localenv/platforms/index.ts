@@ -45,29 +45,11 @@ export const DEFAULT_LOCAL_PLATFORM = 'aws';
 export function ownPlatform(name: string): LocalPlatformStarter {
   return async ({ cp, settings }) => {
     const { applyAll } = await import('../apply.ts');
+    const { defaultProviderConfig } = await import('./provider-config.ts');
     const data = JSON.parse(process.env.DATUM_LOCAL_CREDENTIALS || '{}') as Record<string, string>;
     await applyAll(
       cp.client(),
-      [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: `${name}-credentials`, namespace: 'datum-provider-system' },
-          stringData: data,
-        },
-        {
-          apiVersion: 'infra.provider-ts.io/v1alpha1',
-          kind: 'ProviderConfig',
-          metadata: { name: settings.defaultProviderConfig },
-          spec: {
-            credentials: {
-              source: 'Secret',
-              secretRef: { namespace: 'datum-provider-system', name: `${name}-credentials` },
-            },
-          },
-        },
-      ],
+      [...defaultProviderConfig(settings, { secret: { name: `${name}-credentials`, data: data } })],
       'datum-provider-local',
     );
     settings.backend = name;

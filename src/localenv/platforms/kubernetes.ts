@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { applyAll } from '../apply.ts';
 import { startEdgeCluster } from '../edge.ts';
 import type { LocalPlatform, LocalPlatformContext } from './index.ts';
+import { defaultProviderConfig } from './provider-config.ts';
 
 export async function startLocalKubernetes({
   cp,
@@ -20,25 +21,13 @@ export async function startLocalKubernetes({
     await applyAll(
       cp.client(),
       [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'downstream-kubeconfig', namespace: 'datum-provider-system' },
-          stringData: { kubeconfig: readFileSync(edge.kubeconfigPath, 'utf8') },
-        },
-        {
-          apiVersion: 'infra.provider-ts.io/v1alpha1',
-          kind: 'ProviderConfig',
-          metadata: { name: settings.defaultProviderConfig },
-          spec: {
-            credentials: {
-              source: 'Secret',
-              secretRef: { namespace: 'datum-provider-system', name: 'downstream-kubeconfig' },
-            },
-            config: { kubevirt: 'true' },
+        ...defaultProviderConfig(settings, {
+          secret: {
+            name: 'downstream-kubeconfig',
+            data: { kubeconfig: readFileSync(edge.kubeconfigPath, 'utf8') },
           },
-        },
+          config: { kubevirt: 'true' },
+        }),
       ],
       'datum-provider-local',
     );

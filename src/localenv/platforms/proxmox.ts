@@ -10,6 +10,7 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyAll } from '../apply.ts';
 import type { LocalPlatform, LocalPlatformContext } from './index.ts';
+import { defaultProviderConfig } from './provider-config.ts';
 
 export const CREDENTIALS_FILE = 'proxmox-credentials.json';
 
@@ -36,24 +37,12 @@ export async function startLocalProxmox({
     await applyAll(
       cp.client(),
       [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'proxmox-token', namespace: 'datum-provider-system' },
-          stringData: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret, fingerprint: pve.fingerprint },
-        },
-        {
-          apiVersion: 'infra.provider-ts.io/v1alpha1',
-          kind: 'ProviderConfig',
-          metadata: { name: settings.defaultProviderConfig },
-          spec: {
-            credentials: {
-              source: 'Secret',
-              secretRef: { namespace: 'datum-provider-system', name: 'proxmox-token' },
-            },
+        ...defaultProviderConfig(settings, {
+          secret: {
+            name: 'proxmox-token',
+            data: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret, fingerprint: pve.fingerprint },
           },
-        },
+        }),
       ],
       'datum-provider-local',
     );

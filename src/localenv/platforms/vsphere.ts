@@ -6,6 +6,7 @@
  */
 import { applyAll } from '../apply.ts';
 import type { LocalPlatform, LocalPlatformContext } from './index.ts';
+import { defaultProviderConfig } from './provider-config.ts';
 
 export async function startLocalVsphere({ cp, settings }: LocalPlatformContext): Promise<LocalPlatform> {
   const { startVcsim } = await import('../emulators/vcsim/index.ts');
@@ -17,24 +18,9 @@ export async function startLocalVsphere({ cp, settings }: LocalPlatformContext):
     await applyAll(
       cp.client(),
       [
-        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'datum-provider-system' } },
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: { name: 'vsphere-credentials', namespace: 'datum-provider-system' },
-          stringData: { username: sim.username, password: sim.password },
-        },
-        {
-          apiVersion: 'infra.provider-ts.io/v1alpha1',
-          kind: 'ProviderConfig',
-          metadata: { name: settings.defaultProviderConfig },
-          spec: {
-            credentials: {
-              source: 'Secret',
-              secretRef: { namespace: 'datum-provider-system', name: 'vsphere-credentials' },
-            },
-          },
-        },
+        ...defaultProviderConfig(settings, {
+          secret: { name: 'vsphere-credentials', data: { username: sim.username, password: sim.password } },
+        }),
       ],
       'datum-provider-local',
     );

@@ -217,7 +217,26 @@ export function gettingStartedSuite(opts: GettingStartedOptions): void {
             },
             `example Instances ${expectReady.join(', ')} Ready with addresses${opts.refusedReason ? `, the others refused (${opts.refusedReason})` : ''}`,
             240_000,
-          );
+          ).catch(async (err) => {
+            // Say where each one stands, and what the provider said last, instead of a bare timeout.
+            const states = (
+              await client.list<Instance>(INSTANCE).catch(() => ({ items: [] as Instance[] }))
+            ).items
+              .map(
+                (i) =>
+                  `${i.metadata.name}: ${((i.status?.conditions as Condition[] | undefined) ?? [])
+                    .map(
+                      (c) =>
+                        `${c.type}=${c.status}/${c.reason}${c.message ? ` (${c.message.slice(0, 160)})` : ''}`,
+                    )
+                    .join(', ')} ip=${i.status?.networkInterfaces?.[0]?.assignments?.networkIP ?? '-'}`,
+              )
+              .join('\n');
+            const log = existsSync(join(dataDir, 'provider.log'))
+              ? readFileSync(join(dataDir, 'provider.log'), 'utf8').split('\n').slice(-15).join('\n')
+              : '';
+            throw new Error(`${(err as Error).message}\n${states}\nprovider log (last lines):\n${log}`);
+          });
           const readyAfter = Date.now() - started;
           t.diagnostic(`all ${instances.length} example Instances Ready ${readyAfter} ms after the command`);
           assert.deepEqual(instances.map((i) => i.metadata.name).sort(), [...expectReady].sort());

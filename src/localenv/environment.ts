@@ -185,9 +185,12 @@ export async function runEmbedded(settings: ProviderSettings, opts: EmbeddedOpti
       ]);
     }
     if (opts.examples) {
-      const dir = cell ? 'examples/cell' : 'examples';
-      await applyAll(cp.client(), readManifests(join(REPO, dir)));
-      say(`applied ${dir}/`);
+      const files = !cell && platform?.examples ? platform.examples : [cell ? 'examples/cell' : 'examples'];
+      await applyAll(
+        cp.client(),
+        files.flatMap((f) => readManifests(join(REPO, f))),
+      );
+      say(`applied ${files.join(', ')}`);
     }
     view.start();
     await stopped;

@@ -19,6 +19,8 @@ export interface LocalPlatform {
   lines: string[];
   /** One phrase after `backend: <name>`, saying where resources live. */
   describe: string;
+  /** Example manifests (repository-relative files) applied instead of examples/, where the platform needs others. */
+  examples?: string[];
   stop(): Promise<void>;
 }
 

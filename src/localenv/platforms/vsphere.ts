@@ -38,6 +38,13 @@ export async function startLocalVsphere({ cp, settings }: LocalPlatformContext):
   return {
     lines: [`vsphere-endpoint: ${sim.endpoint}`, `vsphere-fingerprint: ${sim.fingerprintSha256}`],
     describe: 'a local vcsim (vSphere simulator); VMs only, no sandboxes, no network policies',
+    // The VM example without its network policy (refused on plain vSphere); the sandboxes stay, to be refused.
+    examples: [
+      'examples/01-locations.yaml',
+      'examples/02-network.yaml',
+      'examples/03-sandbox-workload.yaml',
+      'examples/vsphere/04-vm-workload.yaml',
+    ],
     stop: () => sim.stop(),
   };
 }

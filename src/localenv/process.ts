@@ -67,7 +67,12 @@ export class ProcessGroup {
   async stopOne(m: Managed, graceMs = 5_000): Promise<void> {
     if (m.child.exitCode !== null || m.child.signalCode !== null) return;
     killGroup(m.child.pid!, 'SIGTERM');
-    const done = await Promise.race([m.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    // The grace timer is cleared once the process is gone: left pending it keeps the test runner alive.
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), graceMs);
+    });
+    const done = await Promise.race([m.exited.then(() => true), grace]).finally(() => clearTimeout(timer));
     if (!done) {
       killGroup(m.child.pid!, 'SIGKILL');
       await m.exited;

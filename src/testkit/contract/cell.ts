@@ -23,7 +23,19 @@ import {
   createInstanceType,
 } from './cell-fixtures.ts';
 import { ensureNamespace } from './fixtures.ts';
-import { type ContractHandle, type ContractSuiteOptions, condOf, eventually, OUR_CRDS } from './suite.ts';
+import { Prerequisites } from './prerequisites.ts';
+import { type ContractHandle, type ContractSuiteOptions, OUR_CRDS } from './suite.ts';
+import { stopAll } from './teardown.ts';
+import {
+  condOf,
+  describeConditions,
+  eventually,
+  FailureLedger,
+  observedBackend,
+  SuiteWaitError,
+  type WaitContext,
+  waitForCondition,
+} from './wait.ts';
 
 const CLUSTER = 'cell';
 
@@ -49,22 +61,39 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
       c()
         .get<CellInstance>(INSTANCE, name, ns)
         .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const ledger = new FailureLedger();
+    const wait: WaitContext = { logs, ledger };
+    const prereq = new Prerequisites();
+    let anyAvailable = false;
     const available = async (name: string) => {
-      let last: CellInstance | undefined;
+      prereq.require('instances');
       try {
-        return await eventually(async () => {
-          last = await get(name);
-          return condOf(last, 'Programmed')?.status === 'True' && condOf(last, 'Available')?.status === 'True'
-            ? last
-            : undefined;
-        }, `${ns}/${name} Programmed and Available`);
+        const i = await waitForCondition<CellInstance>(wait, {
+          client: c(),
+          resource: INSTANCE,
+          name,
+          namespace: ns,
+          conditions: { Programmed: 'True', Available: 'True' },
+          failFastOn: ['Programmed', 'Available'],
+        });
+        anyAvailable = true;
+        return i;
       } catch (err) {
-        const related = logs.filter((l) => l.includes(name) || l.includes('"level":"error"')).slice(-20);
-        throw new Error(
-          `${(err as Error).message}; last status ${JSON.stringify(last?.status)}\n${related.join('\n')}`,
-        );
+        // Until one Instance made it, a failure here means none will: later tests fail at once, naming it.
+        if (!anyAvailable && err instanceof SuiteWaitError)
+          prereq.fail('instances', `no Instance ever became Programmed and Available (${name})`, err);
+        throw err;
       }
     };
+    const refused = (name: string, reason: string) =>
+      waitForCondition<CellInstance>(wait, {
+        client: c(),
+        resource: INSTANCE,
+        name,
+        namespace: ns,
+        conditions: { Programmed: 'False' },
+        reason: { type: 'Programmed', reason },
+      });
     const instancesOf = async (uid: string) => (await h.owned(uid)).filter((r) => r.kind === 'instance');
 
     before(async () => {
@@ -95,14 +124,17 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         gracefulShutdownMs: 5000,
       });
       await mgr.engage(CLUSTER, cp.connection);
-      provider = registerProvider(mgr, { backend: h.backend, settings, home: cp.client() });
+      provider = registerProvider(mgr, {
+        backend: observedBackend(h.backend, ledger),
+        settings,
+        home: cp.client(),
+      });
       await mgr.start();
     });
 
+    // Everything the suite started is stopped even when a test failed: a leftover keeps `node --test` alive.
     after(async () => {
-      await mgr?.stop();
-      await h?.cleanup();
-      await cp?.stop();
+      await stopAll([() => mgr?.stop(), () => h?.cleanup(), () => cp?.stop()]);
     });
 
     it('accepts the RuntimeClass it ships, refuses one it cannot honour, leaves others alone', async () => {
@@ -125,16 +157,22 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
           capabilities: { features: ['deviceVolumeAttachments'] },
         },
       });
-      const accepted = await eventually(async () => {
-        const rc = await c().get<RuntimeClass>(RUNTIME_CLASS, cell.runtimeClass);
-        return condOf(rc, 'Accepted')?.status === 'True' ? rc : undefined;
-      }, 'our RuntimeClass Accepted');
+      const accepted = await waitForCondition<RuntimeClass>(wait, {
+        client: c(),
+        resource: RUNTIME_CLASS,
+        name: cell.runtimeClass,
+        conditions: { Accepted: 'True' },
+        failFastOn: ['Accepted'],
+      });
       assert.equal(condOf(accepted, 'Accepted')?.reason, 'Accepted');
-      const greedy = await eventually(async () => {
-        const rc = await c().get<RuntimeClass>(RUNTIME_CLASS, 'greedy');
-        return condOf(rc, 'Accepted')?.status === 'False' ? rc : undefined;
-      }, 'greedy RuntimeClass refused');
-      assert.equal(condOf(greedy, 'Accepted')?.reason, 'UnsupportedFeature');
+      const greedy = await waitForCondition<RuntimeClass>(wait, {
+        client: c(),
+        resource: RUNTIME_CLASS,
+        name: 'greedy',
+        conditions: { Accepted: 'False' },
+        reason: { type: 'Accepted', reason: 'UnsupportedFeature' },
+        failFastOn: ['Accepted'],
+      });
       assert.match(condOf(greedy, 'Accepted')!.message, /deviceVolumeAttachments, lifecycle Snapshot/);
       // The kata provider's class keeps the CRD's default verdict: we never write to it.
       const other = await c().get<RuntimeClass>(RUNTIME_CLASS, 'general-purpose');
@@ -231,11 +269,7 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         ['retired-0', /Disabled/],
         ['command-0', /command and args are not supported/],
       ] as const) {
-        const i = await eventually(async () => {
-          const x = await get(name);
-          return condOf(x, 'Programmed')?.status === 'False' ? x : undefined;
-        }, `${name} refused`);
-        assert.equal(condOf(i, 'Programmed')?.reason, 'ConfigurationError');
+        const i = await refused(name, 'ConfigurationError');
         assert.equal(condOf(i, 'Available')?.reason, 'ConfigurationError');
         assert.match(condOf(i, 'Programmed')!.message, detail);
         assert.equal((await h.owned(i.metadata.uid!)).length, 0);
@@ -249,7 +283,12 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
       const setSuspended = (suspended: boolean) =>
         c().patchStatus(INSTANCE, 'web-0', ns, { type: 'merge', patch: { status: { suspended } } });
       await setSuspended(true);
-      await eventually(async () => (await h.powerState!(uid)) === 'stopped', 'backend instance stopped');
+      await eventually(
+        async () => (await h.powerState!(uid)) === 'stopped',
+        `the backend instance of web-0 stopped`,
+        undefined,
+        async () => `powerState() returns ${await h.powerState!(uid)}`,
+      );
       const during = await get('web-0');
       assert.deepEqual(
         during?.status?.conditions,
@@ -260,7 +299,9 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
       await setSuspended(false);
       await eventually(
         async () => (await h.powerState!(uid)) === 'running',
-        'backend instance running again',
+        'the backend instance of web-0 running again',
+        undefined,
+        async () => `powerState() returns ${await h.powerState!(uid)}`,
       );
       await available('web-0');
     });
@@ -270,9 +311,15 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
       const nsUid = (await c().get(NAMESPACE, ns)).metadata.uid!;
       assert.ok((await h.owned(nsUid)).length > 0, 'the namespace has its backend network');
       await Promise.all(all.map((i) => c().delete(INSTANCE, i.metadata.name!, ns)));
+      const left = async () => (await c().list<CellInstance>(INSTANCE, { namespace: ns })).items;
       await eventually(
-        async () => (await c().list(INSTANCE, { namespace: ns })).items.length === 0,
+        async () => (await left()).length === 0,
         'every Instance gone',
+        undefined,
+        async () =>
+          `still there: ${(await left())
+            .map((i) => `${i.metadata.name} (finalizers ${i.metadata.finalizers}; ${describeConditions(i)})`)
+            .join(', ')}`,
       );
       for (const i of all)
         assert.deepEqual(await h.owned(i.metadata.uid!), [], `${i.metadata.name} left nothing`);
@@ -287,8 +334,9 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
           await provider.sweeper.sweep();
           return (await h.owned(uid)).length === 0;
         },
-        'orphan gone',
+        `the planted orphan (owner uid ${uid}) swept`,
         30_000,
+        async () => `owned() still returns ${JSON.stringify(await h.owned(uid))}`,
       );
     });
   });

@@ -10,7 +10,7 @@ import type { Instance } from '../../datum/api/types.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { createInstance, createLocation, createNetworking } from './fixtures.ts';
 import type { ContractHandle } from './suite.ts';
-import { condOf, eventually } from './suite.ts';
+import { condOf, waitForCondition, waitForGone } from './wait.ts';
 
 const CLASS = 'crash-test-class';
 const MAIN = fileURLToPath(new URL('../../cli/main.ts', import.meta.url));
@@ -104,11 +104,19 @@ async function crashFlow(
   const { client, handle, ns } = o;
   // Networking first (no failpoint), so the crash hits the instance create.
   const warm = run();
-  await eventually(
-    async () =>
-      condOf(await client.get(SUBNET, 'default-project-a-crash-site-0', ns), 'Programmed')?.status === 'True',
-    'crash-site subnet programmed',
-  );
+  // The provider here is a child process: its stderr is its log.
+  const logsOf = (r: ReturnType<Run>) => ({
+    get logs() {
+      return r.stderr().split('\n');
+    },
+  });
+  await waitForCondition(logsOf(warm), {
+    client,
+    resource: SUBNET,
+    name: 'default-project-a-crash-site-0',
+    namespace: ns,
+    conditions: { Programmed: 'True' },
+  });
   warm.child.kill('SIGTERM');
   await warm.exited;
 
@@ -120,10 +128,15 @@ async function crashFlow(
     networkPolicy: handle.backend.capabilities().features.includes('networkPolicy'),
   });
   const first = run('after-ensure-instance');
+  // The timer is cleared once the race is decided: a pending 60 s timer kept `node --test` alive after a green
+  // run for the rest of its minute.
+  let timer: NodeJS.Timeout | undefined;
   const exit = await Promise.race([
     first.exited,
-    new Promise<undefined>((r) => setTimeout(() => r(undefined), 60_000)),
-  ]);
+    new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), 60_000);
+    }),
+  ]).finally(() => clearTimeout(timer));
   assert.ok(exit, `the provider did not reach the failpoint: ${first.stderr().slice(-2000)}`);
   assert.equal(exit.signal, 'SIGKILL', 'killed at the failpoint');
   const afterCrash = await client.get<Instance>(INSTANCE, 'crashy-0', ns);
@@ -140,20 +153,20 @@ async function crashFlow(
 
   const second = run();
   try {
-    await eventually(
-      async () => condOf(await client.get(INSTANCE, 'crashy-0', ns), 'Programmed')?.status === 'True',
-      'Programmed after restart',
-    );
+    await waitForCondition(logsOf(second), {
+      client,
+      resource: INSTANCE,
+      name: 'crashy-0',
+      namespace: ns,
+      conditions: { Programmed: 'True' },
+    });
     assert.equal(
       (await handle.owned(inst.metadata.uid!)).filter((r) => r.kind === 'instance').length,
       1,
       'still exactly one backend instance',
     );
     await client.delete(INSTANCE, 'crashy-0', ns);
-    await eventually(
-      async () => !(await client.get(INSTANCE, 'crashy-0', ns).catch(() => undefined)),
-      'crashy-0 deleted',
-    );
+    await waitForGone(logsOf(second), { client, resource: INSTANCE, name: 'crashy-0', namespace: ns });
     assert.deepEqual(await handle.owned(inst.metadata.uid!), []);
   } finally {
     second.child.kill('SIGTERM');

@@ -15,7 +15,7 @@ import type { HttpClient } from '../../runtime/client/client.ts';
 import { isNotFound } from '../../runtime/client/errors.ts';
 import type { KubeObject, ResourceType } from '../../runtime/client/types.ts';
 import type { ContractHandle } from './suite.ts';
-import { eventually } from './suite.ts';
+import { eventually } from './wait.ts';
 
 interface Probe {
   key: string;
@@ -77,15 +77,19 @@ export async function deletionOrderTest(o: {
     present: async () => (await handle.owned(obj.metadata.uid!)).some((r) => r.kind === kind),
   });
 
-  const ctx = (await getObj(NETWORK_CONTEXT, o.context))!;
-  const sub = (await getObj(SUBNET, o.subnet))!;
+  const ctx = await getObj(NETWORK_CONTEXT, o.context);
+  const sub = await getObj(SUBNET, o.subnet);
+  assert.ok(ctx && sub, `NetworkContext ${o.context} and Subnet ${o.subnet} exist before the deletes`);
   const instances = (await Promise.all(o.instances.map((n) => getObj(INSTANCE, n)))).filter(
     (i): i is KubeObject => !!i,
   );
   const withBackend: KubeObject[] = [];
   for (const i of instances)
     if ((await handle.owned(i.metadata.uid!)).some((r) => r.kind === 'instance')) withBackend.push(i);
-  assert.ok(withBackend.length >= 2, `backend instances to delete: ${withBackend.length}`);
+  assert.ok(
+    withBackend.length >= 2,
+    `at least two of ${o.instances.join(', ')} have a backend instance to delete; found ${withBackend.length}`,
+  );
 
   // Read order: the later-to-go of each pair first.
   const sampler = new Sampler([
@@ -111,7 +115,16 @@ export async function deletionOrderTest(o: {
       client.delete(SUBNET, o.subnet, ns),
       client.delete(NETWORK_CONTEXT, o.context, ns),
     ]);
-    await eventually(async () => sampler.allGone(), 'every object and backend resource gone', 180_000);
+    await eventually(
+      async () => sampler.allGone(),
+      'every object and backend resource gone',
+      180_000,
+      () =>
+        `still present: ${sampler.probes
+          .filter((p) => !sampler.firstAbsent.has(p.key))
+          .map((p) => p.key)
+          .join(', ')}`,
+    );
   } finally {
     stop = true;
     await sampling;

@@ -10,9 +10,17 @@ import { INSTANCE } from '../../datum/api/resources.ts';
 import type { Instance } from '../../datum/api/types.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import type { createInstance } from './fixtures.ts';
+import type { Prerequisites } from './prerequisites.ts';
 import type { ContractHandle } from './suite.ts';
-import { condOf, eventually } from './suite.ts';
 import { MARKER, reconciles, Timeline } from './timeline.ts';
+import {
+  condOf,
+  eventually,
+  relatedLogs,
+  type WaitContext,
+  waitForCondition,
+  waitForObject,
+} from './wait.ts';
 
 export interface InstanceTestEnv {
   c(): HttpClient;
@@ -29,11 +37,24 @@ export interface InstanceTestEnv {
   runtime(): 'sandbox' | 'virtualMachine';
   /** Creates an Instance the way the suite does (a network policy only where the backend has the feature). */
   createInstance: typeof createInstance;
+  wait: WaitContext;
+  /** Earlier failures that make a test meaningless (networking never Programmed, no Instance ever). */
+  prereq: Prerequisites;
 }
 
 export function instanceTests(env: InstanceTestEnv): void {
-  const { c, ns, ours, logs, get, programmed, runtime } = env;
+  const { c, ns, ours, logs, programmed, runtime, wait, prereq } = env;
   const createInstance = env.createInstance;
+  /** Waits for Programmed=False with `reason` (any other terminal reason fails at once). */
+  const refused = (name: string, reason: string) =>
+    waitForCondition<Instance>(wait, {
+      client: c(),
+      resource: INSTANCE,
+      name,
+      namespace: ns,
+      conditions: { Programmed: 'False' },
+      reason: { type: 'Programmed', reason },
+    });
   const hasSandbox = () => env.h().backend.capabilities().runtimes.includes('sandbox');
   /** web-0 (sandbox) and vm-0 when the backend runs both; vm-0 only (web-0 refused) otherwise. */
   const served = () => (hasSandbox() ? ['web-0', 'vm-0'] : ['vm-0']);
@@ -41,18 +62,15 @@ export function instanceTests(env: InstanceTestEnv): void {
   it('brings a sandbox and a VM Instance to Programmed and Running with addresses and the template hash, never writing Ready', async () => {
     // Every stored version of the Instances from their creation. Nobody plays compute in this test, so Ready
     // keeps what the creation (the CRD default) gave it unless the provider writes it.
+    prereq.require('networking');
     const timeline = await Timeline.start(c(), INSTANCE, ns);
     try {
       await createInstance(c(), { name: 'web-0', namespace: ns, location: ours, runtime: 'sandbox' });
       await createInstance(c(), { name: 'vm-0', namespace: ns, location: ours, runtime: 'virtualMachine' });
       await checkProgrammed();
       if (!hasSandbox()) {
-        const refused = await eventually(async () => {
-          const i = await get('web-0');
-          return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
-        }, 'web-0 refused');
-        assert.equal(condOf(refused, 'Programmed')?.reason, 'UnsupportedRuntime');
-        assert.equal((await env.h().owned(refused.metadata.uid!)).length, 0, 'no backend resource for it');
+        const web = await refused('web-0', 'UnsupportedRuntime');
+        assert.equal((await env.h().owned(web.metadata.uid!)).length, 0, 'no backend resource for it');
       }
       for (const name of served()) await timeline.catchUp(name);
       for (const name of served()) {
@@ -78,16 +96,21 @@ export function instanceTests(env: InstanceTestEnv): void {
     for (const name of served()) {
       const i = await programmed(name);
       assert.equal(i.status?.controller?.observedTemplateHash, 'hash-1');
-      const backendRef = (await env.h().owned(i.metadata.uid!)).find(
-        (r) => r.kind === 'instance',
-      )?.providerId;
+      const owned = await env.h().owned(i.metadata.uid!);
+      const backendRef = owned.find((r) => r.kind === 'instance')?.providerId;
       assert.ok(
         backendRef && condOf(i, 'Programmed')?.message.includes(backendRef),
-        'Programmed names the backend resource',
+        `Programmed of ${name} names the backend resource: message ${JSON.stringify(
+          condOf(i, 'Programmed')?.message,
+        )}, owned() returned ${JSON.stringify(owned)}`,
       );
       assert.match(i.status?.networkInterfaces?.[0]?.assignments?.networkIP ?? '', /^10\.128\.\d+\.\d+$/);
       assert.equal(condOf(i, 'Ready')?.reason, 'Pending', 'Ready is left to compute (still the CRD default)');
-      assert.equal((await env.h().owned(i.metadata.uid!)).filter((r) => r.kind === 'instance').length, 1);
+      assert.equal(
+        owned.filter((r) => r.kind === 'instance').length,
+        1,
+        `exactly one backend instance for ${name}`,
+      );
     }
   }
 
@@ -98,15 +121,13 @@ export function instanceTests(env: InstanceTestEnv): void {
    */
   async function settle(timeline: Timeline, name: string): Promise<void> {
     const count = () => reconciles(logs, 'instance', name, ns);
-    const related = () =>
-      logs
-        .filter((l) => l.includes(`"${name}"`))
-        .slice(-10)
-        .join('\n');
     const reconciled = (n: number) =>
-      eventually(async () => count() >= n, `${name} reconciled ${n} times`).catch((err: Error) => {
-        throw new Error(`${err.message}; logs:\n${related()}`);
-      });
+      eventually(
+        async () => count() >= n,
+        `the instance controller to finish ${n} reconcile(s) of ${name}`,
+        undefined,
+        () => `${count()} finished; provider log lines about ${name}:\n${relatedLogs(logs, name)}`,
+      );
     await reconciled(1); // its creation
     const done = count();
     await timeline.catchUp(name); // a marker write makes the controller look again
@@ -115,6 +136,7 @@ export function instanceTests(env: InstanceTestEnv): void {
   }
 
   it('leaves an Instance in another class of Location untouched', async () => {
+    prereq.require('networking');
     const timeline = await Timeline.start(c(), INSTANCE, ns);
     try {
       const other = await createInstance(c(), {
@@ -142,6 +164,7 @@ export function instanceTests(env: InstanceTestEnv): void {
   });
 
   it('holds work back while scheduling gates remain, and converges a template change', async () => {
+    prereq.require('networking', 'instances');
     const timeline = await Timeline.start(c(), INSTANCE, ns);
     let gated: Instance;
     try {
@@ -191,10 +214,14 @@ export function instanceTests(env: InstanceTestEnv): void {
         },
       },
     });
-    await eventually(
-      async () => (await get('gated-0'))?.status?.controller?.observedTemplateHash === 'hash-2',
-      'template hash hash-2',
-    );
+    await waitForObject<Instance>(wait, {
+      client: c(),
+      resource: INSTANCE,
+      name: 'gated-0',
+      namespace: ns,
+      want: 'status.controller.observedTemplateHash hash-2',
+      until: (i) => i?.status?.controller?.observedTemplateHash === 'hash-2',
+    });
     assert.equal(
       (await env.h().owned(gated.metadata.uid!)).filter((r) => r.kind === 'instance').length,
       1,
@@ -203,6 +230,7 @@ export function instanceTests(env: InstanceTestEnv): void {
   });
 
   it('refuses an unknown instance type and an invalid runtime with a reason and message, and keeps serving others', async () => {
+    prereq.require('networking');
     await createInstance(c(), {
       name: 'bad-type-0',
       namespace: ns,
@@ -211,17 +239,9 @@ export function instanceTests(env: InstanceTestEnv): void {
       runtime: runtime(),
     });
     await createInstance(c(), { name: 'no-runtime-0', namespace: ns, location: ours, runtime: 'none' });
-    const bad = await eventually(async () => {
-      const i = await get('bad-type-0');
-      return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
-    }, 'bad-type refused');
-    assert.equal(condOf(bad, 'Programmed')?.reason, 'UnknownInstanceType');
+    const bad = await refused('bad-type-0', 'UnknownInstanceType');
     assert.match(condOf(bad, 'Programmed')!.message, /datumcloud\/unknown-99.*use one of/);
-    const none = await eventually(async () => {
-      const i = await get('no-runtime-0');
-      return condOf(i, 'Programmed')?.status === 'False' ? i : undefined;
-    }, 'no-runtime refused');
-    assert.equal(condOf(none, 'Programmed')?.reason, 'InvalidConfiguration');
+    await refused('no-runtime-0', 'InvalidConfiguration');
     await createInstance(c(), {
       name: 'good-after-bad-0',
       namespace: ns,

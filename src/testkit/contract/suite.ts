@@ -17,7 +17,6 @@ import { defaultSettings } from '../../datum/settings.ts';
 import { ControlPlane, DATUM_CRDS } from '../../localenv/controlplane.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { isNotFound } from '../../runtime/client/errors.ts';
-import type { Condition, KubeObject } from '../../runtime/client/types.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
 import { Manager } from '../../runtime/manager/manager.ts';
 import { EVENT_RESOURCE } from '../../runtime/util/events.ts';
@@ -32,6 +31,20 @@ import {
   ensureNamespace,
 } from './fixtures.ts';
 import { instanceTests } from './instances.ts';
+import { Prerequisites } from './prerequisites.ts';
+import { stopAll } from './teardown.ts';
+import {
+  condOf,
+  describeConditions,
+  eventually,
+  FailureLedger,
+  observedBackend,
+  SuiteWaitError,
+  type WaitContext,
+  waitForCondition,
+} from './wait.ts';
+
+export { condOf, eventually };
 
 export const OUR_CRDS = join(fileURLToPath(new URL('../../../deploy/crds', import.meta.url)));
 
@@ -46,9 +59,9 @@ export interface ContractHandle {
    */
   credentials?(secret: string): Record<string, string>;
   /** Injects `count` failures of `mode` into the next instance creations, if the backend supports it. */
-  injectInstanceFaults?(mode: 'throttle' | 'error', count: number): void;
+  injectInstanceFaults?(mode: 'throttle' | 'error', count: number): void | Promise<void>;
   /** Injects a non-retryable failure whose message contains `text` (to check redaction). */
-  injectInstanceFailure?(reason: 'CredentialsInvalid', text: string): void;
+  injectInstanceFailure?(reason: 'CredentialsInvalid', text: string): void | Promise<void>;
   /** For the crash test: command + env that run a provider process on the same backend state. */
   providerProcess?(
     kubeconfig: string,
@@ -70,29 +83,6 @@ export interface ContractSuiteOptions {
 }
 
 const SECRET_VALUE = 'contract-suite-secret-4f1c9b';
-
-export async function eventually<T>(
-  fn: () => Promise<T | undefined | false>,
-  what: string,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${last})` : ''}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
-
-export const condOf = (o: KubeObject | undefined, type: string): Condition | undefined =>
-  (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type);
 
 export function runContractSuite(opts: ContractSuiteOptions): void {
   if (opts.generation === 'cell') {
@@ -126,23 +116,27 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       client
         .get<Instance>(INSTANCE, name, namespace)
         .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    const ledger = new FailureLedger();
+    const wait: WaitContext = { logs, ledger };
+    const prereq = new Prerequisites();
+    let anyProgrammed = false;
     const programmed = async (name: string, namespace = ns, client = c()) => {
-      let last: Instance | undefined;
+      prereq.require('networking', 'instances');
       try {
-        return await eventually(async () => {
-          last = await get(name, namespace, client);
-          return condOf(last, 'Programmed')?.status === 'True' && condOf(last, 'Running')?.status === 'True'
-            ? last
-            : undefined;
-        }, `${namespace}/${name} Programmed and Running`);
+        const i = await waitForCondition<Instance>(wait, {
+          client,
+          resource: INSTANCE,
+          name,
+          namespace,
+          conditions: { Programmed: 'True', Running: 'True' },
+        });
+        anyProgrammed = true;
+        return i;
       } catch (err) {
-        const related = logs
-          .filter((l) => l.includes(name) || l.includes('"level":"error"'))
-          .slice(-20)
-          .join('\n');
-        throw new Error(
-          `${(err as Error).message}; last status ${JSON.stringify(last?.status)}; finalizers ${last?.metadata.finalizers}; logs:\n${related}`,
-        );
+        // Until one Instance made it, a failure here means none will: later tests fail at once, naming it.
+        if (!anyProgrammed && err instanceof SuiteWaitError)
+          prereq.fail('instances', `no Instance ever became Programmed and Running (${name})`, err);
+        throw err;
       }
     };
 
@@ -180,29 +174,44 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         gracefulShutdownMs: 5000,
       });
       await mgr.engage('project-a', cp.connection);
-      provider = registerProvider(mgr, { backend: h.backend, settings, home: cp.client() });
+      provider = registerProvider(mgr, {
+        backend: observedBackend(h.backend, ledger),
+        settings,
+        home: cp.client(),
+      });
       await mgr.start();
     });
 
+    // Everything the suite started is stopped even when a test (or a step here) failed: a leftover would
+    // keep `node --test` from exiting.
     after(async () => {
-      await mgr?.stop();
-      await h?.cleanup();
-      await Promise.all([cp?.stop(), cp2?.stop()]);
+      await stopAll([() => mgr?.stop(), () => h?.cleanup(), () => cp?.stop(), () => cp2?.stop()]);
     });
 
     it('programs the NetworkContext and Subnet of our Location', async () => {
       await createNetworking(c(), ns, 'default', ours);
-      await eventually(
-        async () =>
-          condOf(await c().get(NETWORK_CONTEXT, 'default-project-a-dfw', ns), 'Programmed')?.status ===
-          'True',
-        'NetworkContext Programmed',
+      const ctxName = 'default-project-a-dfw';
+      const subnetName = 'default-project-a-dfw-0';
+      const ready = (resource: typeof SUBNET, name: string) =>
+        waitForCondition(wait, {
+          client: c(),
+          resource,
+          name,
+          namespace: ns,
+          conditions: { Programmed: 'True' },
+        });
+      await prereq.guard('networking', `NetworkContext ${ns}/${ctxName} was never Programmed`, () =>
+        ready(NETWORK_CONTEXT, ctxName),
       );
-      const subnet = await eventually(async () => {
-        const s = await c().get(SUBNET, 'default-project-a-dfw-0', ns);
-        return condOf(s, 'Programmed')?.status === 'True' ? s : undefined;
-      }, 'Subnet Programmed');
-      assert.equal((await h.owned(subnet.metadata.uid!)).length, 1, 'exactly one backend subnet');
+      const subnet = await prereq.guard('networking', `Subnet ${ns}/${subnetName} was never Programmed`, () =>
+        ready(SUBNET, subnetName),
+      );
+      const backendSubnets = await h.owned(subnet.metadata.uid!);
+      assert.equal(
+        backendSubnets.length,
+        1,
+        `exactly one backend resource for Subnet ${subnetName}; owned() returned ${JSON.stringify(backendSubnets)}`,
+      );
       const pc = await c().get(PROVIDER_CONFIG, 'default');
       assert.equal(
         condOf(pc, 'Ready')?.reason,
@@ -228,7 +237,14 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
               () => undefined,
               (err: Error) => err,
             ),
-        'the broken ProviderConfig serves its Location',
+        `ProviderConfig broken to serve Location ${ns}/nowhere and refuse it for its missing Secret`,
+        undefined,
+        async () =>
+          `the resolver still resolves ${ns}/nowhere without error; ProviderConfig broken: ${describeConditions(
+            await c()
+              .get(PROVIDER_CONFIG, 'broken')
+              .catch(() => undefined),
+          )}`,
       );
       assert.match(refusal.message, /Secret provider-system\/missing not found/);
       const broken = await c().get(PROVIDER_CONFIG, 'broken');
@@ -236,12 +252,13 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       assert.equal(condOf(broken, 'Ready')?.reason, 'CredentialsUnavailable');
     });
 
-    instanceTests({ c, h: () => h, ns, ours, logs, get, programmed, runtime, createInstance });
+    instanceTests({ c, h: () => h, ns, ours, logs, get, programmed, runtime, createInstance, wait, prereq });
 
     it('ends in success after injected throttling and server errors', { skip: false }, async (t) => {
       if (!h.injectInstanceFaults) return t.skip('backend handle cannot inject faults');
-      h.injectInstanceFaults('throttle', 2);
-      h.injectInstanceFaults('error', 2);
+      prereq.require('networking', 'instances');
+      await h.injectInstanceFaults('throttle', 2);
+      await h.injectInstanceFaults('error', 2);
       const i = await createInstance(c(), {
         name: 'flaky-0',
         namespace: ns,
@@ -249,10 +266,16 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         runtime: runtime(),
       });
       await programmed('flaky-0');
-      assert.equal((await h.owned(i.metadata.uid!)).filter((r) => r.kind === 'instance').length, 1);
+      const owned = await h.owned(i.metadata.uid!);
+      assert.equal(
+        owned.filter((r) => r.kind === 'instance').length,
+        1,
+        `exactly one backend instance for flaky-0; owned() returned ${JSON.stringify(owned)}`,
+      );
     });
 
     it('serves a second project control plane engaged at run time', async () => {
+      prereq.require('networking', 'instances');
       await mgr.engage('project-b', cp2.connection);
       await createNetworking(cp2.client(), ns, 'default', ours, '10.130.0.0/20');
       const i = await createInstance(cp2.client(), {
@@ -263,25 +286,40 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       });
       await programmed('b-web-0', ns, cp2.client());
       const owned = await h.owned(i.metadata.uid!);
-      assert.equal(owned[0]?.owner.cluster, 'project-b');
+      assert.equal(owned[0]?.owner.cluster, 'project-b', `owned() returned ${JSON.stringify(owned)}`);
     });
 
     it('never lets a secret value reach logs, events or status', async (t) => {
       if (!h.injectInstanceFailure) return t.skip('backend handle cannot inject failures');
-      h.injectInstanceFailure('CredentialsInvalid', `signature mismatch for ${SECRET_VALUE}`);
+      prereq.require('networking');
+      await h.injectInstanceFailure('CredentialsInvalid', `signature mismatch for ${SECRET_VALUE}`);
       await createInstance(c(), { name: 'leaky-0', namespace: ns, location: ours, runtime: runtime() });
-      const i = await eventually(async () => {
-        const x = await get('leaky-0');
-        return condOf(x, 'Programmed')?.reason === 'CredentialsInvalid' ? x : undefined;
-      }, 'credential failure reported');
+      const i = await waitForCondition<Instance>(wait, {
+        client: c(),
+        resource: INSTANCE,
+        name: 'leaky-0',
+        namespace: ns,
+        conditions: { Programmed: 'False' },
+        reason: { type: 'Programmed', reason: 'CredentialsInvalid' },
+      });
       assert.match(condOf(i, 'Programmed')!.message, /\[redacted\]/);
       // The failure's Warning Event is recorded asynchronously: wait for it rather than for a while.
-      const events = await eventually(async () => {
-        const l = await c().list(EVENT_RESOURCE, { namespace: ns });
-        return l.items.some((e) => e.involvedObject?.name === 'leaky-0' && e.type === 'Warning')
-          ? l
-          : undefined;
-      }, 'a Warning Event about leaky-0');
+      const eventsAbout = async () =>
+        (await c().list(EVENT_RESOURCE, { namespace: ns })).items.filter(
+          (e) => e.involvedObject?.name === 'leaky-0',
+        );
+      const events = await eventually(
+        async () => {
+          const l = await c().list(EVENT_RESOURCE, { namespace: ns });
+          return l.items.some((e) => e.involvedObject?.name === 'leaky-0' && e.type === 'Warning')
+            ? l
+            : undefined;
+        },
+        'a Warning Event about leaky-0',
+        undefined,
+        async () =>
+          `events about leaky-0: ${JSON.stringify((await eventsAbout()).map((e) => [e.type, e.reason]))}`,
+      );
       const everything = [
         JSON.stringify(events.items),
         logs.join('\n'),
@@ -293,6 +331,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
 
     it('deletes in order and awaits the backend: no finalizer comes off while its backend resource exists', async () => {
       // Everything at once: the order is the provider's and the backend's, not the test's.
+      prereq.require('networking', 'instances');
       await deletionOrderTest({
         client: c(),
         handle: h,
@@ -315,17 +354,23 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
     it('sweeps a planted orphan', async () => {
       const uid = randomUUID();
       await h.plantOrphan({ cluster: 'project-a', namespace: ns, kind: 'Instance', name: 'ghost-0', uid });
-      assert.equal((await h.owned(uid)).length, 1);
+      const planted = await h.owned(uid);
+      assert.equal(
+        planted.length,
+        1,
+        `owned() sees the planted orphan; it returned ${JSON.stringify(planted)}`,
+      );
       const deleted = await provider.sweeper.sweep();
-      assert.equal(deleted.length >= 1, true);
+      assert.ok(deleted.length >= 1, `the sweep deleted something; it returned ${JSON.stringify(deleted)}`);
       await eventually(
         async () => {
           if ((await h.owned(uid)).length === 0) return true;
           await provider.sweeper.sweep();
           return false;
         },
-        'orphan gone',
+        `the planted orphan (owner uid ${uid}) swept`,
         30_000,
+        async () => `owned() still returns ${JSON.stringify(await h.owned(uid))}`,
       );
       // Resources of a cluster we do not engage are never touched.
       const foreign = randomUUID();
@@ -337,12 +382,19 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         uid: foreign,
       });
       await provider.sweeper.sweep();
-      assert.equal((await h.owned(foreign)).length, 1);
+      assert.equal((await h.owned(foreign)).length, 1, 'a resource of a cluster we do not engage is kept');
     });
 
     it('survives a crash between the backend create and the status write: exactly one backend instance', async (t) => {
       if (!h.providerProcess) return t.skip('backend handle cannot run a provider process');
-      await crashTest({ client: c(), kubeconfig: cp.kubeconfigPath, handle: h, ns, runtime: runtime() });
+      prereq.require('networking', 'instances');
+      await crashTest({
+        client: c(),
+        kubeconfig: cp.kubeconfigPath,
+        handle: h,
+        ns,
+        runtime: runtime(),
+      });
     });
   });
 }

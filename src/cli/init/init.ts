@@ -61,7 +61,7 @@ export function initProject(dir: string, opts: InitOptions): string[] {
         engines: { node: '>=24' },
         scripts: {
           start: 'node src/main.ts run',
-          test: 'node --test --test-force-exit "test/**/*.test.ts"',
+          test: 'node --test "test/**/*.test.ts"',
           typecheck: 'tsc --noEmit -p tsconfig.json',
         },
         dependencies: { [PKG.name]: opts.kit ?? `^${PKG.version}` },

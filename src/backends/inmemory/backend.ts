@@ -522,7 +522,8 @@ export class InMemoryBackend implements Backend {
     if (fault?.mode === 'error')
       throw new BackendError(fault.reason ?? 'Transient', fault.message ?? `injected ${op} failure`);
     const result = work();
-    this.persist();
+    // Read-only calls never write the state file (another process, e.g. `plan`, may share it).
+    if (op !== 'observeInstance' && op !== 'planInstance') this.persist();
     if (fault?.mode === 'lostResponse')
       throw new BackendError('Transient', `connection reset after ${op} (response lost)`);
     return result;

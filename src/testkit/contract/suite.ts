@@ -32,6 +32,7 @@ import {
   ensureNamespace,
 } from './fixtures.ts';
 import { instanceTests } from './instances.ts';
+import { planTest } from './plan.ts';
 
 export const OUR_CRDS = join(fileURLToPath(new URL('../../../deploy/crds', import.meta.url)));
 
@@ -289,6 +290,20 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       ].join('\n');
       assert.ok(everything.length > 1000);
       assert.equal(everything.includes(SECRET_VALUE), false, 'secret value found in logs, events or status');
+    });
+
+    it('plan says create before the provider applies an Instance and nothing to do after', async (t) => {
+      if (!h.backend.capabilities().plan) return t.skip('the backend has no planInstance (optional)');
+      await planTest({
+        client: c(),
+        handle: h,
+        settings,
+        log: mgr.log,
+        ns,
+        cluster: 'project-a',
+        runtime: runtime(),
+        networkPolicy: h.backend.capabilities().features.includes('networkPolicy'),
+      });
     });
 
     it('deletes in order and awaits the backend: no finalizer comes off while its backend resource exists', async () => {

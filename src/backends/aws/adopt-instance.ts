@@ -103,7 +103,8 @@ export async function adoptInstance(
   await s.send(
     s.clients.ec2,
     new CreateTagsCommand({
-      Resources: [ec2Id],
+      // Its interfaces too, as a launch tags them: our security groups go on them by that tag (IAM policy).
+      Resources: [ec2Id, ...(i.NetworkInterfaces ?? []).map((n) => n.NetworkInterfaceId!).filter(Boolean)],
       Tags: [...ownerTags(s.managedBy, 'instance', d.id, d.owner), { Key: TAG_ADOPTED, Value: 'true' }],
     }),
   );

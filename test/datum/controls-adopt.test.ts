@@ -167,6 +167,27 @@ describe('adopt, ObserveOnly and plan (in-memory)', () => {
     );
   });
 
+  it('switching from ObserveOnly to Full adopts the observed instance instead of creating one', async () => {
+    const planted = backend.plantUnmanaged();
+    const inst = await create('switch-0', {
+      [MANAGEMENT_POLICY_ANNOTATION]: 'ObserveOnly',
+      [ADOPT_ANNOTATION]: planted,
+    });
+    await programmed('switch-0', 'True', 'Observed');
+    await cp.client().patch(INSTANCE, 'switch-0', NS, {
+      type: 'merge',
+      patch: { metadata: { annotations: { [MANAGEMENT_POLICY_ANNOTATION]: null } } },
+    });
+    await programmed('switch-0', 'True', 'Programmed');
+    assert.deepEqual(
+      backend
+        .snapshot()
+        .instances.filter((i) => i.id === instanceId(inst))
+        .map((i) => i.providerId),
+      [planted],
+    );
+  });
+
   const plan = async (name: string) => {
     const { stdout } = await promisify(execFile)(
       process.execPath,

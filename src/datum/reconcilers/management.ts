@@ -71,7 +71,10 @@ export async function adoptIfAsked(
     );
   const done = (inst.status?.conditions ?? []).some(
     (c: { type: string; status: string; message?: string }) =>
-      c.type === CONDITION.Programmed && c.status === 'True' && c.message?.endsWith(` ${target}`),
+      c.type === CONDITION.Programmed &&
+      c.status === 'True' &&
+      // The converge message, not ObserveOnly's (switching from ObserveOnly to Full must still adopt).
+      c.message === `Instance has been programmed as ${target}`,
   );
   if (!done) await p.backend.adoptInstance(bctx, target, desired);
 }

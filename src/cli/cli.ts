@@ -16,6 +16,8 @@ const HELP = `Usage: datum-provider <command> [flags]
 Commands:
   run      Run the provider. Without --kubeconfig or --settings, starts a complete local environment.
   status   Show every Instance with its conditions, grouped by Workload.
+  plan     Print what the provider would do on the platform per Instance (create, update, delete, nothing),
+           without doing it: plan --kubeconfig PATH [--settings FILE] [--backend NAME] [--namespace NS --name N].
   scaffold Create a new backend package: scaffold --name <platform> [--dir <repo root>].
   manifests Print the CRDs and RBAC this version needs (--crds or --rbac for one part), for kubectl apply or diff.
   runtimeclass  Print the RuntimeClass (cell generation) for the configured backend:
@@ -76,6 +78,7 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<num
       upstream: { type: 'string' },
       'data-dir': { type: 'string' },
       name: { type: 'string' },
+      namespace: { type: 'string' },
       dir: { type: 'string' },
       crds: { type: 'boolean' },
       kit: { type: 'string' },
@@ -120,7 +123,7 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<num
     process.stdout.write(manifests({ crds: both || !!values.crds, rbac: both || !!values.rbac }));
     return 0;
   }
-  if (command !== 'run' && command !== 'runtimeclass') {
+  if (command !== 'run' && command !== 'runtimeclass' && command !== 'plan') {
     process.stderr.write(`unknown command '${command}'\n\n${HELP}`);
     return 2;
   }
@@ -136,6 +139,19 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<num
     const { runtimeClassYaml } = await import('./runtimeclass.ts');
     process.stdout.write(await runtimeClassYaml(settings));
     return 0;
+  }
+  if (values['location-class']) settings.locationClassName = values['location-class'];
+  if (command === 'plan') {
+    if (process.env.DATUM_BACKEND_CONFIG)
+      Object.assign(settings.backendConfig, JSON.parse(process.env.DATUM_BACKEND_CONFIG));
+    validateSettings(settings, 'flags');
+    const { planCommand } = await import('./plan.ts');
+    return planCommand(settings, {
+      kubeconfig: values.kubeconfig,
+      context: values.context,
+      namespace: values.namespace,
+      name: values.name,
+    });
   }
   if (values['location-class']) settings.locationClassName = values['location-class'];
   if (values['metrics-addr']) settings.metricsBindAddress = values['metrics-addr'];

@@ -39,6 +39,12 @@ export interface BackendCapabilities {
    * it cannot, and the provider never asks it to.
    */
   suspend?: boolean;
+  /** Whether `adoptInstance` exists: an Instance may take over an existing platform instance (adopt annotation). */
+  adopt?: boolean;
+  /** Whether `observeInstance` exists: the ObserveOnly management policy can report status without writing. */
+  observe?: boolean;
+  /** Whether `planInstance` exists: `datum-provider plan` can say what an ensure would do. */
+  plan?: boolean;
 }
 
 /** Who a backend resource belongs to upstream. Written as tags/labels on the platform resource. */
@@ -184,6 +190,13 @@ export interface InstanceObserved {
   message?: string;
 }
 
+/** What an ensure would do, from `planInstance`: nothing is changed to find out. */
+export interface InstancePlan {
+  action: 'create' | 'update' | 'none';
+  /** One short line per difference (e.g. `instance type: t3.small → t3.medium`); empty for create and none. */
+  changes: string[];
+}
+
 export interface DeleteResult {
   gone: boolean;
 }
@@ -224,6 +237,28 @@ export interface Backend {
     kind: 'instance' | 'subnet' | 'network',
     id: string,
   ): Promise<{ released: string[] }>;
+  /**
+   * Adopt annotation: make the existing platform instance `providerId` the one that implements `desired.id`
+   * by writing our ownership marks on it; the next `ensureInstance` converges it (or says what it cannot).
+   * Idempotent; throws `AdoptionConflict` when it carries another installation's or another object's marks
+   * (never steal), `NotFound` when it does not exist. Optional: see `BackendCapabilities.adopt`.
+   */
+  adoptInstance?(
+    ctx: BackendContext,
+    providerId: string,
+    desired: InstanceDesired,
+  ): Promise<{ providerId: string }>;
+  /**
+   * ObserveOnly: the instance as it is, read-only (no create, change or delete, not even a start): the one
+   * carrying our marks for `ref.id`, or the platform instance `ref.providerId` when given. Undefined when none
+   * exists. `upToDate` is false. Optional: see `BackendCapabilities.observe`.
+   */
+  observeInstance?(
+    ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined>;
+  /** What `ensureInstance(desired)` would do, read-only. Optional: see `BackendCapabilities.plan`. */
+  planInstance?(ctx: BackendContext, desired: InstanceDesired): Promise<InstancePlan>;
   /** Called once at shutdown. */
   close?(): Promise<void>;
 }
@@ -237,7 +272,9 @@ export type BackendErrorReason =
   | 'CredentialsInvalid'
   | 'DependencyNotReady'
   | 'NotFound'
-  | 'Transient';
+  | 'Transient'
+  /** Adoption refused: the platform resource carries another installation's or another object's marks. */
+  | 'AdoptionConflict';
 
 export class BackendError extends Error {
   override readonly name = 'BackendError';

@@ -20,6 +20,10 @@ const CALLS = [
   'deleteInstance',
   'listManaged',
   'release',
+  // Optional methods: wrapped only when the backend has them.
+  'adoptInstance',
+  'observeInstance',
+  'planInstance',
 ] as const;
 
 const BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -51,7 +55,8 @@ export function instrumentBackend(backend: Backend, registry: Registry): Backend
     close: backend.close ? () => backend.close!() : undefined,
   } as unknown as Backend;
   for (const op of CALLS) {
-    const original = backend[op] as (...args: unknown[]) => Promise<unknown>;
+    const original = backend[op] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+    if (!original) continue;
     (timed as unknown as Record<string, unknown>)[op] = async (...args: unknown[]) => {
       const end = hist.startTimer({ backend: backend.name, operation: op });
       return inSpan(`backend ${op}`, { backend: backend.name, operation: op }, async (span) => {

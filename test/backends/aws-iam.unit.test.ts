@@ -89,8 +89,21 @@ describe('deploy/aws/iam-policy.json', () => {
     assert.equal(condition(s, `aws:RequestTag/${TAG}`), 'INSTALLATION_ID');
     assert.equal(condition(s, `ec2:ResourceTag/${TAG}`), 'true', 'only a table nobody tagged (Null)');
     assert.deepEqual(condition(s, 'aws:TagKeys'), [TAG, 'datum.net/id', 'datum.net/kind']);
+    // Adoption (the adopt annotation) tags only an instance nobody tagged, with our keys; the launch-spec tag
+    // goes only on our instances. Remove AdoptOnlyUntaggedInstances to turn adoption off.
+    const adopt = allows('ec2:CreateTags').find((x) => x.Sid === 'AdoptOnlyUntaggedInstances')!;
+    assert.equal(
+      condition(adopt, `ec2:ResourceTag/${TAG}`),
+      'true',
+      'adopts only an untagged instance (Null)',
+    );
+    assert.equal(condition(adopt, `aws:RequestTag/${TAG}`), 'INSTALLATION_ID');
+    assert.ok(!list(adopt.Resource).some((r) => !/instance|network-interface/.test(r)), 'instances only');
+    const spec = allows('ec2:CreateTags').find((x) => x.Sid === 'MarkTheLaunchSpecOfOurInstances')!;
+    assert.equal(condition(spec, `ec2:ResourceTag/${TAG}`), 'INSTALLATION_ID');
+    assert.deepEqual(condition(spec, 'aws:TagKeys'), ['datum.net/launch-spec']);
     // Every other CreateTags is bound to a create call.
-    for (const other of allows('ec2:CreateTags').filter((x) => x !== s))
+    for (const other of allows('ec2:CreateTags').filter((x) => x !== s && x !== adopt && x !== spec))
       assert.ok(condition(other, 'ec2:CreateAction'), `${other.Sid}: tags only while creating`);
   });
 });

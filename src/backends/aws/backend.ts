@@ -11,12 +11,14 @@ import type {
   DeleteResult,
   InstanceDesired,
   InstanceObserved,
+  InstancePlan,
   ManagedResource,
   NetworkDesired,
   NetworkObserved,
   SubnetDesired,
   SubnetObserved,
 } from '../../datum/backend.ts';
+import * as controls from './adopt-instance.ts';
 import { type AwsSession, ClientCache } from './clients.ts';
 import * as instances from './instance.ts';
 import { listManaged } from './list.ts';
@@ -58,6 +60,9 @@ export class AwsBackend implements Backend {
       reportsContainerState: false,
       // StopInstances/StartInstances keep the EBS root volume and the network interfaces.
       suspend: true,
+      adopt: true,
+      observe: true,
+      plan: true,
     };
   }
 
@@ -93,6 +98,25 @@ export class AwsBackend implements Backend {
 
   async deleteInstance(ctx: BackendContext, id: string): Promise<DeleteResult> {
     return instances.deleteInstance(this.session(ctx), this.secrets, id);
+  }
+
+  async adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    desired: InstanceDesired,
+  ): Promise<{ providerId: string }> {
+    return controls.adoptInstance(this.session(ctx), providerId, desired);
+  }
+
+  async observeInstance(
+    ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined> {
+    return controls.observeInstance(this.session(ctx), ref);
+  }
+
+  async planInstance(ctx: BackendContext, desired: InstanceDesired): Promise<InstancePlan> {
+    return controls.planInstance(this.session(ctx), desired);
   }
 
   async listManaged(ctx: BackendContext): Promise<ManagedResource[]> {

@@ -20,13 +20,14 @@ import {
   type PowerState,
 } from '../../datum/backend.ts';
 import { createOrAdopt } from './adopt.ts';
+import { acceptAdopted } from './adopt-instance.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode, isNotFound } from './errors.ts';
 import { deleteGroups, ensureGroup, findGroups } from './firewall.ts';
 import { clientToken, type PlacedInterface, planLaunch } from './launch.ts';
 import { collectSecrets, type SecretStore } from './secrets.ts';
 import { findSubnets, LIVE_STATES } from './subnet.ts';
-import { ownedFilters, ownerTags, TAG_SPEC, tagMap } from './tags.ts';
+import { ownedFilters, ownerTags, TAG_ADOPTED, TAG_SPEC, tagMap } from './tags.ts';
 
 /** Attempts with a fresh token when AWS says the token belongs to a terminated instance. */
 const TOKEN_ATTEMPTS = 5;
@@ -100,6 +101,11 @@ export async function ensureInstance(
   const current = live[0];
   if (current) {
     if (tagMap(current.Tags)[TAG_SPEC] === plan.specHash) return observe(s, d, current);
+    if (tagMap(current.Tags)[TAG_ADOPTED]) {
+      // Taken over with the adopt annotation: accepted as it is (or refused), never replaced.
+      await acceptAdopted(s, d, current, plan, placed);
+      return observe(s, d, current);
+    }
     if (current.State?.Name !== 'shutting-down') {
       s.log.info('launch spec changed: replacing the instance', { instance: d.id, ec2: current.InstanceId });
       await terminate(s, [current.InstanceId!]);
@@ -169,7 +175,7 @@ async function terminate(s: AwsSession, ids: string[]): Promise<void> {
   }
 }
 
-const POWER: Record<string, PowerState> = {
+export const POWER: Record<string, PowerState> = {
   pending: 'pending',
   running: 'running',
   stopping: 'stopping',

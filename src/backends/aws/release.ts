@@ -7,6 +7,7 @@
 import { DeleteTagsCommand, DescribeTagsCommand } from '@aws-sdk/client-ec2';
 import type { AwsSession } from './clients.ts';
 import {
+  TAG_ADOPTED,
   TAG_CLUSTER,
   TAG_ID,
   TAG_KIND,
@@ -31,6 +32,7 @@ const OURS = [
   TAG_UID,
   TAG_RANGE,
   TAG_SPEC,
+  TAG_ADOPTED,
 ];
 
 export async function releaseResources(s: AwsSession, id: string): Promise<{ released: string[] }> {

@@ -16,6 +16,8 @@ export const TAG_UPSTREAM_KIND = 'meta.datumapis.com/upstream-kind';
 export const TAG_UID = 'meta.datumapis.com/upstream-uid';
 /** On VPCs: the Datum IPAM range (VPC blocks may be smaller). */
 export const TAG_RANGE = 'datum.net/ipv4-range';
+/** On an instance taken over with the adopt annotation: never replaced by the provider. */
+export const TAG_ADOPTED = 'datum.net/adopted';
 /** On instances: hash of everything that needs a relaunch to change. */
 export const TAG_SPEC = 'datum.net/launch-spec';
 

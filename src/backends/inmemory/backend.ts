@@ -18,6 +18,7 @@ import {
   type FileContent,
   type InstanceDesired,
   type InstanceObserved,
+  type InstancePlan,
   type ManagedResource,
   type NetworkDesired,
   type NetworkObserved,
@@ -27,6 +28,7 @@ import {
   type SubnetDesired,
   type SubnetObserved,
 } from '../../datum/backend.ts';
+import { diffInstanceDesired } from '../common/instance-diff.ts';
 
 export type Operation =
   | 'ensureNetwork'
@@ -36,7 +38,10 @@ export type Operation =
   | 'ensureInstance'
   | 'deleteInstance'
   | 'listManaged'
-  | 'release';
+  | 'release'
+  | 'adoptInstance'
+  | 'observeInstance'
+  | 'planInstance';
 
 export interface Fault {
   op: Operation;
@@ -81,6 +86,15 @@ interface StoredInstance extends Stored {
   startedAt?: number;
 }
 
+/** A platform instance this backend does not manage (adopt and observe tests): maybe someone else's. */
+interface Unmanaged {
+  providerId: string;
+  /** Ownership marks of another object or installation, if any. */
+  owner?: ResourceOwner;
+  installation?: string;
+  createdAt: number;
+}
+
 interface State {
   seq: number;
   /** Salts the digests of sensitive values, so equal secrets in two state files do not look equal. */
@@ -88,6 +102,8 @@ interface State {
   networks: Record<string, StoredNetwork>;
   subnets: Record<string, StoredSubnet>;
   instances: Record<string, StoredInstance>;
+  /** By provider id. */
+  unmanaged?: Record<string, Unmanaged>;
 }
 
 export const DEFAULT_CAPABILITIES: BackendCapabilities = {
@@ -99,6 +115,9 @@ export const DEFAULT_CAPABILITIES: BackendCapabilities = {
   // The simulated instance is the workload itself: its state is all there is to report.
   reportsContainerState: true,
   suspend: true,
+  adopt: true,
+  observe: true,
+  plan: true,
 };
 
 /** Keys of a config map value: `a=x,b=y` / one per line, or a JSON object (the AWS backend's format). */
@@ -266,6 +285,87 @@ export class InMemoryBackend implements Backend {
     });
   }
 
+  /** Takes an unmanaged instance over (unless someone else's marks are on it); the next ensure converges it. */
+  async adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    d: InstanceDesired,
+  ): Promise<{ providerId: string }> {
+    return this.call('adoptInstance', d.id, () => {
+      const managed = Object.values(this.state.instances).find((i) => i.providerId === providerId);
+      if (managed) {
+        if (managed.id === d.id && managed.owner.uid === d.owner.uid) return { providerId };
+        throw new BackendError(
+          'AdoptionConflict',
+          `${providerId} is managed for ${managed.owner.kind} ${managed.owner.namespace}/${managed.owner.name}: not adopting it`,
+        );
+      }
+      const mine = this.state.instances[d.id];
+      if (mine)
+        throw new BackendError(
+          'InvalidConfiguration',
+          `this Instance already runs as ${mine.providerId}; adopting ${providerId} too would leave one unmanaged`,
+        );
+      const found = this.state.unmanaged?.[providerId];
+      if (!found) throw new BackendError('NotFound', `no instance ${providerId} to adopt`);
+      if (found.owner || (found.installation && found.installation !== ctx.installation))
+        throw new BackendError(
+          'AdoptionConflict',
+          `${providerId} carries the ownership marks of ${found.owner ? `${found.owner.kind} ${found.owner.namespace}/${found.owner.name}` : `installation ${found.installation}`}: not adopting it`,
+        );
+      delete this.state.unmanaged![providerId];
+      this.state.instances[d.id] = {
+        id: d.id,
+        providerId,
+        owner: d.owner,
+        createdAt: found.createdAt,
+        // Unknown until the next ensure writes the desired state over it (a new revision).
+        desired: { ...d, runtime: { kind: 'sandbox', containers: [] }, interfaces: [], templateHash: '' },
+        addresses: [],
+        revision: 1,
+      };
+      return { providerId };
+    });
+  }
+
+  /** Read-only: the managed instance of `id`, or any instance with `providerId`. */
+  async observeInstance(
+    _ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined> {
+    return this.call('observeInstance', ref.id, () => {
+      const all = Object.values(this.state.instances);
+      const inst = ref.providerId
+        ? all.find((i) => i.providerId === ref.providerId)
+        : this.state.instances[ref.id];
+      if (inst)
+        return {
+          providerId: inst.providerId,
+          upToDate: false,
+          powerState: this.powerState(inst),
+          addresses: inst.addresses,
+        };
+      const other = ref.providerId ? this.state.unmanaged?.[ref.providerId] : undefined;
+      return other
+        ? { providerId: other.providerId, upToDate: false, powerState: 'running' as const, addresses: [] }
+        : undefined;
+    });
+  }
+
+  /** Read-only: what ensureInstance(d) would change. */
+  async planInstance(_ctx: BackendContext, d: InstanceDesired): Promise<InstancePlan> {
+    return this.call('planInstance', d.id, () => {
+      const inst = this.state.instances[d.id];
+      if (!inst) return { action: 'create' as const, changes: [] };
+      const { suspended, ...template } = d;
+      const changes = diffInstanceDesired(
+        { ...inst.desired, suspended: inst.stoppedAt !== undefined },
+        { ...this.peekSeal(template), suspended },
+      );
+      return { action: changes.length ? ('update' as const) : ('none' as const), changes };
+    });
+  }
+
   /** Retain: the resource leaves this backend's books (it "keeps running" elsewhere: nothing to track). */
   async release(
     _ctx: BackendContext,
@@ -350,6 +450,21 @@ export class InMemoryBackend implements Backend {
     return id;
   }
 
+  /** Plants an instance nobody here manages (adoption tests), with another object's or installation's marks. */
+  plantUnmanaged(marks: { owner?: ResourceOwner; installation?: string } = {}): string {
+    this.reload();
+    const providerId = this.newId('i');
+    this.state.unmanaged ??= {};
+    this.state.unmanaged[providerId] = { providerId, ...marks, createdAt: Date.now() };
+    this.persist();
+    return providerId;
+  }
+
+  /** `seal` without creating the salt (a read-only call must not write state). */
+  private peekSeal(d: InstanceDesired): InstanceDesired {
+    return this.state.salt ? this.seal(d) : d;
+  }
+
   /** A copy of `d` in which secret values are digests: a state file must not become a copy of the Secrets. */
   private seal(d: InstanceDesired): InstanceDesired {
     this.state.salt ??= randomBytes(16).toString('hex');
@@ -407,7 +522,8 @@ export class InMemoryBackend implements Backend {
     if (fault?.mode === 'error')
       throw new BackendError(fault.reason ?? 'Transient', fault.message ?? `injected ${op} failure`);
     const result = work();
-    this.persist();
+    // Read-only calls never write the state file (another process, e.g. `plan`, may share it).
+    if (op !== 'observeInstance' && op !== 'planInstance') this.persist();
     if (fault?.mode === 'lostResponse')
       throw new BackendError('Transient', `connection reset after ${op} (response lost)`);
     return result;

@@ -51,6 +51,7 @@ import {
   templateHashOf,
   validate,
 } from './instance-desired.ts';
+import { adoptIfAsked, leavesPlatformAlone, observeIfAsked } from './management.ts';
 import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
 import { claim, claimObject, recordedPlacement } from './placement.ts';
 
@@ -94,7 +95,8 @@ export class InstanceReconciler implements Reconciler {
     if (!ours) return; // our finalizer but the Location moved away: keep the resource until deletion
     inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc!);
     if (schedulingGates(inst).length > 0) return; // compute removes the Network gate once networking is ready
-    return this.converge(cluster, inst, loc!, rc);
+    const observed = await observeIfAsked(this.p, cluster, inst, loc!, rc); // ObserveOnly (management.ts)
+    return observed === 'full' ? this.converge(cluster, inst, loc!, rc) : observed;
   }
 
   private async converge(
@@ -126,6 +128,7 @@ export class InstanceReconciler implements Reconciler {
       registerDesiredSecrets(this.p.redactor, desired);
       const target = (await objectContext(this.p, inst, loc, rc.log, rc.signal))!;
       if (!target.recorded) inst = await claim(cluster.client, INSTANCE, inst, FINALIZER, target.placement);
+      await adoptIfAsked(this.p, target.bctx, inst, desired, caps);
       observed = await this.p.backend.ensureInstance(target.bctx, desired);
       failpoint('after-ensure-instance');
     } catch (err) {
@@ -247,6 +250,16 @@ export class InstanceReconciler implements Reconciler {
     rc: ReconcileContext,
   ): Promise<Result | undefined> {
     const id = instanceId(inst);
+    if (leavesPlatformAlone(inst)) {
+      cluster.recorder.event(
+        inst,
+        'Normal',
+        'ObserveOnly',
+        'Management policy ObserveOnly: platform left alone',
+      );
+      await removeFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
+      return;
+    }
     const policy = await applyDeletionPolicy(this.p, cluster, inst, loc, where, rc, [['instance', id]]);
     if (policy === 'hold') return { requeueAfter: 30_000 };
     if (policy === 'retained') {

@@ -31,6 +31,7 @@ import {
   ensureNamespace,
 } from './fixtures.ts';
 import { instanceTests } from './instances.ts';
+import { planTest } from './plan.ts';
 import { Prerequisites } from './prerequisites.ts';
 import { stopAll } from './teardown.ts';
 import {
@@ -327,6 +328,20 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       ].join('\n');
       assert.ok(everything.length > 1000);
       assert.equal(everything.includes(SECRET_VALUE), false, 'secret value found in logs, events or status');
+    });
+
+    it('plan says create before the provider applies an Instance and nothing to do after', async (t) => {
+      if (!h.backend.capabilities().plan) return t.skip('the backend has no planInstance (optional)');
+      await planTest({
+        client: c(),
+        handle: h,
+        settings,
+        log: mgr.log,
+        ns,
+        cluster: 'project-a',
+        runtime: runtime(),
+        networkPolicy: h.backend.capabilities().features.includes('networkPolicy'),
+      });
     });
 
     it('deletes in order and awaits the backend: no finalizer comes off while its backend resource exists', async () => {

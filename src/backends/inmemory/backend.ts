@@ -88,6 +88,8 @@ interface State {
   networks: Record<string, StoredNetwork>;
   subnets: Record<string, StoredSubnet>;
   instances: Record<string, StoredInstance>;
+  /** Per subnet, the next host offset to hand out (counted once from `instances` when missing). */
+  nextHost?: Record<string, number>;
 }
 
 export const DEFAULT_CAPABILITIES: BackendCapabilities = {
@@ -202,6 +204,7 @@ export class InMemoryBackend implements Backend {
       );
       if (inUse) return { gone: false };
       delete this.state.subnets[id];
+      if (this.state.nextHost) delete this.state.nextHost[id];
       return { gone: true };
     });
   }
@@ -379,14 +382,17 @@ export class InMemoryBackend implements Backend {
     return Date.now() - since < (this.opts.pendingMs ?? 0) ? 'pending' : 'running';
   }
 
+  /** O(1) amortized: a per-subnet counter, seeded by one scan when a (reloaded, older) state has none. */
   private allocateIP(subnetId: string): string | undefined {
     const cidr = this.state.subnets[subnetId]?.desired.cidr;
     if (!cidr) return undefined;
     const [base] = cidr.split('/');
     const parts = base!.split('.').map(Number);
-    const used = Object.values(this.state.instances).filter((i) =>
+    const next = (this.state.nextHost ??= {});
+    next[subnetId] ??= Object.values(this.state.instances).filter((i) =>
       i.desired.interfaces.some((n) => n.subnetId === subnetId),
     ).length;
+    const used = next[subnetId]++;
     const host = (parts[3] ?? 0) + 2 + used; // .0 network, .1 gateway
     return `${parts[0]}.${parts[1]}.${(parts[2] ?? 0) + Math.floor(host / 256)}.${host % 256}`;
   }

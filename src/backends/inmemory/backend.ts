@@ -388,7 +388,8 @@ export class InMemoryBackend implements Backend {
     if (!cidr) return undefined;
     const [base] = cidr.split('/');
     const parts = base!.split('.').map(Number);
-    const next = (this.state.nextHost ??= {});
+    this.state.nextHost ??= {};
+    const next = this.state.nextHost;
     next[subnetId] ??= Object.values(this.state.instances).filter((i) =>
       i.desired.interfaces.some((n) => n.subnetId === subnetId),
     ).length;

@@ -54,6 +54,11 @@ export interface InMemoryOptions {
   pendingMs?: number;
   stoppingMs?: number;
   stateFile?: string;
+  /**
+   * Loaded at start and written once at close (not on every call like `stateFile`): the platform outlives a
+   * graceful restart of the provider, as a real one does, at no per-call cost (benchmarks).
+   */
+  snapshotFile?: string;
   capabilities?: Partial<BackendCapabilities>;
 }
 
@@ -131,8 +136,12 @@ export class InMemoryBackend implements Backend {
 
   constructor(opts: InMemoryOptions = {}) {
     this.opts = opts;
-    if (opts.stateFile && existsSync(opts.stateFile))
-      this.state = JSON.parse(readFileSync(opts.stateFile, 'utf8'));
+    const file = opts.stateFile ?? opts.snapshotFile;
+    if (file && existsSync(file)) this.state = JSON.parse(readFileSync(file, 'utf8'));
+  }
+
+  async close(): Promise<void> {
+    if (this.opts.snapshotFile) writeAtomically(this.opts.snapshotFile, JSON.stringify(this.state));
   }
 
   /** ProviderConfig `config` keys `instanceTypes` and `images` add to the lists, as on AWS. */
@@ -426,8 +435,11 @@ export class InMemoryBackend implements Backend {
   }
 
   private persist(): void {
-    if (!this.opts.stateFile) return;
-    writeFileSync(`${this.opts.stateFile}.tmp`, JSON.stringify(this.state));
-    renameSync(`${this.opts.stateFile}.tmp`, this.opts.stateFile);
+    if (this.opts.stateFile) writeAtomically(this.opts.stateFile, JSON.stringify(this.state));
   }
+}
+
+function writeAtomically(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
 }

@@ -149,9 +149,7 @@ export async function writeStatus(
     ours,
     conditions.map((c) => c.type),
   );
-  const changedFields = Object.entries(fields).some(
-    ([k, v]) => JSON.stringify(obj.status?.[k]) !== JSON.stringify(v),
-  );
+  const changedFields = Object.entries(fields).some(([k, v]) => canonical(obj.status?.[k]) !== canonical(v));
   if (conditionsEqual(current, merged) && !changedFields) return false;
   await cluster.client.patchStatus(r, obj.metadata.name!, obj.metadata.namespace, {
     type: 'merge',
@@ -161,6 +159,15 @@ export async function writeStatus(
     },
   });
   return true;
+}
+
+/** JSON with object keys sorted: the API server returns a CRD's maps with sorted keys, not in our order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
+      : x,
+  );
 }
 
 /** Programmed=True for the object's current generation: what the platform runs matches the spec. */

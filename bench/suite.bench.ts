@@ -147,6 +147,7 @@ const failed = Object.entries(result.subjects).filter(([, s]) => s.error);
 process.exit(failed.length ? 1 : 0);
 
 function log(subject: string, what: string, f: unknown): void {
-  const { requests: _r, ...short } = f as Record<string, unknown>;
-  process.stdout.write(`${subject}: ${what}: ${JSON.stringify(short)}\n`);
+  const { requests, ...short } = f as Record<string, unknown>;
+  const by = (requests as { byResource?: Record<string, number> } | undefined)?.byResource;
+  process.stdout.write(`${subject}: ${what}: ${JSON.stringify(by ? { ...short, byResource: by } : short)}\n`);
 }

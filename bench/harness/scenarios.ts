@@ -162,6 +162,8 @@ export async function idleAtScale(
     peakRssMiB: round(s1.peakRssBytes / MiB, 0),
     heapUsedMiB: heapBytes === undefined ? undefined : round(heapBytes / MiB, 0),
     requestsWhileIdle: requests.total,
+    writesWhileIdle: requests.writes,
+    requests,
   };
 }
 
@@ -201,6 +203,7 @@ export async function restart(
       writes: requests.writes,
       peakRssMiB: round(s.peakRssBytes / MiB, 0),
       cpuSeconds: round(s.cpuSeconds),
+      byResource: requests.byResource,
     },
   };
 }

@@ -70,7 +70,12 @@ export async function startSubject(
       settings,
     ];
     const lat = String(o.backendLatencyMs);
-    env = { ...process.env, DATUM_BACKEND_CONFIG: JSON.stringify({ pendingMs: lat, stoppingMs: lat }) };
+    // The platform outlives a restart of the provider (written once at shutdown), as a real one does.
+    const snapshotFile = join(o.logDir, 'inmemory-platform.json');
+    env = {
+      ...process.env,
+      DATUM_BACKEND_CONFIG: JSON.stringify({ pendingMs: lat, stoppingMs: lat, snapshotFile }),
+    };
   } else if (name === 'go') {
     if (!existsSync(GO_BASELINE_BIN))
       throw new Error(`${GO_BASELINE_BIN} is missing: build it with bench/go-baseline/build.sh`);

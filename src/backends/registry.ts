@@ -19,6 +19,7 @@ const BUILTIN: Record<string, () => Promise<BackendFactory>> = {
     return (s) =>
       new InMemoryBackend({
         stateFile: s.backendConfig.stateFile,
+        snapshotFile: s.backendConfig.snapshotFile,
         pendingMs: s.backendConfig.pendingMs ? Number(s.backendConfig.pendingMs) : 1000,
         stoppingMs: s.backendConfig.stoppingMs ? Number(s.backendConfig.stoppingMs) : 500,
       });

@@ -6,7 +6,7 @@
 import type { KubeObject } from '../runtime/client/types.ts';
 import { ControllerBuilder } from '../runtime/controller/builder.ts';
 import {
-  annotationsChanged,
+  annotationsChangedIgnoring,
   generationChanged,
   labelsChanged,
   or,
@@ -19,6 +19,7 @@ import { INSTANCE, INSTANCE_TYPE, NAMESPACE, RUNTIME_CLASS } from './api/resourc
 import { CellInstanceReconciler } from './reconcilers/cell-instance.ts';
 import { RuntimeClassReconciler } from './reconcilers/cell-runtimeclass.ts';
 import type { ProviderContext } from './reconcilers/common.ts';
+import { PLACEMENT_ANNOTATION } from './reconcilers/placement.ts';
 import { OrphanSweeper } from './reconcilers/sweeper.ts';
 
 /** compute propagates suspension through the status: a change there must reach the reconciler. */
@@ -34,7 +35,14 @@ export function registerCellControllers(mgr: Manager, p: ProviderContext): Orpha
     mgr.cluster(cluster).cache.informerFor<CellInstance>(INSTANCE).list();
   new ControllerBuilder(mgr, 'instance')
     .for(INSTANCE, {
-      predicates: [or(generationChanged, annotationsChanged, labelsChanged, suspendedChanged)],
+      predicates: [
+        or(
+          generationChanged,
+          annotationsChangedIgnoring(PLACEMENT_ANNOTATION),
+          labelsChanged,
+          suspendedChanged,
+        ),
+      ],
     })
     // A RuntimeClass appearing, changing or being accepted decides ownership and acceptance of every Instance.
     .watches(RUNTIME_CLASS, (_rc, cluster) => toRequests(cluster, instances(cluster)))

@@ -11,7 +11,7 @@ import type { HttpClient } from '../runtime/client/client.ts';
 import type { KubeObject } from '../runtime/client/types.ts';
 import { ControllerBuilder } from '../runtime/controller/builder.ts';
 import {
-  annotationsChanged,
+  annotationsChangedIgnoring,
   generationChanged,
   labelsChanged,
   or,
@@ -40,6 +40,7 @@ import {
   SubnetReconciler,
 } from './reconcilers/network.ts';
 import { registerPausedGauge } from './reconcilers/pause.ts';
+import { PLACEMENT_ANNOTATION } from './reconcilers/placement.ts';
 import { OrphanSweeper } from './reconcilers/sweeper.ts';
 import { Redactor } from './redact.ts';
 import { generationOf, type ProviderSettings } from './settings.ts';
@@ -89,7 +90,9 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
   const instances = (cluster: string) => mgr.cluster(cluster).cache.informerFor<Instance>(INSTANCE);
 
   new ControllerBuilder(mgr, 'instance')
-    .for(INSTANCE, { predicates: [or(generationChanged, annotationsChanged, labelsChanged)] })
+    .for(INSTANCE, {
+      predicates: [or(generationChanged, annotationsChangedIgnoring(PLACEMENT_ANNOTATION), labelsChanged)],
+    })
     // A Location changing class, or networking becoming ready, re-evaluates the Instances that use it.
     .watches(LOCATION, (loc, cluster) =>
       toRequests(

@@ -90,3 +90,25 @@ describe('in-memory backend state file', () => {
     assert.equal(other.snapshot().instances[0]!.revision, 3);
   });
 });
+
+describe('in-memory backend addresses', () => {
+  it('hands out distinct addresses in a subnet, also after deletes (a per-subnet counter, no scan)', async () => {
+    const b = new InMemoryBackend();
+    await b.ensureNetwork(ctx, { id: 'net-1', owner, ipv4Cidr: '10.0.0.0/16', mtu: 1460 });
+    await b.ensureSubnet(ctx, { id: 'sub-1', owner, networkId: 'net-1', cidr: '10.0.0.0/24' });
+    const make = (n: number) => ({
+      ...desired('s', 'f'),
+      id: `inst-${n}`,
+      interfaces: [{ networkId: 'net-1', subnetId: 'sub-1', ingress: [] }],
+    });
+    const ips: string[] = [];
+    for (const n of [1, 2, 3]) ips.push((await b.ensureInstance(ctx, make(n))).addresses[0]!.networkIP!);
+    assert.deepEqual(ips, ['10.0.0.2', '10.0.0.3', '10.0.0.4']);
+    await b.deleteInstance(ctx, 'inst-1');
+    // The old count-the-instances scan handed .4 out again here (two live instances, one address).
+    const again = (await b.ensureInstance(ctx, make(4))).addresses[0]!.networkIP;
+    assert.equal(again, '10.0.0.5');
+    const live = b.snapshot().instances.map((i) => i.addresses[0]!.networkIP);
+    assert.equal(new Set(live).size, live.length);
+  });
+});

@@ -6,11 +6,11 @@ import { parseSelector, selectorMatches } from '../../src/runtime/cache/selector
 import { createClient } from '../../src/runtime/client/client.ts';
 import { GoneError, isConflict, isNotFound, TooManyRequestsError } from '../../src/runtime/client/errors.ts';
 import { decide } from '../../src/runtime/controller/outcome.ts';
-import { generationChanged } from '../../src/runtime/controller/predicates.ts';
+import { annotationsChangedIgnoring, generationChanged } from '../../src/runtime/controller/predicates.ts';
 import { TerminalError } from '../../src/runtime/controller/reconcile.ts';
 import { ExponentialRateLimiter } from '../../src/runtime/queue/ratelimiter.ts';
 import { WorkQueue } from '../../src/runtime/queue/workqueue.ts';
-import { mergeConditions, setCondition } from '../../src/runtime/util/conditions.ts';
+import { conditionsEqual, mergeConditions, setCondition } from '../../src/runtime/util/conditions.ts';
 import { Backoff, onError } from '../../src/runtime/watch/watcher.ts';
 
 const CM = { group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true };
@@ -110,6 +110,35 @@ describe('selectors, store and predicates', () => {
       generationChanged({ type: 'update', old, obj: { metadata: { ...old.metadata, generation: 2 } } }),
       true,
     );
+  });
+});
+
+describe('bookkeeping-blind predicate and key-order-blind conditions', () => {
+  it('ignores changes to the named annotations only', () => {
+    const p = annotationsChangedIgnoring('mine');
+    const at = (annotations: Record<string, string>) => ({ metadata: { name: 'x', annotations } });
+    assert.equal(p({ type: 'update', old: at({ a: '1' }), obj: at({ a: '1', mine: 'p' }) }), false);
+    assert.equal(p({ type: 'update', old: at({ a: '1' }), obj: at({ a: '2', mine: 'p' }) }), true);
+    assert.equal(p({ type: 'create', obj: at({ mine: 'p' }) }), true);
+  });
+
+  it('compares conditions regardless of the order of their keys (the API server sorts them)', () => {
+    const ours = {
+      type: 'Programmed',
+      status: 'True' as const,
+      reason: 'R',
+      message: 'm',
+      lastTransitionTime: 't',
+    };
+    const server = {
+      lastTransitionTime: 't',
+      message: 'm',
+      reason: 'R',
+      status: 'True' as const,
+      type: 'Programmed',
+    };
+    assert.equal(conditionsEqual([ours], [server]), true);
+    assert.equal(conditionsEqual([ours], [{ ...server, message: 'n' }]), false);
   });
 });
 

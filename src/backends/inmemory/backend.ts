@@ -59,6 +59,11 @@ export interface InMemoryOptions {
   pendingMs?: number;
   stoppingMs?: number;
   stateFile?: string;
+  /**
+   * Loaded at start and written once at close (not on every call like `stateFile`): the platform outlives a
+   * graceful restart of the provider, as a real one does, at no per-call cost (benchmarks).
+   */
+  snapshotFile?: string;
   capabilities?: Partial<BackendCapabilities>;
 }
 
@@ -104,6 +109,8 @@ interface State {
   instances: Record<string, StoredInstance>;
   /** By provider id. */
   unmanaged?: Record<string, Unmanaged>;
+  /** Per subnet, the next host offset to hand out (counted once from `instances` when missing). */
+  nextHost?: Record<string, number>;
 }
 
 export const DEFAULT_CAPABILITIES: BackendCapabilities = {
@@ -148,8 +155,12 @@ export class InMemoryBackend implements Backend {
 
   constructor(opts: InMemoryOptions = {}) {
     this.opts = opts;
-    if (opts.stateFile && existsSync(opts.stateFile))
-      this.state = JSON.parse(readFileSync(opts.stateFile, 'utf8'));
+    const file = opts.stateFile ?? opts.snapshotFile;
+    if (file && existsSync(file)) this.state = JSON.parse(readFileSync(file, 'utf8'));
+  }
+
+  async close(): Promise<void> {
+    if (this.opts.snapshotFile) writeAtomically(this.opts.snapshotFile, JSON.stringify(this.state));
   }
 
   /** ProviderConfig `config` keys `instanceTypes` and `images` add to the lists, as on AWS. */
@@ -221,6 +232,7 @@ export class InMemoryBackend implements Backend {
       );
       if (inUse) return { gone: false };
       delete this.state.subnets[id];
+      if (this.state.nextHost) delete this.state.nextHost[id];
       return { gone: true };
     });
   }
@@ -494,14 +506,18 @@ export class InMemoryBackend implements Backend {
     return Date.now() - since < (this.opts.pendingMs ?? 0) ? 'pending' : 'running';
   }
 
+  /** O(1) amortized: a per-subnet counter, seeded by one scan when a (reloaded, older) state has none. */
   private allocateIP(subnetId: string): string | undefined {
     const cidr = this.state.subnets[subnetId]?.desired.cidr;
     if (!cidr) return undefined;
     const [base] = cidr.split('/');
     const parts = base!.split('.').map(Number);
-    const used = Object.values(this.state.instances).filter((i) =>
+    this.state.nextHost ??= {};
+    const next = this.state.nextHost;
+    next[subnetId] ??= Object.values(this.state.instances).filter((i) =>
       i.desired.interfaces.some((n) => n.subnetId === subnetId),
     ).length;
+    const used = next[subnetId]++;
     const host = (parts[3] ?? 0) + 2 + used; // .0 network, .1 gateway
     return `${parts[0]}.${parts[1]}.${(parts[2] ?? 0) + Math.floor(host / 256)}.${host % 256}`;
   }
@@ -535,8 +551,11 @@ export class InMemoryBackend implements Backend {
   }
 
   private persist(): void {
-    if (!this.opts.stateFile) return;
-    writeFileSync(`${this.opts.stateFile}.tmp`, JSON.stringify(this.state));
-    renameSync(`${this.opts.stateFile}.tmp`, this.opts.stateFile);
+    if (this.opts.stateFile) writeAtomically(this.opts.stateFile, JSON.stringify(this.state));
   }
+}
+
+function writeAtomically(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
 }

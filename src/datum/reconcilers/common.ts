@@ -19,6 +19,7 @@ import {
   candidateContexts,
   currentPlacement,
   type Placement,
+  pendingPlacementCondition,
   placementContext,
   recordedPlacement,
 } from './placement.ts';
@@ -126,7 +127,8 @@ export function cond(
 /**
  * The one status write of a reconcile: our condition types merged into the server's list (other writers'
  * conditions kept), plus any other status fields we own. Guarded by resourceVersion so a concurrent writer
- * causes a retry instead of a lost update. Skipped when nothing changes.
+ * causes a retry instead of a lost update. Skipped when nothing changes. A placement record still only in
+ * the claim's annotation is copied into its condition here (see placement.ts).
  */
 export async function writeStatus(
   cluster: Cluster,
@@ -136,6 +138,8 @@ export async function writeStatus(
   fields: Record<string, unknown>,
   redactor: Redactor,
 ): Promise<boolean> {
+  const placement = pendingPlacementCondition(obj);
+  if (placement) conditions = [...conditions, placement];
   const current: Condition[] = obj.status?.conditions ?? [];
   let ours: Condition[] = current;
   for (const c of conditions)
@@ -145,9 +149,7 @@ export async function writeStatus(
     ours,
     conditions.map((c) => c.type),
   );
-  const changedFields = Object.entries(fields).some(
-    ([k, v]) => JSON.stringify(obj.status?.[k]) !== JSON.stringify(v),
-  );
+  const changedFields = Object.entries(fields).some(([k, v]) => canonical(obj.status?.[k]) !== canonical(v));
   if (conditionsEqual(current, merged) && !changedFields) return false;
   await cluster.client.patchStatus(r, obj.metadata.name!, obj.metadata.namespace, {
     type: 'merge',
@@ -157,6 +159,15 @@ export async function writeStatus(
     },
   });
   return true;
+}
+
+/** JSON with object keys sorted: the API server returns a CRD's maps with sorted keys, not in our order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b)))
+      : x,
+  );
 }
 
 /** Programmed=True for the object's current generation: what the platform runs matches the spec. */

@@ -8,11 +8,15 @@
  * The record is a status condition of our own type, not an annotation: compute v0.6.0 replaces an Instance's
  * annotations (and labels and spec) with the template's on every template update, so an annotation would be
  * lost, and re-adding it would start a write fight with compute. Upstream keeps conditions it does not know.
+ *
+ * To keep the first reconcile at one status write, the record is first made as an annotation in the same
+ * metadata write that adds our finalizer (so it still precedes the first backend call), and the reconcile's one
+ * status write then copies it into the condition. The annotation is never re-added once the condition exists.
  */
 import type { HttpClient } from '../../runtime/client/client.ts';
 import type { Condition, KubeObject, ResourceType } from '../../runtime/client/types.ts';
 import type { Logger } from '../../runtime/log/logger.ts';
-import { setCondition } from '../../runtime/util/conditions.ts';
+import type { ConditionInput } from '../../runtime/util/conditions.ts';
 import { addFinalizer } from '../../runtime/util/finalizers.ts';
 import type { Location } from '../api/types.ts';
 import type { BackendContext } from '../backend.ts';
@@ -22,6 +26,8 @@ import { PROVIDER_GROUP } from '../settings.ts';
 import type { ProviderContext } from './common.ts';
 
 export const PLACEMENT_CONDITION = `${PROVIDER_GROUP}/Placement`;
+/** The record until the first status write copies it into the condition (see above). */
+export const PLACEMENT_ANNOTATION = `${PROVIDER_GROUP}/placement`;
 
 /** The ProviderConfig name recorded when none served the Location (injected identity). */
 const NO_PROVIDER_CONFIG = '(none)';
@@ -34,9 +40,36 @@ export interface Placement {
 
 /** The record on an object, or undefined (never written, or removed by another writer). */
 export function recordedPlacement(obj: KubeObject): Placement | undefined {
-  const raw = (obj.status?.conditions as Condition[] | undefined)?.find(
-    (c) => c.type === PLACEMENT_CONDITION,
-  )?.message;
+  return parsePlacement(placementConditionMessage(obj) ?? obj.metadata.annotations?.[PLACEMENT_ANNOTATION]);
+}
+
+function placementConditionMessage(obj: KubeObject): string | undefined {
+  return (obj.status?.conditions as Condition[] | undefined)?.find((c) => c.type === PLACEMENT_CONDITION)
+    ?.message;
+}
+
+/**
+ * The placement condition a status write must add: the annotation's record when the condition is missing
+ * (the object's first status write after its claim), else undefined.
+ */
+export function pendingPlacementCondition(obj: KubeObject): ConditionInput | undefined {
+  if (placementConditionMessage(obj)) return undefined;
+  const raw = obj.metadata.annotations?.[PLACEMENT_ANNOTATION];
+  if (!parsePlacement(raw)) return undefined;
+  return placementCondition(raw!, obj.metadata.generation);
+}
+
+function placementCondition(message: string, generation: number | undefined): ConditionInput {
+  return {
+    type: PLACEMENT_CONDITION,
+    status: 'True',
+    reason: 'Recorded',
+    message,
+    observedGeneration: generation,
+  };
+}
+
+function parsePlacement(raw: string | undefined): Placement | undefined {
   if (!raw) return undefined;
   try {
     const p = JSON.parse(raw) as Placement;
@@ -96,8 +129,8 @@ async function resolveByName(_home: HttpClient, p: ProviderContext, name: string
 }
 
 /**
- * Our finalizer, then the placement record (a status write guarded by resourceVersion: a concurrent change
- * makes it fail and the reconcile retry, never lose either). Returns the updated object.
+ * Our finalizer and the placement record (as an annotation) in one metadata write guarded by resourceVersion:
+ * a concurrent change makes it fail and the reconcile retry, never lose either. Returns the updated object.
  */
 export async function claim<T extends KubeObject>(
   client: HttpClient,
@@ -106,21 +139,18 @@ export async function claim<T extends KubeObject>(
   finalizer: string,
   placement: Placement | undefined,
 ): Promise<T> {
-  let out = await addFinalizer(client, r, obj, finalizer);
-  if (placement && !recordedPlacement(out)) {
-    const conditions = setCondition(out.status?.conditions, {
-      type: PLACEMENT_CONDITION,
-      status: 'True',
-      reason: 'Recorded',
-      message: JSON.stringify(placement),
-      observedGeneration: out.metadata.generation,
-    });
-    out = await client.patchStatus<T>(r, out.metadata.name!, out.metadata.namespace, {
-      type: 'merge',
-      patch: { metadata: { resourceVersion: out.metadata.resourceVersion }, status: { conditions } },
-    });
-  }
-  return out;
+  if (!placement || recordedPlacement(obj)) return addFinalizer(client, r, obj, finalizer);
+  const finalizers = obj.metadata.finalizers ?? [];
+  return client.patch<T>(r, obj.metadata.name!, obj.metadata.namespace, {
+    type: 'merge',
+    patch: {
+      metadata: {
+        resourceVersion: obj.metadata.resourceVersion,
+        finalizers: finalizers.includes(finalizer) ? finalizers : [...finalizers, finalizer],
+        annotations: { [PLACEMENT_ANNOTATION]: JSON.stringify(placement) },
+      },
+    },
+  });
 }
 
 /**

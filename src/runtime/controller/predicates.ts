@@ -28,6 +28,14 @@ export const annotationsChanged: Predicate = (ev) =>
   ev.type !== 'update' ||
   JSON.stringify(ev.old?.metadata.annotations ?? {}) !== JSON.stringify(ev.obj.metadata.annotations ?? {});
 
+/** Like annotationsChanged, blind to `ignored` keys (a controller's own bookkeeping should not wake it). */
+export function annotationsChangedIgnoring(...ignored: string[]): Predicate {
+  const rest = (a: Record<string, string> | undefined) =>
+    JSON.stringify(Object.entries(a ?? {}).filter(([k]) => !ignored.includes(k)));
+  return (ev) =>
+    ev.type !== 'update' || rest(ev.old?.metadata.annotations) !== rest(ev.obj.metadata.annotations);
+}
+
 export function labelSelector(selector: string): Predicate {
   return (ev) => selectorMatches(selector, ev.obj.metadata.labels);
 }

@@ -46,10 +46,14 @@ export function mergeConditions(
   return out;
 }
 
-/** True when the two lists differ in anything but ordering. */
+/** True when the two lists differ in anything but ordering (of the list, and of each condition's keys). */
 export function conditionsEqual(a: Condition[] | undefined, b: Condition[] | undefined): boolean {
   const norm = (l: Condition[] | undefined) =>
-    JSON.stringify([...(l ?? [])].sort((x, y) => x.type.localeCompare(y.type)));
+    JSON.stringify(
+      [...(l ?? [])]
+        .sort((x, y) => x.type.localeCompare(y.type))
+        .map((c) => Object.fromEntries(Object.entries(c).sort(([x], [y]) => x.localeCompare(y)))),
+    );
   return norm(a) === norm(b);
 }
 

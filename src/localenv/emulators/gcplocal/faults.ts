@@ -3,6 +3,7 @@
  * Google APIs: `{ error: { code, message, status, errors: [{ reason, domain, message }] } }`).
  */
 
+import { FaultPlan, type FaultRuleOf } from '../fault-plan.ts';
 export type GceFault =
   /** 429 `rateLimitExceeded` (RESOURCE_EXHAUSTED), what GCE answers when a per-minute API quota is spent. */
   | { kind: 'throttle' }
@@ -19,15 +20,7 @@ export type GceFault =
   /** Delay the request, then serve it. */
   | { kind: 'latency'; ms: number };
 
-export interface GceFaultRule {
-  /** `<collection>.<method>` (e.g. `instances.insert`, `zoneOperations.wait`), or `*` for every request. */
-  action: string;
-  fault: GceFault;
-  /** 1-based occurrences of the action (since the last reset) the rule applies to; default: all. */
-  nth?: number[];
-  /** Fire at most this many times. */
-  times?: number;
-}
+export type GceFaultRule = FaultRuleOf<GceFault>;
 
 export interface JsonReply {
   status: number;
@@ -86,34 +79,5 @@ export function describeFault(f: GceFault): string {
   return f.kind;
 }
 
-/** Matches rules against one request and consumes their `times` budget. */
-export class GceFaultPlan {
-  private rules: { rule: GceFaultRule; fired: number }[] = [];
-
-  add(rules: GceFaultRule[]): void {
-    for (const rule of rules) this.rules.push({ rule, fired: 0 });
-  }
-
-  clear(): void {
-    this.rules = [];
-  }
-
-  /** Latencies of every matching rule, plus the first terminal fault. */
-  take(action: string, occurrence: number): { delayMs: number; fault?: GceFault } {
-    let delayMs = 0;
-    let fault: GceFault | undefined;
-    for (const r of this.rules) {
-      if (r.rule.action !== '*' && r.rule.action !== action) continue;
-      if (r.rule.nth && !r.rule.nth.includes(occurrence)) continue;
-      if (r.rule.times !== undefined && r.fired >= r.rule.times) continue;
-      if (r.rule.fault.kind === 'latency') {
-        r.fired++;
-        delayMs += r.rule.fault.ms;
-      } else if (!fault) {
-        r.fired++;
-        fault = r.rule.fault;
-      }
-    }
-    return { delayMs, fault };
-  }
-}
+/** Matches rules against one request and consumes their `times` budget (src/localenv/emulators/fault-plan.ts). */
+export class GceFaultPlan extends FaultPlan<GceFault> {}

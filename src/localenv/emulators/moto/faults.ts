@@ -2,7 +2,9 @@
  * What the fault proxy can do to a request, and the error bodies it answers with. EC2 (and IAM) speak the AWS
  * query protocol with XML errors; SSM speaks JSON 1.1 (`X-Amz-Target`), whose errors are JSON.
  */
+
 import { randomUUID } from 'node:crypto';
+import { type FaultRuleOf, FaultPlan as PlanOf } from '../fault-plan.ts';
 
 export type Fault =
   /** 503 + `RequestLimitExceeded` (EC2's throttling code; `ThrottlingException` for JSON services). */
@@ -20,15 +22,7 @@ export type Fault =
   /** Delay the request, then forward it. */
   | { kind: 'latency'; ms: number };
 
-export interface FaultRule {
-  /** EC2/IAM `Action`, the JSON operation (e.g. `PutParameter`), or `*` for every request. */
-  action: string;
-  fault: Fault;
-  /** 1-based occurrences of the action (counted since the last reset) the rule applies to; default: all. */
-  nth?: number[];
-  /** Fire at most this many times. */
-  times?: number;
-}
+export type FaultRule = FaultRuleOf<Fault>;
 
 export interface ErrorReply {
   status: number;
@@ -79,34 +73,5 @@ export function describeFault(f: Fault): string {
   return f.kind;
 }
 
-/** Matches rules against one request and consumes their `times` budget. */
-export class FaultPlan {
-  private rules: { rule: FaultRule; fired: number }[] = [];
-
-  add(rules: FaultRule[]): void {
-    for (const rule of rules) this.rules.push({ rule, fired: 0 });
-  }
-
-  clear(): void {
-    this.rules = [];
-  }
-
-  /** Latencies of every matching rule, plus the first terminal fault (error or lost response). */
-  take(action: string, occurrence: number): { delayMs: number; fault?: Fault } {
-    let delayMs = 0;
-    let fault: Fault | undefined;
-    for (const r of this.rules) {
-      if (r.rule.action !== '*' && r.rule.action !== action) continue;
-      if (r.rule.nth && !r.rule.nth.includes(occurrence)) continue;
-      if (r.rule.times !== undefined && r.fired >= r.rule.times) continue;
-      if (r.rule.fault.kind === 'latency') {
-        r.fired++;
-        delayMs += r.rule.fault.ms;
-      } else if (!fault) {
-        r.fired++;
-        fault = r.rule.fault;
-      }
-    }
-    return { delayMs, fault };
-  }
-}
+/** Matches rules against one request and consumes their `times` budget (src/localenv/emulators/fault-plan.ts). */
+export class FaultPlan extends PlanOf<Fault> {}

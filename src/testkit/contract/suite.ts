@@ -332,6 +332,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
 
     it('plan says create before the provider applies an Instance and nothing to do after', async (t) => {
       if (!h.backend.capabilities().plan) return t.skip('the backend has no planInstance (optional)');
+      prereq.require('networking', 'instances');
       await planTest({
         client: c(),
         handle: h,

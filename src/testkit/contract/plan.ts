@@ -57,18 +57,28 @@ export async function planTest(o: {
     const l = await plan();
     return l.action === 'waiting' ? undefined : l;
   }, 'a plan');
-  assert.deepEqual({ action: first.action, details: first.details }, { action: 'create', details: [] });
+  const supported = o.handle.backend.capabilities().plan === true;
+  if (supported)
+    assert.deepEqual({ action: first.action, details: first.details }, { action: 'create', details: [] });
+  // A backend without planInstance is reported as such: the plan never guesses.
+  else
+    assert.deepEqual(
+      { action: first.action, details: first.details },
+      { action: 'unsupported', details: [`plan not supported by ${o.handle.backend.name}`] },
+    );
   assert.equal((await o.handle.owned(inst.metadata.uid!)).length, 0, 'plan created nothing');
   await o.client.patch(INSTANCE, name, o.ns, {
     type: 'merge',
     patch: { metadata: { annotations: { [PAUSED_ANNOTATION]: null } } },
   });
-  await eventually(async () => {
-    const i = await get();
-    return condOf(i, 'Programmed')?.status === 'True' && condOf(i, 'Running')?.status === 'True';
-  }, `${name} Programmed and Running`);
-  const again = await plan();
-  assert.deepEqual({ action: again.action, details: again.details }, { action: 'none', details: [] });
+  if (supported) {
+    await eventually(async () => {
+      const i = await get();
+      return condOf(i, 'Programmed')?.status === 'True' && condOf(i, 'Running')?.status === 'True';
+    }, `${name} Programmed and Running`);
+    const again = await plan();
+    assert.deepEqual({ action: again.action, details: again.details }, { action: 'none', details: [] });
+  }
   await o.client.delete(INSTANCE, name, o.ns);
   await eventually(
     () =>

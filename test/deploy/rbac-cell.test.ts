@@ -17,7 +17,7 @@ import { INSTANCE, RUNTIME_CLASS, SECRET } from '../../src/datum/api/resources.t
 import { runtimeClassFor } from '../../src/datum/cell-runtimeclass.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { defaultCellSettings } from '../../src/datum/settings.ts';
-import type { KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
+import type { KubeObject } from '../../src/runtime/client/types.ts';
 import {
   CELL_INSTANCE_TYPE,
   createCellInstance,
@@ -27,25 +27,12 @@ import {
 import { ensureNamespace } from '../../src/testkit/contract/fixtures.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/index.ts';
+import { DEPLOY_TYPES } from './manifests.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const RBAC_DIR = new URL('../../deploy/rbac/', import.meta.url);
 const SA_USER = 'system:serviceaccount:datum-provider-system:datum-provider';
 const NS = 'ns-0d9c8b7a-6f5e-4d3c-8b2a-1f0e9d8c7b6a';
-const rbac = (kind: string, plural: string, namespaced: boolean): ResourceType => ({
-  group: kind === 'ServiceAccount' ? '' : 'rbac.authorization.k8s.io',
-  version: 'v1',
-  kind,
-  plural,
-  namespaced,
-});
-const TYPES: Record<string, ResourceType> = {
-  ClusterRole: rbac('ClusterRole', 'clusterroles', false),
-  ClusterRoleBinding: rbac('ClusterRoleBinding', 'clusterrolebindings', false),
-  Role: rbac('Role', 'roles', true),
-  RoleBinding: rbac('RoleBinding', 'rolebindings', true),
-  ServiceAccount: rbac('ServiceAccount', 'serviceaccounts', true),
-};
 
 function objects(): KubeObject[] {
   const read = (f: string) =>
@@ -110,7 +97,7 @@ describe('deploy/rbac/cell.yaml', () => {
     });
     const c = cp.client();
     for (const ns of ['datum-provider-system', NS]) await ensureNamespace(c, ns);
-    for (const o of objects()) await c.create(TYPES[o.kind!]!, o);
+    for (const o of objects()) await c.create(DEPLOY_TYPES[o.kind!]!, o);
     await c.create(SECRET, {
       metadata: { name: 'platform-credentials', namespace: 'datum-provider-system' },
       stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'rbac-cell-credential' },

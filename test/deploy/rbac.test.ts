@@ -17,7 +17,7 @@ import { CONFIGMAP, INSTANCE, NETWORK_CONTEXT, SECRET, SUBNET } from '../../src/
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { createClient } from '../../src/runtime/client/client.ts';
 import { ForbiddenError } from '../../src/runtime/client/errors.ts';
-import type { KubeObject, ResourceType } from '../../src/runtime/client/types.ts';
+import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { LEASE } from '../../src/runtime/leaderelection/leaderelection.ts';
 import {
   createInstance,
@@ -29,24 +29,11 @@ import {
 } from '../../src/testkit/contract/fixtures.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/testkit/index.ts';
+import { DEPLOY_TYPES } from './manifests.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const RBAC_DIR = new URL('../../deploy/rbac/', import.meta.url);
 const SA_USER = 'system:serviceaccount:datum-provider-system:datum-provider';
-const rbac = (kind: string, plural: string, namespaced: boolean): ResourceType => ({
-  group: kind === 'ServiceAccount' ? '' : 'rbac.authorization.k8s.io',
-  version: 'v1',
-  kind,
-  plural,
-  namespaced,
-});
-const TYPES: Record<string, ResourceType> = {
-  ClusterRole: rbac('ClusterRole', 'clusterroles', false),
-  ClusterRoleBinding: rbac('ClusterRoleBinding', 'clusterrolebindings', false),
-  Role: rbac('Role', 'roles', true),
-  RoleBinding: rbac('RoleBinding', 'rolebindings', true),
-  ServiceAccount: rbac('ServiceAccount', 'serviceaccounts', true),
-};
 
 function rbacObjects(files = ['upstream.yaml', 'home.yaml', 'bindings.yaml']): KubeObject[] {
   return files.flatMap((f) =>
@@ -155,9 +142,9 @@ describe('deploy/rbac', () => {
     });
     const c = cp.client();
     for (const ns of ['datum-provider-system', 'project', 'other']) await ensureNamespace(c, ns);
-    for (const o of rbacObjects()) await c.create(TYPES[o.kind!]!, o);
+    for (const o of rbacObjects()) await c.create(DEPLOY_TYPES[o.kind!]!, o);
     // Instance data is readable in the project namespace only, through the per-namespace binding.
-    for (const o of projectBinding()) await c.create(TYPES[o.kind!]!, o);
+    for (const o of projectBinding()) await c.create(DEPLOY_TYPES[o.kind!]!, o);
     await c.create(SECRET, {
       metadata: { name: 'platform-credentials', namespace: 'datum-provider-system' },
       stringData: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'rbac-test-credential' },
@@ -298,13 +285,13 @@ describe('deploy/rbac', () => {
     weaker.rules = weaker.rules.filter(
       (r: { resources: string[] }) => !r.resources.includes('instances/status'),
     );
-    await c.create(TYPES.ClusterRole!, weaker);
-    await c.create(TYPES.ClusterRoleBinding!, {
+    await c.create(DEPLOY_TYPES.ClusterRole!, weaker);
+    await c.create(DEPLOY_TYPES.ClusterRoleBinding!, {
       metadata: { name: 'weaker' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'weaker-upstream' },
       subjects: [{ kind: 'User', name: 'weaker', apiGroup: 'rbac.authorization.k8s.io' }],
     });
-    await c.create(TYPES.ClusterRoleBinding!, {
+    await c.create(DEPLOY_TYPES.ClusterRoleBinding!, {
       metadata: { name: 'weaker-home' },
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'datum-provider-home' },
       subjects: [{ kind: 'User', name: 'weaker', apiGroup: 'rbac.authorization.k8s.io' }],

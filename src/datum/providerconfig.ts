@@ -143,6 +143,9 @@ export class ProviderConfigResolver {
   /** Every ProviderConfig. Throws a CredentialsError when the CRD is not installed. */
   async list(): Promise<ProviderConfig[]> {
     if (this.informer?.hasSynced()) return this.informer.list();
+    // A started informer syncs within one LIST: wait for it rather than have every reconcile of a restart
+    // list ProviderConfigs itself (a missing CRD never syncs, so the wait is bounded and falls through).
+    if (this.informer && (await this.informer.waitForSync({ timeoutMs: 2_000 }))) return this.informer.list();
     try {
       return (await this.home.list<ProviderConfig>(PROVIDER_CONFIG)).items;
     } catch (err) {

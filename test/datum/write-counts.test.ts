@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
 import { INSTANCE } from '../../src/datum/api/resources.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
-import { defaultSettings } from '../../src/datum/settings.ts';
+import { defaultSettings, PROVIDER_GROUP } from '../../src/datum/settings.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
@@ -39,10 +39,11 @@ describe('writes per Instance', () => {
   }
 
   /** Stored writes (verb resource[/sub] name) recorded since `from` lines, Events included. */
-  function writesSince(from: number): { lines: number; writes: string[] } {
+  function writesSince(from: number): { lines: number; writes: string[]; providerConfigLists: number } {
     const lines = readFileSync(auditPath, 'utf8').split('\n').filter(Boolean);
     const writes: string[] = [];
     const seen = new Set<string>();
+    let providerConfigLists = 0;
     for (const l of lines.slice(from)) {
       const e = JSON.parse(l) as {
         auditID: string;
@@ -53,12 +54,14 @@ describe('writes per Instance', () => {
       };
       // A write refused (409: a reconcile on a stale cached copy, retried) stored nothing: not counted.
       const ok = (e.responseStatus?.code ?? 0) < 300;
+      if (e.verb === 'list' && e.objectRef?.resource === 'providerconfigs' && !seen.has(e.auditID))
+        providerConfigLists++;
       if (seen.has(e.auditID) || !WRITES.has(e.verb) || !ok) continue;
       seen.add(e.auditID);
       const r = e.objectRef;
       writes.push(`${e.verb} ${r?.resource}${r?.subresource ? `/${r.subresource}` : ''} ${r?.name ?? ''}`);
     }
-    return { lines: lines.length, writes };
+    return { lines: lines.length, writes, providerConfigLists };
   }
 
   before(async () => {
@@ -66,7 +69,14 @@ describe('writes per Instance', () => {
       crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS],
       auditLog: {
         path: auditPath,
-        rules: [{ level: 'Metadata', namespaces: [NS], omitStages: ['RequestReceived'] }],
+        rules: [
+          { level: 'Metadata', namespaces: [NS], omitStages: ['RequestReceived'] },
+          {
+            level: 'Metadata',
+            resources: [{ group: PROVIDER_GROUP, resources: ['providerconfigs'] }],
+            omitStages: ['RequestReceived'],
+          },
+        ],
       },
     });
   });
@@ -126,10 +136,9 @@ describe('writes per Instance', () => {
       return done >= total;
     }, 'every Instance reconciled once after the restart');
     await mgr.cluster('project-w').recorder.flush();
-    assert.deepEqual(
-      writesSince(storm.lines).writes,
-      [],
-      'no write after a restart over converged Instances',
-    );
+    const restart = writesSince(storm.lines);
+    assert.deepEqual(restart.writes, [], 'no write after a restart over converged Instances');
+    // The reconciles wait for the ProviderConfig watch to sync rather than each listing them.
+    assert.equal(restart.providerConfigLists, 1, 'one LIST of ProviderConfigs (the watch) after a restart');
   });
 });

@@ -186,9 +186,10 @@ export class Manager {
     );
     if (!synced.every(Boolean) && !this.abort.signal.aborted)
       throw new Error(`caches did not sync within ${timeoutMs} ms`);
-    for (const c of this.controllers) if (!c.needLeaderElection || !this.opts.leaderElection) c.start();
+    // Runnables first: a controller's reconciles may read what a runnable serves (e.g. a watch-backed lookup).
     for (const r of this.runnables)
       if (!r.needLeaderElection || !this.opts.leaderElection) this.runRunnable(r);
+    for (const c of this.controllers) if (!c.needLeaderElection || !this.opts.leaderElection) c.start();
     if (!this.opts.leaderElection) {
       this.leaderStarted = true;
       return;
@@ -213,8 +214,8 @@ export class Manager {
         onStartedLeading: () => {
           if (this.stopping) return;
           this.leaderStarted = true;
-          for (const c of this.controllers) if (c.needLeaderElection) c.start();
           for (const r of this.runnables) if (r.needLeaderElection) this.runRunnable(r);
+          for (const c of this.controllers) if (c.needLeaderElection) c.start();
         },
         onStoppedLeading: () => {
           if (!this.electorAbort.signal.aborted) this.loseLeadership();

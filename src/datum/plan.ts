@@ -91,7 +91,12 @@ export async function planInstances(o: PlanOptions): Promise<PlanLine[]> {
       continue;
     }
     try {
-      const caps = await capabilitiesFor(p, loc!, recordedPlacement(inst)?.providerConfig, o.cluster ?? 'single');
+      const caps = await capabilitiesFor(
+        p,
+        loc!,
+        recordedPlacement(inst)?.providerConfig,
+        o.cluster ?? 'single',
+      );
       if (!caps.plan || !o.backend.planInstance) {
         out.push(line('unsupported', [`plan not supported by ${o.backend.name}`]));
         continue;

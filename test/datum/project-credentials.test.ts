@@ -71,7 +71,13 @@ function recording(inner: InMemoryBackend): { backend: InMemoryBackend; calls: C
 const ready = {
   status: {
     conditions: [
-      { type: 'Ready', status: 'True', reason: 'Test', message: '', lastTransitionTime: '2026-01-01T00:00:00Z' },
+      {
+        type: 'Ready',
+        status: 'True',
+        reason: 'Test',
+        message: '',
+        lastTransitionTime: '2026-01-01T00:00:00Z',
+      },
     ],
   },
 };
@@ -205,10 +211,24 @@ describe('per-project credentials (Milo mode)', () => {
     const [uidsA, uidsB, uidsRefused] = [uids(objsA), uids(objsB), uids(refusedB)];
     const forA = calls.filter((c) => uidsA.has(uidOf(c.id)!));
     const forB = calls.filter((c) => uidsB.has(uidOf(c.id)!));
-    assert.deepEqual(new Set(forA.map((c) => c.op)), new Set(['ensureNetwork', 'ensureSubnet', 'ensureInstance']));
-    assert.deepEqual(new Set(forB.map((c) => c.op)), new Set(['ensureNetwork', 'ensureSubnet', 'ensureInstance']));
-    assert.deepEqual(new Set(forA.map((c) => c.token)), new Set([TOKEN.a]), "A's objects: A's credentials only");
-    assert.deepEqual(new Set(forB.map((c) => c.token)), new Set([TOKEN.b]), "B's objects: B's credentials only");
+    assert.deepEqual(
+      new Set(forA.map((c) => c.op)),
+      new Set(['ensureNetwork', 'ensureSubnet', 'ensureInstance']),
+    );
+    assert.deepEqual(
+      new Set(forB.map((c) => c.op)),
+      new Set(['ensureNetwork', 'ensureSubnet', 'ensureInstance']),
+    );
+    assert.deepEqual(
+      new Set(forA.map((c) => c.token)),
+      new Set([TOKEN.a]),
+      "A's objects: A's credentials only",
+    );
+    assert.deepEqual(
+      new Set(forB.map((c) => c.token)),
+      new Set([TOKEN.b]),
+      "B's objects: B's credentials only",
+    );
     assert.deepEqual(
       calls.filter((c) => uidsRefused.has(uidOf(c.id)!)),
       [],
@@ -224,14 +244,23 @@ describe('per-project credentials (Milo mode)', () => {
       async () => mgr.getCluster('proj-b')?.metadata.labels[PROJECT_PROVIDER_CONFIG_LABEL] === 'tenant-a',
       "the Project's label reaches the engaged cluster",
     );
-    await createInstance(b, { name: 'web-2', namespace: 'work', location: { name: 'lhr', namespace: 'work' } });
+    await createInstance(b, {
+      name: 'web-2',
+      namespace: 'work',
+      location: { name: 'lhr', namespace: 'work' },
+    });
     const web2 = await refused(b, INSTANCE, 'web-2', 'work', /label infra\.provider-ts\.io\/provider-config/);
     // B's objects placed before the label keep their recorded place (tenant-b).
     const webB = await b.get(INSTANCE, 'web', 'work');
     assert.ok(programmed(webB));
-    assert.equal(calls.filter((c) => uidOf(c.id) === web2.metadata.uid).length, 0, 'web-2 never reached the backend');
+    assert.equal(
+      calls.filter((c) => uidOf(c.id) === web2.metadata.uid).length,
+      0,
+      'web-2 never reached the backend',
+    );
     assert.ok(!calls.some((c) => c.token === TOKEN.a && !uidsA.has(uidOf(c.id)!)), "A's token only for A");
-    for (const l of logs) assert.ok(!l.includes(TOKEN.a) && !l.includes(TOKEN.b), `no credential in logs: ${l}`);
+    for (const l of logs)
+      assert.ok(!l.includes(TOKEN.a) && !l.includes(TOKEN.b), `no credential in logs: ${l}`);
   });
 
   it('refuses a recorded placement whose ProviderConfig no longer lists the project: deletion waits', async () => {
@@ -252,7 +281,10 @@ describe('per-project credentials (Milo mode)', () => {
       const o = await a.get(INSTANCE, 'web', 'work');
       return condOf(o, 'Programmed')?.reason === 'ProviderConfigNotPermitted' ? o : undefined;
     }, 'the deletion refused');
-    assert.match(condOf(held, 'Programmed')!.message, /tenant-a, with which this resource was created, no longer serves project proj-a.*deletion waits/);
+    assert.match(
+      condOf(held, 'Programmed')!.message,
+      /tenant-a, with which this resource was created, no longer serves project proj-a.*deletion waits/,
+    );
     assert.ok(held.metadata.finalizers?.length, 'finalizer held');
     const live = await backend.listManaged({} as BackendContext); // no credentials: not recorded
     assert.ok(
@@ -263,13 +295,23 @@ describe('per-project credentials (Milo mode)', () => {
     const restoredAt = Date.now();
     await setProjects(['proj-a']);
     // The hold is re-checked every 30 s; a touch brings the next reconcile forward.
-    await a.patch(INSTANCE, 'web', 'work', { type: 'merge', patch: { metadata: { labels: { touched: 'yes' } } } });
+    await a.patch(INSTANCE, 'web', 'work', {
+      type: 'merge',
+      patch: { metadata: { labels: { touched: 'yes' } } },
+    });
     await eventually(
-      async () => (await a.get(INSTANCE, 'web', 'work').then(() => false, (e) => isNotFound(e))) || undefined,
+      async () =>
+        (await a.get(INSTANCE, 'web', 'work').then(
+          () => false,
+          (e) => isNotFound(e),
+        )) || undefined,
       'the Instance deleted once tenant-a serves proj-a again',
     );
     const deletes = calls.filter((c) => c.op === 'deleteInstance' && c.id === id);
     assert.ok(deletes.length > 0);
-    assert.ok(deletes.every((c) => c.at >= restoredAt && c.token === TOKEN.a), 'no delete while refused');
+    assert.ok(
+      deletes.every((c) => c.at >= restoredAt && c.token === TOKEN.a),
+      'no delete while refused',
+    );
   });
 });

@@ -14,7 +14,11 @@ import {
   type SelectionInput,
   selectProviderConfig,
 } from '../../src/datum/project-providerconfig.ts';
-import { CredentialsError, type ProviderConfig, ProviderConfigResolver } from '../../src/datum/providerconfig.ts';
+import {
+  CredentialsError,
+  type ProviderConfig,
+  ProviderConfigResolver,
+} from '../../src/datum/providerconfig.ts';
 import { defaultSettings, parseSettings, SettingsError } from '../../src/datum/settings.ts';
 import type { HttpClient } from '../../src/runtime/client/client.ts';
 import { silentLogger } from '../../src/runtime/log/logger.ts';
@@ -153,14 +157,20 @@ describe('the resolver for a project', () => {
   it('a mapping to a missing ProviderConfig is CredentialsUnavailable naming both', async () => {
     const err = await resolver.select(LOC, 'proj-y').catch((e) => e);
     assert.equal(err.reason, 'CredentialsUnavailable');
-    assert.match(err.message, /project proj-y is mapped to ProviderConfig nope \(by projectProviderConfigs\.proj-y/);
+    assert.match(
+      err.message,
+      /project proj-y is mapped to ProviderConfig nope \(by projectProviderConfigs\.proj-y/,
+    );
   });
 
   it('a recorded ProviderConfig is checked again: one that no longer lists the project is refused', async () => {
     assert.equal((await resolver.getFor('tenant-a', 'proj-a'))?.metadata.name, 'tenant-a');
     const err = await resolver.getFor('tenant-a', 'proj-b').catch((e) => e);
     assert.equal(err.reason, 'ProviderConfigNotPermitted');
-    assert.match(err.message, /ProviderConfig tenant-a, with which this resource was created, no longer serves project proj-b/);
+    assert.match(
+      err.message,
+      /ProviderConfig tenant-a, with which this resource was created, no longer serves project proj-b/,
+    );
     assert.equal(await resolver.permits('tenant-b', 'proj-a'), false);
     assert.equal(await resolver.permits('tenant-b', 'proj-b'), true);
     assert.equal(await resolver.permits('(none)', 'proj-a'), true, 'injected identity: no ProviderConfig');
@@ -185,7 +195,10 @@ describe('settings: projectProviderConfigs', () => {
 
   it('rejects what cannot be a project or a ProviderConfig, naming the field', () => {
     rejects('projectProviderConfigs: [a, b]\n', /settings\.yaml: projectProviderConfigs must be a mapping/);
-    rejects('projectProviderConfigs:\n  proj-a: 3\n', /projectProviderConfigs\.proj-a must be a string, not 3/);
+    rejects(
+      'projectProviderConfigs:\n  proj-a: 3\n',
+      /projectProviderConfigs\.proj-a must be a string, not 3/,
+    );
     rejects(
       'projectProviderConfigs:\n  Proj_A: tenant-a\n',
       /projectProviderConfigs: 'Proj_A' is not a project name/,

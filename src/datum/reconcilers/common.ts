@@ -113,7 +113,11 @@ export async function contextsWhereItLives(
   // Never placed because its Location's ProviderConfig does not serve the project: nothing was created with
   // it, so only the places the project may use are asked (none: nothing to delete).
   const known = await objectContext(p, project, obj, loc, log, signal).catch((err) => {
-    if (!recordedPlacement(obj) && err instanceof CredentialsError && err.reason === REASON.ProviderConfigNotPermitted)
+    if (
+      !recordedPlacement(obj) &&
+      err instanceof CredentialsError &&
+      err.reason === REASON.ProviderConfigNotPermitted
+    )
       return undefined;
     throw err;
   });

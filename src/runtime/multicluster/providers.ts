@@ -9,8 +9,8 @@ import { Cache } from '../cache/cache.ts';
 import type { Informer } from '../cache/informer.ts';
 import { createClient } from '../client/client.ts';
 import type { ClusterConfig } from '../client/config.ts';
-import type { ClusterMetadata } from '../manager/cluster.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
+import type { ClusterMetadata } from '../manager/cluster.ts';
 import type { Manager } from '../manager/manager.ts';
 import { isConditionTrue } from '../util/conditions.ts';
 

@@ -102,7 +102,8 @@ describe('per-project credentials (Milo mode)', () => {
   let mgr: Manager;
   let provider: Provider;
   const logs: string[] = [];
-  const { backend, calls } = recording(new InMemoryBackend({ latencyMs: 2 }));
+  const inner = new InMemoryBackend({ latencyMs: 2 });
+  const { backend, calls } = recording(inner);
 
   before(async () => {
     [home, cpB] = await Promise.all([
@@ -312,6 +313,32 @@ describe('per-project credentials (Milo mode)', () => {
     assert.ok(
       deletes.every((c) => c.at >= restoredAt && c.token === TOKEN.a),
       'no delete while refused',
+    );
+  });
+
+  it("the orphan sweep deletes a project's orphan with that project's credentials only", async () => {
+    // A backend network of proj-b whose NetworkContext never existed; listed in every place (one in-memory
+    // platform), deleted only where its project may be served.
+    const ghost = {
+      id: 'net-ghost',
+      owner: {
+        cluster: 'proj-b',
+        kind: 'NetworkContext' as const,
+        namespace: 'work',
+        name: 'ghost',
+        uid: 'ghost',
+      },
+      ipv4Cidr: '10.200.0.0/16',
+      mtu: 1460,
+    };
+    await inner.ensureNetwork({} as BackendContext, ghost);
+    const deleted = await provider.sweeper.sweep();
+    assert.deepEqual(deleted, ['net-ghost'], 'only the orphan');
+    const sweeps = calls.filter((c) => c.id === 'net-ghost');
+    assert.deepEqual(
+      sweeps.map((c) => `${c.op} ${c.token}`),
+      [`deleteNetwork ${TOKEN.b}`],
+      "deleted once, with B's credentials (never through A's ProviderConfig)",
     );
   });
 });

@@ -33,6 +33,7 @@ export const REASON = {
   ReferencedDataNotFound: 'ReferencedDataNotFound',
   ReferencedDataForbidden: 'ReferencedDataForbidden',
   CredentialsUnavailable: 'CredentialsUnavailable',
+  ProviderConfigNotPermitted: 'ProviderConfigNotPermitted',
   QuotaExceeded: 'QuotaExceeded',
   BackendError: 'BackendError',
   WaitingForAllocation: 'WaitingForAllocation',

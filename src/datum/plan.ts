@@ -91,7 +91,12 @@ export async function planInstances(o: PlanOptions): Promise<PlanLine[]> {
       continue;
     }
     try {
-      const caps = await capabilitiesFor(p, loc!, recordedPlacement(inst)?.providerConfig);
+      const caps = await capabilitiesFor(
+        p,
+        loc!,
+        recordedPlacement(inst)?.providerConfig,
+        o.cluster ?? 'single',
+      );
       if (!caps.plan || !o.backend.planInstance) {
         out.push(line('unsupported', [`plan not supported by ${o.backend.name}`]));
         continue;
@@ -118,7 +123,7 @@ export async function planInstances(o: PlanOptions): Promise<PlanLine[]> {
         nics,
         o.client,
       );
-      const target = (await objectContext(p, inst, loc, o.log, signal))!;
+      const target = (await objectContext(p, o.cluster ?? 'single', inst, loc, o.log, signal))!;
       const adopt = adoptTarget(inst);
       const plan = await o.backend.planInstance(target.bctx, desired);
       if (adopt && plan.action === 'create')

@@ -79,6 +79,8 @@ export function registerProvider(mgr: Manager, opts: ProviderOptions): Provider 
     settings: opts.settings,
     resolver: new ProviderConfigResolver(opts.home, opts.settings, redactor, {
       log: mgr.log.child({ component: 'providerconfig' }),
+      // A project's cluster carries its Milo Project's labels (MiloDiscovery): its ProviderConfig label.
+      projectLabels: (project) => mgr.getCluster(project)?.metadata.labels,
     }),
     redactor,
     log: mgr.log.child({ provider: opts.backend.name }),

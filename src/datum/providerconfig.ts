@@ -15,7 +15,14 @@ import { createLogger, type Logger } from '../runtime/log/logger.ts';
 import { setCondition } from '../runtime/util/conditions.ts';
 import type { Location } from './api/types.ts';
 import type { Credentials } from './backend.ts';
-import { CITY_CODE_KEY } from './classic.ts';
+import { CITY_CODE_KEY, REASON } from './classic.ts';
+import {
+  notPermittedMessage,
+  permitsProject,
+  projectMapping,
+  recordedNotPermittedMessage,
+  selectProviderConfig,
+} from './project-providerconfig.ts';
 import { Redactor, registerSecretData } from './redact.ts';
 import { PROVIDER_GROUP, type ProviderSettings } from './settings.ts';
 
@@ -43,6 +50,8 @@ export interface ProviderConfig extends KubeObject {
     region?: string;
     config?: Record<string, string>;
     locations?: { names?: string[]; cityCodes?: string[] };
+    /** The projects (cluster names) it may serve; absent: every project (project-providerconfig.ts). */
+    projects?: string[];
     /** No backend calls for the objects it serves until false again (maintenance). */
     paused?: boolean;
     /** Delete (default) or Retain the platform resources of deleted objects. */
@@ -57,8 +66,14 @@ export interface ResolvedConfig {
   config: Record<string, string>;
 }
 
+/** No usable credentials: the condition reason says which kind of trouble (missing, or not permitted). */
 export class CredentialsError extends Error {
   override name = 'CredentialsError';
+  readonly reason: string;
+  constructor(message: string, reason: string = REASON.CredentialsUnavailable) {
+    super(message);
+    this.reason = reason;
+  }
 }
 
 /** The ProviderConfig name reported when none serves a Location (then: injected identity). */
@@ -72,6 +87,8 @@ export interface ResolverOptions {
   log?: Logger;
   secretTtlMs?: number;
   now?: () => number;
+  /** A project's labels (Milo: its Project's), where a project's ProviderConfig label is read. */
+  projectLabels?: (project: string) => Readonly<Record<string, string>> | undefined;
 }
 
 const MISSING_CRD =
@@ -87,6 +104,7 @@ export class ProviderConfigResolver {
   private readonly log: Logger;
   private readonly ttlMs: number;
   private readonly now: () => number;
+  private readonly projectLabels: ResolverOptions['projectLabels'];
   private informer: Informer<ProviderConfig> | undefined;
   /** Secret reads by `namespace/name`: the pending or settled read and when it started. */
   private readonly secrets = new Map<string, { at: number; read: Promise<KubeObject> }>();
@@ -104,6 +122,7 @@ export class ProviderConfigResolver {
       opts.log ?? createLogger({ fields: { logger: 'providerconfig' }, redact: redactor.redactLine });
     this.ttlMs = opts.secretTtlMs ?? DEFAULT_SECRET_TTL_MS;
     this.now = opts.now ?? Date.now;
+    this.projectLabels = opts.projectLabels;
   }
 
   /** Runnable (`mgr.add(resolver)`): watches ProviderConfigs; a changed one drops its cached Secret. */
@@ -159,16 +178,55 @@ export class ProviderConfigResolver {
     return (await this.list()).find((p) => p.metadata.name === name);
   }
 
-  /** The ProviderConfig serving a Location: one that lists it (by name or city code), else the default. */
-  async select(loc: Location): Promise<ProviderConfig | undefined> {
-    const all = await this.list();
-    const key = `${loc.metadata.namespace}/${loc.metadata.name}`;
-    const city = loc.spec?.topology?.[CITY_CODE_KEY];
-    return (
-      all.find((p) => p.spec.locations?.names?.includes(key)) ??
-      all.find((p) => city && p.spec.locations?.cityCodes?.includes(city)) ??
-      all.find((p) => p.metadata.name === this.settings.defaultProviderConfig)
-    );
+  /**
+   * The ProviderConfig serving a project's object in a Location: the project's own (label, then settings),
+   * else one that lists the Location (by name, then city code), else the default; one that does not permit
+   * the project is refused with a CredentialsError (reason ProviderConfigNotPermitted). Without a project,
+   * only ProviderConfigs serving every project qualify.
+   */
+  async select(loc: Location, project?: string): Promise<ProviderConfig | undefined> {
+    const sel = selectProviderConfig(await this.list(), {
+      project,
+      location: `${loc.metadata.namespace}/${loc.metadata.name}`,
+      city: loc.spec?.topology?.[CITY_CODE_KEY],
+      mapping: projectMapping(
+        project,
+        project === undefined ? undefined : this.projectLabels?.(project),
+        this.settings.projectProviderConfigs,
+      ),
+      defaultName: this.settings.defaultProviderConfig,
+    });
+    if ('missing' in sel)
+      throw new CredentialsError(
+        `project ${project} is mapped to ProviderConfig ${sel.missing} (by ${sel.by}), which does not exist`,
+      );
+    if ('notPermitted' in sel)
+      throw new CredentialsError(
+        notPermittedMessage(sel.notPermitted.metadata.name!, project, sel.by),
+        REASON.ProviderConfigNotPermitted,
+      );
+    return sel.pc;
+  }
+
+  /**
+   * One ProviderConfig by name for a project's resource (e.g. the one recorded at its creation), or undefined;
+   * one that no longer permits the project is refused (CredentialsError, ProviderConfigNotPermitted).
+   */
+  async getFor(name: string, project: string | undefined): Promise<ProviderConfig | undefined> {
+    const pc = await this.get(name);
+    if (pc && !permitsProject(pc, project))
+      throw new CredentialsError(
+        recordedNotPermittedMessage(name, project),
+        REASON.ProviderConfigNotPermitted,
+      );
+    return pc;
+  }
+
+  /** Whether the named ProviderConfig may serve a project (none, i.e. injected identity: yes). */
+  async permits(name: string, project: string | undefined): Promise<boolean> {
+    if (name === NO_PROVIDER_CONFIG) return true;
+    const pc = await this.get(name);
+    return !!pc && permitsProject(pc, project);
   }
 
   /**
@@ -178,17 +236,18 @@ export class ProviderConfigResolver {
   async configFor(
     loc: Location,
     name?: string,
+    project?: string,
   ): Promise<{ name: string; region?: string; config: Record<string, string> }> {
     if (name === NO_PROVIDER_CONFIG) return { name, config: {} };
-    const pc = name ? await this.get(name) : await this.select(loc);
+    const pc = name ? await this.getFor(name, project) : await this.select(loc, project);
     if (name && !pc) throw new CredentialsError(`ProviderConfig ${name} does not exist`);
     if (!pc) return { name: NO_PROVIDER_CONFIG, config: {} };
     return { name: pc.metadata.name!, region: pc.spec.region, config: pc.spec.config ?? {} };
   }
 
-  /** The ProviderConfig for a Location, credentials resolved; none (CRD installed) = injected identity. */
-  async forLocation(loc: Location): Promise<ResolvedConfig> {
-    const pc = await this.select(loc);
+  /** The ProviderConfig for a project's Location, credentials resolved; none (CRD installed) = injected identity. */
+  async forLocation(loc: Location, project?: string): Promise<ResolvedConfig> {
+    const pc = await this.select(loc, project);
     if (!pc) return { name: NO_PROVIDER_CONFIG, credentials: { source: 'InjectedIdentity' }, config: {} };
     return this.resolve(pc);
   }

@@ -34,6 +34,11 @@ export interface ProviderSettings {
   /** ProviderConfig used when none names the Location (may be absent: then injected identity). */
   defaultProviderConfig: string;
   /**
+   * Project (cluster name) -> the ProviderConfig serving its objects, for projects whose Milo Project carries
+   * no `infra.provider-ts.io/provider-config` label (src/datum/project-providerconfig.ts).
+   */
+  projectProviderConfigs?: Record<string, string>;
+  /**
    * This installation's identity, tagged on every backend resource; the orphan sweep only ever looks at
    * resources with it. Default: derived from the home cluster's kube-system UID and the leader-election
    * Lease (namespace/name), so two installations never share one, even in the same account.
@@ -132,6 +137,7 @@ const SCHEMA: Record<string, Shape> = {
   },
   homeKubeconfig: 'string',
   defaultProviderConfig: 'string',
+  projectProviderConfigs: { mapOf: 'string' },
   installationId: 'string',
   metricsBindAddress: 'string',
   healthProbeBindAddress: 'string',
@@ -227,6 +233,9 @@ export function loadSettings(path: string): ProviderSettings {
   return parseSettings(text, path);
 }
 
+/** Kubernetes object names (RFC 1123 subdomain): projects and ProviderConfigs. */
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 export function validateSettings(s: ProviderSettings, source = 'settings'): void {
   const fail = (m: string) => {
     throw new SettingsError(`${source}: ${m}`);
@@ -242,6 +251,12 @@ export function validateSettings(s: ProviderSettings, source = 'settings'): void
       fail(
         `cell.controllerName '${s.cell.controllerName}' must be a domain-prefixed path (example.com/name)`,
       );
+  }
+  for (const [project, pc] of Object.entries(s.projectProviderConfigs ?? {})) {
+    if (!DNS_SUBDOMAIN.test(project))
+      fail(`projectProviderConfigs: '${project}' is not a project name (a lowercase DNS name)`);
+    if (!DNS_SUBDOMAIN.test(pc))
+      fail(`projectProviderConfigs.${project}: '${pc}' is not a ProviderConfig name (a lowercase DNS name)`);
   }
   if (!['single', 'milo'].includes(s.discovery.mode))
     fail(`discovery.mode must be 'single' or 'milo', not '${s.discovery.mode}'`);

@@ -72,10 +72,12 @@ describe('Milo project discovery', () => {
       });
       await a.client().create(CM, { metadata: { name: 'in-a', namespace: 'default' } });
       await b.client().create(CM, { metadata: { name: 'in-b', namespace: 'default' } });
-      await d.create(PROJECT, { metadata: { name: 'proj-a' } });
+      await d.create(PROJECT, { metadata: { name: 'proj-a', labels: { tier: 'gold' } } });
       await d.patchStatus(PROJECT, 'proj-a', undefined, { type: 'merge', patch: ready('True') });
       await until(() => seen.has('proj-a/default/in-a'), 30_000, 'ready project engaged');
       assert.ok(milo.requests('proj-a') > 0, 'proj-a was reached at the URL the provider built');
+      // The Project's labels travel with the engaged cluster, uninterpreted (the application reads them).
+      assert.deepEqual(mgr.getCluster('proj-a')?.metadata.labels, { tier: 'gold' });
 
       // proj-b is not Ready. proj-c, made Ready after it, is the marker: discovery handles Project events in
       // order, so once proj-c is engaged, proj-b's creation has been handled too.

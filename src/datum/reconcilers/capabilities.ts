@@ -20,7 +20,8 @@ import { Refusal } from './refusal.ts';
 
 /**
  * The backend's capabilities under the ProviderConfig serving `loc` (or the one named, e.g. where the
- * resource was recorded): its `config` over `backendConfig`, as the backend will see it in `ctx.config`.
+ * resource was recorded), for the project (the cluster name; one it may not use is refused): its `config`
+ * over `backendConfig`, as the backend will see it in `ctx.config`.
  * A missing or broken ProviderConfig is a Refusal re-checked on a timer (it can be fixed without touching
  * the Instance).
  */
@@ -28,12 +29,13 @@ export async function capabilitiesFor(
   p: { backend: Backend; settings: ProviderSettings; resolver: ProviderConfigResolver },
   loc: Location,
   providerConfig?: string,
+  project?: string,
 ): Promise<BackendCapabilities> {
   let pc: Awaited<ReturnType<ProviderConfigResolver['configFor']>>;
   try {
-    pc = await p.resolver.configFor(loc, providerConfig);
+    pc = await p.resolver.configFor(loc, providerConfig, project);
   } catch (err) {
-    if (err instanceof CredentialsError) throw new Refusal(REASON.CredentialsUnavailable, err.message, true);
+    if (err instanceof CredentialsError) throw new Refusal(err.reason, err.message, true);
     throw err;
   }
   try {

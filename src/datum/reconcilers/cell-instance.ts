@@ -75,7 +75,7 @@ export class CellInstanceReconciler implements Reconciler {
     if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, rc) : undefined;
     if (!ours) return; // our finalizer but the class changed: keep the resource until deletion
     if (schedulingGates(inst).length > 0) return; // compute removes Quota, ReferencedData and Network gates
-    inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc);
+    inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc, cluster.name);
     return this.converge(cluster, inst, loc, classes, rc);
   }
 
@@ -90,7 +90,7 @@ export class CellInstanceReconciler implements Reconciler {
     let caps: BackendCapabilities;
     let backendType: ReturnType<typeof resolveInstanceType>;
     try {
-      caps = await capabilitiesFor(this.p, loc, recordedPlacement(inst)?.providerConfig);
+      caps = await capabilitiesFor(this.p, loc, recordedPlacement(inst)?.providerConfig, cluster.name);
       const served = classes.find((c) => c.metadata.name === this.cell.runtimeClass);
       if (served) {
         const verdict = acceptance(served, caps, this.p.backend.name);
@@ -136,7 +136,7 @@ export class CellInstanceReconciler implements Reconciler {
       desired.resources = backendType.resources;
       if (suspended) desired.suspended = true;
       registerDesiredSecrets(this.p.redactor, desired);
-      const target = (await objectContext(this.p, inst, loc, rc.log, rc.signal))!;
+      const target = (await objectContext(this.p, cluster.name, inst, loc, rc.log, rc.signal))!;
       if (!target.recorded) inst = await claim(cluster.client, INSTANCE, inst, FINALIZER, target.placement);
       const ns = cluster.cache.informerFor(NAMESPACE).get(inst.metadata.namespace!);
       if (!ns?.metadata.uid)
@@ -261,7 +261,7 @@ export class CellInstanceReconciler implements Reconciler {
     const policy = await applyDeletionPolicy(this.p, cluster, inst, loc, where, rc, [['instance', id]]);
     if (policy === 'hold') return { requeueAfter: 30_000 };
     if (policy !== 'retained') {
-      const places = await contextsWhereItLives(this.p, inst, loc, where, rc.log, rc.signal);
+      const places = await contextsWhereItLives(this.p, cluster.name, inst, loc, where, rc.log, rc.signal);
       let gone = true;
       for (const bctx of places) if (!(await this.p.backend.deleteInstance(bctx, id)).gone) gone = false;
       if (!gone) {

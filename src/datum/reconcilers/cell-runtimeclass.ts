@@ -26,7 +26,11 @@ export class RuntimeClassReconciler implements Reconciler {
     const gen = rc.metadata.generation;
     const loc = cellLocation({ metadata: {} } as CellInstance, this.p.settings);
     try {
-      const v = acceptance(rc, await capabilitiesFor(this.p, loc), this.p.backend.name);
+      const v = acceptance(
+        rc,
+        await capabilitiesFor(this.p, loc, undefined, req.cluster),
+        this.p.backend.name,
+      );
       await writeStatus(
         cluster,
         RUNTIME_CLASS,

@@ -12,7 +12,7 @@ import type { Location } from '../api/types.ts';
 import { type Backend, type BackendContext, BackendError } from '../backend.ts';
 import { ownsLocation, REASON } from '../classic.ts';
 import { transientErrors } from '../metrics.ts';
-import type { ProviderConfigResolver } from '../providerconfig.ts';
+import { CredentialsError, type ProviderConfigResolver } from '../providerconfig.ts';
 import type { Redactor } from '../redact.ts';
 import { PROVIDER_GROUP, type ProviderSettings } from '../settings.ts';
 import {
@@ -21,6 +21,7 @@ import {
   type Placement,
   pendingPlacementCondition,
   placementContext,
+  recordedConfig,
   recordedPlacement,
 } from './placement.ts';
 
@@ -52,20 +53,26 @@ export function locationOf(
 }
 
 /**
- * Where an object's backend resource lives: its recorded placement, else where its Location is served now
- * (`recorded: false`: record it before the first backend call). Undefined when neither is known.
+ * Where an object of a project (its cluster's name) has its backend resource: its recorded placement, else
+ * where its Location is served now for the project (`recorded: false`: record it before the first backend
+ * call). Undefined when neither is known. A ProviderConfig that does not serve the project is refused here
+ * (CredentialsError, ProviderConfigNotPermitted): every backend context of an object comes through this.
  */
 export async function objectContext(
   p: ProviderContext,
+  project: string,
   obj: KubeObject,
   loc: Location | undefined,
   log: Logger,
   signal: AbortSignal,
 ): Promise<{ bctx: BackendContext; placement: Placement; recorded: boolean } | undefined> {
   const rec = recordedPlacement(obj);
-  if (rec) return { bctx: await placementContext(p, rec, loc, log, signal), placement: rec, recorded: true };
+  if (rec) {
+    const config = await recordedConfig(p, project, rec);
+    return { bctx: await placementContext(p, rec, loc, log, signal, config), placement: rec, recorded: true };
+  }
   if (!loc) return undefined;
-  const { placement, config } = await currentPlacement(p, loc);
+  const { placement, config } = await currentPlacement(p, project, loc);
   return {
     bctx: await placementContext(p, placement, loc, log, signal, config),
     placement,
@@ -79,6 +86,7 @@ export async function objectContext(
  */
 export async function deleteWhereItLives(
   p: ProviderContext,
+  project: string,
   obj: KubeObject,
   loc: Location | undefined,
   where: { namespace: string; name: string } | undefined,
@@ -87,7 +95,7 @@ export async function deleteWhereItLives(
   remove: (bctx: BackendContext) => Promise<{ gone: boolean }>,
 ): Promise<boolean> {
   let gone = true;
-  for (const bctx of await contextsWhereItLives(p, obj, loc, where, log, signal))
+  for (const bctx of await contextsWhereItLives(p, project, obj, loc, where, log, signal))
     if (!(await remove(bctx)).gone) gone = false;
   return gone;
 }
@@ -95,14 +103,27 @@ export async function deleteWhereItLives(
 /** Where an object's backend resource lives: its known place, else every place it could be. */
 export async function contextsWhereItLives(
   p: ProviderContext,
+  project: string,
   obj: KubeObject,
   loc: Location | undefined,
   where: { namespace: string; name: string } | undefined,
   log: Logger,
   signal: AbortSignal,
 ): Promise<BackendContext[]> {
-  const known = await objectContext(p, obj, loc, log, signal);
-  return known ? [known.bctx] : candidateContexts(p, where ?? { namespace: '', name: '' }, log, signal);
+  // Never placed because its Location's ProviderConfig does not serve the project: nothing was created with
+  // it, so only the places the project may use are asked (none: nothing to delete).
+  const known = await objectContext(p, project, obj, loc, log, signal).catch((err) => {
+    if (
+      !recordedPlacement(obj) &&
+      err instanceof CredentialsError &&
+      err.reason === REASON.ProviderConfigNotPermitted
+    )
+      return undefined;
+    throw err;
+  });
+  return known
+    ? [known.bctx]
+    : candidateContexts(p, project, where ?? { namespace: '', name: '' }, log, signal);
 }
 
 /** Backend ids of a NetworkContext's network and a Subnet's subnet: stable for the object's lifetime. */
@@ -207,8 +228,10 @@ export function classify(err: unknown): {
   message: string;
   retryAfterMs?: number;
 } {
-  if (err instanceof Error && err.name === 'CredentialsError')
-    return { retry: false, reason: REASON.CredentialsUnavailable, message: err.message };
+  if (err instanceof Error && err.name === 'CredentialsError') {
+    const reason = (err as Partial<CredentialsError>).reason ?? REASON.CredentialsUnavailable;
+    return { retry: false, reason, message: err.message };
+  }
   if (err instanceof BackendError) {
     return {
       retry: err.retryable,
@@ -230,6 +253,34 @@ export function hasCondition(obj: KubeObject, type: string, status: string): boo
       (c) => c.type === type && c.status === status,
     ) ?? false
   );
+}
+
+/** How soon a refusal that a ProviderConfig edit can lift (credentials, permission) is looked at again. */
+export const CREDENTIALS_RECHECK_MS = 30_000;
+
+/**
+ * A teardown whose ProviderConfig no longer serves the object's project: the deletion waits, finalizer held,
+ * and the object says why (ProviderConfigNotPermitted); any other error goes back to the caller.
+ */
+export async function holdTeardown(
+  p: ProviderContext,
+  cluster: Cluster,
+  r: ResourceType,
+  obj: KubeObject,
+  err: unknown,
+  conditionType: string,
+): Promise<{ requeueAfter: number }> {
+  if (!(err instanceof CredentialsError) || err.reason !== REASON.ProviderConfigNotPermitted) throw err;
+  const changed = await writeStatus(
+    cluster,
+    r,
+    obj,
+    [cond(conditionType, 'False', err.reason, `${err.message} (deletion waits)`, obj.metadata.generation)],
+    {},
+    p.redactor,
+  );
+  if (changed) cluster.recorder.event(obj, 'Warning', err.reason, p.redactor.redact(err.message));
+  return { requeueAfter: CREDENTIALS_RECHECK_MS };
 }
 
 /** Crash-safety test hook: `DATUM_FAILPOINT=<name>` kills the process right after that side effect. */

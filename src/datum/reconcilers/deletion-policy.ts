@@ -19,6 +19,7 @@ export type ReleaseTarget = ['instance' | 'subnet' | 'network', string];
 /** The policy for an object, or an error message when its annotation holds something else. */
 async function policyOf(
   p: ProviderContext,
+  project: string,
   obj: KubeObject,
   loc: Location | undefined,
 ): Promise<'Delete' | 'Retain' | { invalid: string }> {
@@ -31,7 +32,7 @@ async function policyOf(
       invalid: `annotation ${DELETION_POLICY_ANNOTATION} is '${a.slice(0, 40)}', not Delete or Retain`,
     };
   }
-  const pc = await providerConfigOf(p, obj, loc);
+  const pc = await providerConfigOf(p, project, obj, loc);
   return pc?.spec.deletionPolicy === 'Retain' ? 'Retain' : 'Delete';
 }
 
@@ -49,14 +50,14 @@ export async function applyDeletionPolicy(
   rc: ReconcileContext,
   targets: ReleaseTarget[],
 ): Promise<'delete' | 'retained' | 'hold'> {
-  const policy = await policyOf(p, obj, loc);
+  const policy = await policyOf(p, cluster.name, obj, loc);
   if (policy === 'Delete') return 'delete';
   if (policy !== 'Retain') {
     cluster.recorder.event(obj, 'Warning', 'InvalidDeletionPolicy', `${policy.invalid}; deletion waits`);
     return 'hold';
   }
   const released: string[] = [];
-  for (const bctx of await contextsWhereItLives(p, obj, loc, where, rc.log, rc.signal))
+  for (const bctx of await contextsWhereItLives(p, cluster.name, obj, loc, where, rc.log, rc.signal))
     for (const [kind, id] of targets) released.push(...(await p.backend.release(bctx, kind, id)).released);
   cluster.recorder.event(
     obj,

@@ -27,12 +27,14 @@ import {
 } from '../classic.ts';
 import { registerDesiredSecrets } from '../redact.ts';
 import {
+  CREDENTIALS_RECHECK_MS,
   classify,
   cond,
   deleteWhereItLives,
   FINALIZER,
   failpoint,
   hasCondition,
+  holdTeardown,
   keepLastGood,
   locationOf,
   networkId,
@@ -91,9 +93,15 @@ export class InstanceReconciler implements Reconciler {
     const mine = hasFinalizer(inst, FINALIZER);
     if (!ours && !mine) return; // someone else's Instance (or not scheduled yet): leave it entirely alone
     if (await holdIfPaused(this.p, cluster, INSTANCE, inst, loc)) return { requeueAfter: PAUSED_RECHECK_MS };
-    if (inst.metadata.deletionTimestamp) return mine ? this.delete(cluster, inst, loc, where, rc) : undefined;
+    if (inst.metadata.deletionTimestamp) {
+      if (!mine) return;
+      const deleting = inst;
+      return this.delete(cluster, inst, loc, where, rc).catch((err) =>
+        holdTeardown(this.p, cluster, INSTANCE, deleting, err, CONDITION.Programmed),
+      );
+    }
     if (!ours) return; // our finalizer but the Location moved away: keep the resource until deletion
-    inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc!);
+    inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc!, cluster.name);
     if (schedulingGates(inst).length > 0) return; // compute removes the Network gate once networking is ready
     const observed = await observeIfAsked(this.p, cluster, inst, loc!, rc); // ObserveOnly (management.ts)
     return observed === 'full' ? this.converge(cluster, inst, loc!, rc) : observed;
@@ -112,7 +120,7 @@ export class InstanceReconciler implements Reconciler {
     let nics: { networkId: string; subnetId: string }[];
     try {
       // What the backend offers under the ProviderConfig the Instance lives with (its own maps included).
-      caps = await capabilitiesFor(this.p, loc, recordedPlacement(inst)?.providerConfig);
+      caps = await capabilitiesFor(this.p, loc, recordedPlacement(inst)?.providerConfig, cluster.name);
       validate(inst, caps, this.p.backend.name);
       nics = this.networks(cluster, inst, { namespace: loc.metadata.namespace!, name: loc.metadata.name! });
     } catch (err) {
@@ -126,7 +134,7 @@ export class InstanceReconciler implements Reconciler {
       const desired = await buildDesired(inst, ownerOf(cluster.name, inst, 'Instance'), nics, cluster.client);
       // Values from the Instance's Secrets join the credentials in the redactor before any backend call.
       registerDesiredSecrets(this.p.redactor, desired);
-      const target = (await objectContext(this.p, inst, loc, rc.log, rc.signal))!;
+      const target = (await objectContext(this.p, cluster.name, inst, loc, rc.log, rc.signal))!;
       if (!target.recorded) inst = await claim(cluster.client, INSTANCE, inst, FINALIZER, target.placement);
       await adoptIfAsked(this.p, target.bctx, inst, desired, caps);
       observed = await this.p.backend.ensureInstance(target.bctx, desired);
@@ -153,7 +161,9 @@ export class InstanceReconciler implements Reconciler {
       // Missing credentials may be fixed without touching the Instance: look again soon.
       return {
         requeueAfter:
-          c.reason === REASON.CredentialsUnavailable ? 30_000 : this.p.settings.resyncSeconds * 1000,
+          c.reason === REASON.CredentialsUnavailable || c.reason === REASON.ProviderConfigNotPermitted
+            ? CREDENTIALS_RECHECK_MS
+            : this.p.settings.resyncSeconds * 1000,
       };
     }
     const [rs, rr, rm] = runningCondition(observed.powerState, inst, caps, observed);
@@ -266,7 +276,7 @@ export class InstanceReconciler implements Reconciler {
       await removeFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
       return;
     }
-    const gone = await deleteWhereItLives(this.p, inst, loc, where, rc.log, rc.signal, (bctx) =>
+    const gone = await deleteWhereItLives(this.p, cluster.name, inst, loc, where, rc.log, rc.signal, (bctx) =>
       this.p.backend.deleteInstance(bctx, id),
     );
     if (!gone) {

@@ -14,7 +14,15 @@ import type { Instance, Location } from '../api/types.ts';
 import type { BackendCapabilities, BackendContext, InstanceDesired } from '../backend.ts';
 import { CONDITION } from '../classic.ts';
 import { PROVIDER_GROUP } from '../settings.ts';
-import { classify, cond, FINALIZER, objectContext, type ProviderContext, writeStatus } from './common.ts';
+import {
+  CREDENTIALS_RECHECK_MS,
+  classify,
+  cond,
+  FINALIZER,
+  objectContext,
+  type ProviderContext,
+  writeStatus,
+} from './common.ts';
 import {
   capabilitiesFor,
   instanceId,
@@ -104,7 +112,15 @@ export async function observeIfAsked(
     );
     return;
   }
-  const caps = await capabilitiesFor(p, loc, recordedPlacement(inst)?.providerConfig);
+  let caps: BackendCapabilities;
+  try {
+    caps = await capabilitiesFor(p, loc, recordedPlacement(inst)?.providerConfig, cluster.name);
+  } catch (err) {
+    // No usable ProviderConfig (missing, or not this project's): say so; a ProviderConfig edit can lift it.
+    if (!(err instanceof Refusal)) throw err;
+    await report(err.reason, err.message);
+    return { requeueAfter: CREDENTIALS_RECHECK_MS };
+  }
   if (!caps.observe || !p.backend.observeInstance) {
     await report(
       MANAGEMENT_REASON.Unsupported,
@@ -112,7 +128,7 @@ export async function observeIfAsked(
     );
     return;
   }
-  const target = (await objectContext(p, inst, loc, rc.log, rc.signal))!;
+  const target = (await objectContext(p, cluster.name, inst, loc, rc.log, rc.signal))!;
   if (!target.recorded) inst = await claim(cluster.client, INSTANCE, inst, FINALIZER, target.placement);
   const providerId = adoptTarget(inst);
   let observed: Awaited<ReturnType<NonNullable<typeof p.backend.observeInstance>>>;

@@ -14,11 +14,13 @@ import type { Location, Network, NetworkContext, Subnet } from '../api/types.ts'
 import type { BackendContext } from '../backend.ts';
 import { CONDITION, NSO_ALLOCATED_CITIES, REASON } from '../classic.ts';
 import {
+  CREDENTIALS_RECHECK_MS,
   classify,
   cond,
   deleteWhereItLives,
   FINALIZER,
   hasCondition,
+  holdTeardown,
   keepLastGood,
   locationOf,
   networkId,
@@ -56,7 +58,7 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
 
   /** Where the object's backend resource lives; records it first if that could not be done earlier. */
   protected async context(cluster: Cluster, obj: T, loc: Location, rc: ReconcileContext) {
-    const target = (await objectContext(this.p, obj, loc, rc.log, rc.signal))!;
+    const target = (await objectContext(this.p, cluster.name, obj, loc, rc.log, rc.signal))!;
     if (!target.recorded) await claim(cluster.client, this.resource, obj, FINALIZER, target.placement);
     return target.bctx;
   }
@@ -72,39 +74,53 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
       return { requeueAfter: PAUSED_RECHECK_MS };
     if (obj.metadata.deletionTimestamp) {
       if (!mine) return;
-      const policy = await applyDeletionPolicy(
-        this.p,
-        cluster,
-        obj,
-        loc,
-        obj.spec?.location,
-        rc,
-        this.owned(cluster, obj),
+      const deleting = obj;
+      return this.delete(cluster, obj, loc, rc).catch((err) =>
+        holdTeardown(this.p, cluster, this.resource, deleting, err, CONDITION.Programmed),
       );
-      if (policy === 'hold') return { requeueAfter: 30_000 };
-      if (policy === 'retained') {
-        await removeFinalizer(cluster.client, this.resource, obj, FINALIZER);
-        return;
-      }
-      const target = obj;
-      const gone = await deleteWhereItLives(
-        this.p,
-        obj,
-        loc,
-        obj.spec?.location,
-        rc.log,
-        rc.signal,
-        async (b) => ({
-          gone: await this.remove(cluster, target, b),
-        }),
-      );
-      if (!gone) return { requeueAfter: 1000 };
+    }
+    if (!ours) return;
+    obj = await claimObject(this.p, cluster.client, this.resource, obj, FINALIZER, loc!, cluster.name);
+    return this.ensure(cluster, obj, loc!, rc);
+  }
+
+  /** Awaited teardown, where the object lives (or every place it could), after its deletion policy. */
+  private async delete(
+    cluster: Cluster,
+    obj: T,
+    loc: Location | undefined,
+    rc: ReconcileContext,
+  ): Promise<Result | undefined> {
+    const policy = await applyDeletionPolicy(
+      this.p,
+      cluster,
+      obj,
+      loc,
+      obj.spec?.location,
+      rc,
+      this.owned(cluster, obj),
+    );
+    if (policy === 'hold') return { requeueAfter: 30_000 };
+    if (policy === 'retained') {
       await removeFinalizer(cluster.client, this.resource, obj, FINALIZER);
       return;
     }
-    if (!ours) return;
-    obj = await claimObject(this.p, cluster.client, this.resource, obj, FINALIZER, loc!);
-    return this.ensure(cluster, obj, loc!, rc);
+    const target = obj;
+    const gone = await deleteWhereItLives(
+      this.p,
+      cluster.name,
+      obj,
+      loc,
+      obj.spec?.location,
+      rc.log,
+      rc.signal,
+      async (b) => ({
+        gone: await this.remove(cluster, target, b),
+      }),
+    );
+    if (!gone) return { requeueAfter: 1000 };
+    await removeFinalizer(cluster.client, this.resource, obj, FINALIZER);
+    return;
   }
 
   /** Programmed=False while something upstream is not there yet. */
@@ -131,7 +147,12 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
       await run();
     } catch (err) {
       const c = classify(err);
-      const reason = c.retry ? REASON.ProgrammingInProgress : failedReason;
+      // A ProviderConfig refused for this project says so under its own reason (it is not a backend failure).
+      const reason = c.retry
+        ? REASON.ProgrammingInProgress
+        : c.reason === REASON.ProviderConfigNotPermitted
+          ? c.reason
+          : failedReason;
       if (keepLastGood(this.p, cluster, obj, c.retry, c.reason, c.message))
         throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
       await writeStatus(
@@ -142,12 +163,14 @@ abstract class BackendObjectReconciler<T extends KubeObject> implements Reconcil
         {},
         this.p.redactor,
       );
-      if (!c.retry) cluster.recorder.event(obj, 'Warning', failedReason, this.p.redactor.redact(c.message));
+      if (!c.retry) cluster.recorder.event(obj, 'Warning', reason, this.p.redactor.redact(c.message));
       if (c.retry)
         throw Object.assign(new Error(this.p.redactor.redact(c.message)), { retryAfterMs: c.retryAfterMs });
       return {
         requeueAfter:
-          c.reason === REASON.CredentialsUnavailable ? 30_000 : this.p.settings.resyncSeconds * 1000,
+          c.reason === REASON.CredentialsUnavailable || c.reason === REASON.ProviderConfigNotPermitted
+            ? CREDENTIALS_RECHECK_MS
+            : this.p.settings.resyncSeconds * 1000,
       };
     }
     await writeStatus(

@@ -23,11 +23,12 @@ export const PAUSED_RECHECK_MS = 5_000;
 /** What pauses the object, or undefined: its annotation, else the ProviderConfig it lives with. */
 export async function pausedBy(
   p: ProviderContext,
+  project: string,
   obj: KubeObject,
   loc: Location | undefined,
 ): Promise<string | undefined> {
   if (obj.metadata.annotations?.[PAUSED_ANNOTATION] === 'true') return `the ${PAUSED_ANNOTATION} annotation`;
-  const pc = await providerConfigOf(p, obj, loc).catch(() => undefined);
+  const pc = await providerConfigOf(p, project, obj, loc).catch(() => undefined);
   return pc?.spec.paused ? `ProviderConfig ${pc.metadata.name} (spec.paused)` : undefined;
 }
 
@@ -42,7 +43,7 @@ export async function holdIfPaused(
   obj: KubeObject,
   loc: Location | undefined,
 ): Promise<boolean> {
-  const by = await pausedBy(p, obj, loc);
+  const by = await pausedBy(p, cluster.name, obj, loc);
   const shown = (obj.status?.conditions as Condition[] | undefined)?.find((c) => c.type === PAUSED_CONDITION);
   if (by) {
     const what = obj.metadata.deletionTimestamp ? 'deletion waits' : 'no backend calls';

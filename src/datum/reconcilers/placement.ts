@@ -20,7 +20,8 @@ import type { ConditionInput } from '../../runtime/util/conditions.ts';
 import { addFinalizer } from '../../runtime/util/finalizers.ts';
 import type { Location } from '../api/types.ts';
 import type { BackendContext } from '../backend.ts';
-import { CITY_CODE_KEY, REGION_KEY } from '../classic.ts';
+import { CITY_CODE_KEY, REASON, REGION_KEY } from '../classic.ts';
+import { permitsProject } from '../project-providerconfig.ts';
 import { CredentialsError, type ProviderConfig, type ResolvedConfig } from '../providerconfig.ts';
 import { PROVIDER_GROUP } from '../settings.ts';
 import type { ProviderContext } from './common.ts';
@@ -79,12 +80,13 @@ function parsePlacement(raw: string | undefined): Placement | undefined {
   }
 }
 
-/** Where a resource for this Location would be created now. */
+/** Where a project's resource for this Location would be created now (project: the cluster name). */
 export async function currentPlacement(
   p: ProviderContext,
+  project: string,
   loc: Location,
 ): Promise<{ placement: Placement; config: ResolvedConfig }> {
-  const config = await p.resolver.forLocation(loc);
+  const config = await p.resolver.forLocation(loc, project);
   return {
     config,
     placement: {
@@ -95,7 +97,10 @@ export async function currentPlacement(
   };
 }
 
-/** The backend context of a placement; the recorded ProviderConfig must still exist. */
+/**
+ * The backend context of a placement; the recorded ProviderConfig must still exist. Not project-checked: an
+ * object's placement goes through `recordedConfig` first (objectContext); the sweeper checks each resource.
+ */
 export async function placementContext(
   p: ProviderContext,
   placement: Placement,
@@ -104,7 +109,7 @@ export async function placementContext(
   signal: AbortSignal,
   resolved?: ResolvedConfig,
 ): Promise<BackendContext> {
-  const config = resolved ?? (await resolveByName(p.home, p, placement.providerConfig));
+  const config = resolved ?? (await resolveByName(p.home, p, placement.providerConfig, null));
   const topology = loc?.spec?.topology ?? {};
   return {
     credentials: config.credentials,
@@ -117,15 +122,32 @@ export async function placementContext(
   };
 }
 
-async function resolveByName(_home: HttpClient, p: ProviderContext, name: string): Promise<ResolvedConfig> {
+async function resolveByName(
+  _home: HttpClient,
+  p: ProviderContext,
+  name: string,
+  project?: string | null,
+): Promise<ResolvedConfig> {
   if (name === NO_PROVIDER_CONFIG) return { name, credentials: { source: 'InjectedIdentity' }, config: {} };
-  const pc = await p.resolver.get(name);
+  const pc = project === null ? await p.resolver.get(name) : await p.resolver.getFor(name, project);
   if (!pc)
     throw new CredentialsError(
       `ProviderConfig ${name}, with which this resource was created, no longer exists; restore it so ` +
         'the resource can be managed and deleted where it lives',
     );
   return p.resolver.resolve(pc);
+}
+
+/**
+ * The credentials of an object's recorded placement, for its project: a ProviderConfig that no longer lists
+ * the project is refused (CredentialsError, ProviderConfigNotPermitted), never used.
+ */
+export function recordedConfig(
+  p: ProviderContext,
+  project: string,
+  placement: Placement,
+): Promise<ResolvedConfig> {
+  return resolveByName(p.home, p, placement.providerConfig, project);
 }
 
 /**
@@ -164,30 +186,42 @@ export async function claimObject<T extends KubeObject>(
   obj: T,
   finalizer: string,
   loc: Location,
+  project: string,
 ): Promise<T> {
   if (obj.metadata.finalizers?.includes(finalizer) && recordedPlacement(obj)) return obj;
-  const now = await currentPlacement(p, loc).catch(() => undefined);
+  const now = await currentPlacement(p, project, loc).catch(() => undefined);
   return claim(client, r, obj, finalizer, now?.placement);
 }
 
-/** The ProviderConfig an object lives with: the recorded one, else the one serving its Location now. */
+/**
+ * The ProviderConfig an object lives with: the recorded one, else the one serving its Location now (for its
+ * project; one that does not permit the project is not the object's: undefined). Read for its settings
+ * (pause, deletion policy), never its credentials.
+ */
 export async function providerConfigOf(
   p: ProviderContext,
+  project: string,
   obj: KubeObject,
   loc: Location | undefined,
 ): Promise<ProviderConfig | undefined> {
   const recorded = recordedPlacement(obj)?.providerConfig;
-  if (recorded) return p.resolver.get(recorded);
-  return loc ? p.resolver.select(loc) : undefined;
+  if (recorded) return p.resolver.getFor(recorded, project).catch(notPermittedAsNone);
+  return loc ? p.resolver.select(loc, project).catch(notPermittedAsNone) : undefined;
+}
+
+function notPermittedAsNone(err: unknown): undefined {
+  if (err instanceof CredentialsError && err.reason === REASON.ProviderConfigNotPermitted) return undefined;
+  throw err;
 }
 
 /**
- * Every place an unrecorded resource whose Location is gone could be: each ProviderConfig with its region.
- * Deleting by id in each is safe (ids derive from the owner's UID), and only when every one says "gone" is
- * the resource gone.
+ * Every place an unrecorded resource whose Location is gone could be: each ProviderConfig permitting its
+ * project, with its region. Deleting by id in each is safe (ids derive from the owner's UID), and only when
+ * every one says "gone" is the resource gone.
  */
 export async function candidateContexts(
   p: ProviderContext,
+  project: string,
   where: { namespace: string; name: string },
   log: Logger,
   signal: AbortSignal,
@@ -195,6 +229,7 @@ export async function candidateContexts(
   const all = await p.resolver.list();
   const out: BackendContext[] = [];
   for (const pc of all) {
+    if (!permitsProject(pc, project)) continue;
     const config = await p.resolver.resolve(pc).catch(() => undefined);
     if (!config) continue;
     out.push(
@@ -208,7 +243,9 @@ export async function candidateContexts(
       ),
     );
   }
-  if (out.length === 0)
+  // As before, injected identity when no ProviderConfig resolves; but never for a project no ProviderConfig
+  // serves (nothing was created for it: there is nothing to look for).
+  if (out.length === 0 && (all.length === 0 || all.some((pc) => permitsProject(pc, project))))
     out.push(
       await placementContext(
         p,

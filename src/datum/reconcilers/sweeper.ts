@@ -66,7 +66,11 @@ export class OrphanSweeper {
         });
         continue;
       }
-      for (const r of managed) if (await this.deleteIfOrphaned(bctx, r)) deleted.push(r.id);
+      for (const r of managed) {
+        // A ProviderConfig's credentials are used only for the projects it serves, sweeping included.
+        if (!(await this.p.resolver.permits(place.providerConfig, r.owner.cluster))) continue;
+        if (await this.deleteIfOrphaned(bctx, r)) deleted.push(r.id);
+      }
     }
     return deleted;
   }
@@ -116,15 +120,17 @@ export class OrphanSweeper {
         }
       if (generationOf(this.p.settings) === 'cell') {
         // A cell has no Location objects of ours: it is one place, served as its Instances are.
-        const now = await currentPlacement(this.p, cellLocation({ metadata: {} }, this.p.settings)).catch(
-          () => undefined,
-        );
+        const now = await currentPlacement(
+          this.p,
+          cluster.name,
+          cellLocation({ metadata: {} }, this.p.settings),
+        ).catch(() => undefined);
         if (now) add(now.placement.providerConfig, now.placement.region);
         continue;
       }
       for (const loc of cache.informerFor<Location>(LOCATION).list()) {
         if (!ownsLocation(loc, this.p.settings.locationClassName)) continue;
-        const now = await currentPlacement(this.p, loc).catch(() => undefined);
+        const now = await currentPlacement(this.p, cluster.name, loc).catch(() => undefined);
         if (now) add(now.placement.providerConfig, now.placement.region);
       }
     }

@@ -7,8 +7,18 @@ import type { Logger } from '../log/logger.ts';
 import type { RuntimeMetrics } from '../metrics/metrics.ts';
 import { ClientEventRecorder, type EventRecorder } from '../util/events.ts';
 
+/**
+ * What the cluster provider knows about a cluster beyond how to reach it (Milo: the Project's labels and
+ * annotations), passed through without interpretation for the application to read; kept current.
+ */
+export interface ClusterMetadata {
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+}
+
 export interface Cluster {
   readonly name: string;
+  metadata: ClusterMetadata;
   readonly config: ClusterConfig;
   readonly client: HttpClient;
   readonly cache: Cache;
@@ -24,6 +34,7 @@ export function newCluster(
     metrics?: RuntimeMetrics;
     transform?: Transform;
     userAgent?: string;
+    metadata?: ClusterMetadata;
   },
 ): Cluster {
   const log = opts.log.child({ cluster: name });
@@ -34,6 +45,7 @@ export function newCluster(
   });
   return {
     name,
+    metadata: opts.metadata ?? { labels: {}, annotations: {} },
     config,
     client,
     cache: new Cache(client, { defaultTransform: opts.transform, log }),

@@ -21,7 +21,7 @@ import { type LeaderElectionConfig, LeaderElector } from '../leaderelection/lead
 import { createLogger, type Logger } from '../log/logger.ts';
 import { RuntimeMetrics, serveMetrics } from '../metrics/metrics.ts';
 import { within } from '../util/sleep.ts';
-import { type Cluster, newCluster } from './cluster.ts';
+import { type Cluster, type ClusterMetadata, newCluster } from './cluster.ts';
 import { serveProbes } from './probes.ts';
 
 export interface Runnable {
@@ -90,16 +90,23 @@ export class Manager {
     return this.abort.signal;
   }
 
-  /** Adds a cluster (a Datum project). Controllers start watching it immediately if the manager runs. */
-  async engage(name: string, config: ClusterConfig): Promise<Cluster> {
+  /**
+   * Adds a cluster (a Datum project). Controllers start watching it immediately if the manager runs. Engaging
+   * an engaged cluster again only refreshes its metadata (when given).
+   */
+  async engage(name: string, config: ClusterConfig, metadata?: ClusterMetadata): Promise<Cluster> {
     const existing = this.clusterMap.get(name);
-    if (existing) return existing;
+    if (existing) {
+      if (metadata) existing.metadata = metadata;
+      return existing;
+    }
     const transform = this.opts.transform === null ? undefined : (this.opts.transform ?? stripManagedFields);
     const cluster = newCluster(name, config, {
       component: this.name,
       log: this.log,
       metrics: this.metrics,
       transform,
+      metadata,
     });
     this.clusterMap.set(name, cluster);
     for (const c of this.controllers) c.engage(cluster);

@@ -1,7 +1,8 @@
 /**
  * Where clusters come from. `single`: one cluster, engaged at start. `milo`: Datum's project discovery —
  * watch `Project` objects in a discovery cluster, engage each project's control plane once the Project is
- * Ready, disengage it when the Project is deleted or stops being Ready.
+ * Ready, disengage it when the Project is deleted or stops being Ready. The Project's labels and annotations
+ * travel with the engaged cluster (`Cluster.metadata`, kept current) for the application to interpret.
  */
 
 import { Cache } from '../cache/cache.ts';
@@ -9,6 +10,7 @@ import type { Informer } from '../cache/informer.ts';
 import { createClient } from '../client/client.ts';
 import type { ClusterConfig } from '../client/config.ts';
 import type { KubeObject, ResourceType } from '../client/types.ts';
+import type { ClusterMetadata } from '../manager/cluster.ts';
 import type { Manager } from '../manager/manager.ts';
 import { isConditionTrue } from '../util/conditions.ts';
 
@@ -77,11 +79,18 @@ export class MiloDiscovery {
     const name = project.metadata.name!;
     const ready =
       !gone && !project.metadata.deletionTimestamp && isConditionTrue(project.status?.conditions, 'Ready');
-    if (ready && !this.mgr.getCluster(name)) {
+    const engaged = this.mgr.getCluster(name);
+    if (ready && !engaged) {
       const cfg = (this.opts.projectConfig ?? miloProjectConfig)(project, this.opts.discovery);
-      await this.mgr.engage(name, cfg);
+      await this.mgr.engage(name, cfg, projectMetadata(project));
+    } else if (ready && engaged) {
+      engaged.metadata = projectMetadata(project);
     } else if (!ready && this.mgr.getCluster(name)) {
       await this.mgr.disengage(name);
     }
   }
+}
+
+function projectMetadata(project: KubeObject): ClusterMetadata {
+  return { labels: { ...project.metadata.labels }, annotations: { ...project.metadata.annotations } };
 }

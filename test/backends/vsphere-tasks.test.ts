@@ -13,7 +13,7 @@ import type { MoRef } from '../../src/backends/vsphere/xml.ts';
 import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
 
 /** Reset (power off, then on) takes this long after ResetVM_Task returned. */
-const RESET_MS = 2500;
+const RESET_MS = 4000;
 let sim: Vcsim;
 
 before(async () => {
@@ -74,7 +74,7 @@ describe('vsphere: awaiting tasks', () => {
       });
       assert.equal(viaPolling.WaitForUpdatesEx, undefined);
       assert.ok(
-        (viaPolling.RetrievePropertiesEx ?? 0) >= 6,
+        (viaPolling.RetrievePropertiesEx ?? 0) >= 7,
         `polled ${viaPolling.RetrievePropertiesEx} times`,
       );
       assert.ok(total(viaUpdates) < total(viaPolling), 'fewer requests per awaited task');

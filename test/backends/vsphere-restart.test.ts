@@ -14,6 +14,7 @@ import { VsphereBackend } from '../../src/backends/vsphere/index.ts';
 import type { VimClient } from '../../src/backends/vsphere/vim.ts';
 import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
+import { BackendError } from '../../src/datum/backend.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
@@ -119,6 +120,22 @@ describe('vsphere: vCenter restarts under the provider', () => {
       const outage = await programmed(name, 'False', 'ProgrammingInProgress', /HTTP 502/);
       console.log(`${name}: outage reported after ${Date.now() - down} ms: ${outage.message}`);
     }
+    // A call of its own meanwhile: a typed, retryable error, not a crash or a hang.
+    const err = await backend
+      .listManaged({
+        credentials: { source: 'Secret', data: { username: sim.username, password: sim.password } },
+        config: {},
+        location: { namespace: NS, name: 'dfw', topology: {} },
+        log: mgr.log,
+        signal: new AbortController().signal,
+      })
+      .then(
+        () => assert.fail('listed from a server that is down'),
+        (e: unknown) => e,
+      );
+    assert.ok(err instanceof BackendError, String(err));
+    assert.deepEqual([err.reason, err.retryable], ['Transient', true]);
+    assert.match(err.message, /HTTP 502/);
     assert.equal(backend.calls.get('Login'), logins, 'no login against a server that is down');
     const clones = backend.calls.get('CloneVM_Task') ?? 0;
 

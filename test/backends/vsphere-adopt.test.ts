@@ -293,6 +293,12 @@ describe('vsphere: the controls at the backend', () => {
       const writes = h.backend.calls.get('SetField');
       assert.deepEqual(await h.backend.adoptInstance(h.ctx, foreign.value, d), r);
       assert.equal(h.backend.calls.get('SetField'), writes, 'adopting again writes nothing');
+      const second = await vim.findByInventoryPath('/DC0/vm/DC0_C0_RP0_VM1');
+      await assert.rejects(h.backend.adoptInstance(h.ctx, second!.value, d), {
+        reason: 'InvalidConfiguration',
+        message: new RegExp(`already runs as ${foreign.value}`),
+      });
+      assert.equal(h.backend.calls.get('SetField'), writes, 'nor does a second VM for the same Instance');
       await assert.rejects(h.backend.ensureInstance(h.ctx, d), {
         reason: 'Unsupported',
         message: /adopted VM vm-\d+ differs .*network: .* → .*never replaced/,

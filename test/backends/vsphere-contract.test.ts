@@ -17,7 +17,7 @@ let sim: Vcsim;
 runContractSuite({
   name: 'vsphere (vcsim)',
   async makeBackend() {
-    sim = await startVcsim({ methodDelayMs: { CloneVM_Task: 200, PowerOnVM_Task: 100, Destroy_Task: 100 } });
+    sim = await startVcsim({ methodDelayMs: { CloneVm: 200, PowerOn: 100, Destroy: 100, LockHandoff: 0 } });
     const config = backendConfig(sim, { managedBy: `contract-${randomUUID().slice(0, 8)}` });
     const backend = new VsphereBackend({ config });
     const ctx: BackendContext = {

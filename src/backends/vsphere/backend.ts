@@ -12,6 +12,7 @@ import {
   type DeleteResult,
   type InstanceDesired,
   type InstanceObserved,
+  type InstancePlan,
   type ManagedResource,
   type NetworkDesired,
   type NetworkObserved,
@@ -19,10 +20,11 @@ import {
   type SubnetObserved,
 } from '../../datum/backend.ts';
 import { KeyedMutex } from '../../runtime/util/keyed-mutex.ts';
+import * as controls from './controls.ts';
 import { toBackendError } from './errors.ts';
 import * as instances from './instance.ts';
 import { listManaged } from './list.ts';
-import { fieldKeys } from './marks.ts';
+import { existingFieldKeys, fieldKeys } from './marks.ts';
 import * as networks from './network.ts';
 import { type PlacementRefs, resolvePlacement, type Session } from './session.ts';
 import { requireEndpoint, resolveSettings, type VsphereSettings } from './settings.ts';
@@ -43,7 +45,7 @@ export class VsphereBackend implements Backend {
   private readonly config: Record<string, string>;
   private readonly managedBy: string | undefined;
   private readonly clients = new Map<string, Vim>();
-  private readonly placements = new Map<string, Promise<PlacementRefs>>();
+  private readonly placements = new Map<string, { epoch: number; refs: Promise<PlacementRefs> }>();
   private readonly locks = new KeyedMutex();
   private readonly reserved = new Map<string, Set<string>>();
 
@@ -61,6 +63,9 @@ export class VsphereBackend implements Backend {
       features: ['sshKeys', 'namedPorts'],
       instanceTypes: Object.keys(s.instanceTypes).sort(),
       images: Object.keys(s.images).sort(),
+      adopt: true,
+      observe: true,
+      plan: true,
     };
   }
 
@@ -86,16 +91,19 @@ export class VsphereBackend implements Backend {
       installation: this.managedBy ?? ctx.installation ?? DEFAULT_MANAGED_BY,
       signal: ctx.signal,
       keys: () => fieldKeys(vim, ctx.signal),
+      readKeys: () => existingFieldKeys(vim, ctx.signal),
       placement: () => {
+        // Resolved again after a lost session (vCenter may have restarted with another inventory).
         let p = this.placements.get(placementKey);
-        if (!p) {
-          p = resolvePlacement(vim, settings, ctx.signal).catch((err) => {
-            this.placements.delete(placementKey);
+        if (!p || p.epoch !== vim.epoch) {
+          const refs = resolvePlacement(vim, settings, ctx.signal).catch((err) => {
+            if (this.placements.get(placementKey)?.refs === refs) this.placements.delete(placementKey);
             throw err;
           });
+          p = { epoch: vim.epoch, refs };
           this.placements.set(placementKey, p);
         }
-        return p;
+        return p.refs;
       },
       locks: this.locks,
       reserved: this.reserved,
@@ -174,6 +182,25 @@ export class VsphereBackend implements Backend {
       if (kind === 'subnet') return { released: await networks.releaseSubnet(s, id) };
       return { released: await networks.releaseNetwork(s, id) };
     });
+  }
+
+  adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    d: InstanceDesired,
+  ): Promise<{ providerId: string }> {
+    return this.run(ctx, 'adoptInstance', (s) => controls.adoptInstance(s, providerId, d));
+  }
+
+  observeInstance(
+    ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined> {
+    return this.run(ctx, 'observeInstance', (s) => controls.observeInstance(s, ref));
+  }
+
+  planInstance(ctx: BackendContext, d: InstanceDesired): Promise<InstancePlan> {
+    return this.run(ctx, 'planInstance', (s) => controls.planInstance(s, d));
   }
 
   /** Logs every session out (so vCenter's session count does not grow) and closes the connections. */

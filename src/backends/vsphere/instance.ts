@@ -21,15 +21,28 @@ import { absolute, type Session } from './session.ts';
 import type { InstanceShape } from './settings.ts';
 import { arr, el, type MoRef, moRefXml, type Node, text, xsiType } from './xml.ts';
 
-const VM_PROPS = ['customValue', 'runtime.powerState', 'guest.ipAddress', 'config.annotation'];
+export const VM_PROPS = ['customValue', 'runtime.powerState', 'guest.ipAddress', 'config.annotation'];
 
 export function vmName(id: string): string {
   return `${NAME_PREFIX}${id}`;
 }
 
+/** The VM of instance `id`: ours by name in the VM folder, or else an adopted one (any name) by its mark. */
 export async function findVm(s: Session, id: string): Promise<MoRef | undefined> {
   const p = await s.placement();
-  return s.vim.findByInventoryPath(`${p.vmFolderPath}/${vmName(id)}`, s.signal);
+  const byName = await s.vim.findByInventoryPath(`${p.vmFolderPath}/${vmName(id)}`, s.signal);
+  if (byName) return byName;
+  const marked = await scanManaged(s, ['VirtualMachine']);
+  return marked.find((v) => v.marks.owner?.kind === 'instance' && v.marks.owner.id === id)?.obj;
+}
+
+/** The address a VM has: from VMware Tools when its guest runs, else the one we gave it (mark, annotation). */
+export function vmAddress(props: Record<string, Node>, mark: OwnerMark | undefined): string | undefined {
+  return (
+    text(props['guest.ipAddress']) ||
+    mark?.ip ||
+    /\bip=(\S+)/.exec(text(props['config.annotation']) ?? '')?.[1]
+  );
 }
 
 function invalid(msg: string): BackendError {
@@ -70,14 +83,20 @@ export async function ensureInstance(s: Session, d: InstanceDesired): Promise<In
         kind: 'instance',
         owner: d.owner,
         subnetId: nic.subnetId,
-        ip:
-          text(cur.props['guest.ipAddress']) ??
-          /\bip=(\S+)/.exec(text(cur.props['config.annotation']) ?? '')?.[1],
+        ip: vmAddress(cur.props, undefined),
       };
       await writeOwner(s.vim, keys, vm, mark, s.installation, s.signal);
     }
     let power = text(cur.props['runtime.powerState']);
     if (mark.templateHash !== d.templateHash) {
+      if (mark.adopted) {
+        const moved = await networkDifference(s, vm, nic.networkId);
+        if (moved)
+          throw new BackendError(
+            'Unsupported',
+            `vsphere: adopted VM ${vm.value} differs where the provider does not change it (${moved}); an adopted VM is never replaced: make the Instance match it`,
+          );
+      }
       power = await reconfigure(s, vm, d, shape, power);
       mark = { ...mark, templateHash: d.templateHash };
       await writeOwner(s.vim, keys, vm, mark, s.installation, s.signal);
@@ -96,7 +115,33 @@ export async function ensureInstance(s: Session, d: InstanceDesired): Promise<In
   });
 }
 
-function powerStateOf(p: string | undefined): PowerState {
+/**
+ * A line saying how the VM's NICs differ from one NIC on the portgroup of `networkId`, or undefined when they
+ * do not: for adopted VMs, whose NIC the provider does not move. Read from the NIC backings.
+ */
+export async function networkDifference(
+  s: Session,
+  vm: MoRef,
+  networkId: string,
+): Promise<string | undefined> {
+  const [cur] = await s.vim.retrieve([vm], ['config.hardware.device'], s.signal);
+  const nics = arr(cur?.props['config.hardware.device']?.VirtualDevice).filter(
+    (x: Node) => x.macAddress !== undefined,
+  );
+  const on = nics.map(
+    (n: Node) =>
+      text(n.backing?.port?.portgroupKey) ?? text(n.backing?.network) ?? text(n.backing?.deviceName) ?? '?',
+  );
+  const want = await findPortgroup(s, networkId);
+  if (want && on.length === 1) {
+    const [pg] =
+      want.type === 'DistributedVirtualPortgroup' ? await s.vim.retrieve([want], ['key'], s.signal) : [];
+    if ([want.value, text(pg?.props.key), portgroupName(networkId)].includes(on[0])) return undefined;
+  }
+  return `network: ${on.join(',') || 'none'} → ${portgroupName(networkId)}`;
+}
+
+export function powerStateOf(p: string | undefined): PowerState {
   if (p === 'poweredOn') return 'running';
   if (p === 'poweredOff' || p === 'suspended') return 'stopped';
   return 'pending';

@@ -20,7 +20,7 @@ export async function scanManaged(
   types: ('VirtualMachine' | 'Network')[] = ['VirtualMachine', 'Network'],
   extra: string[] = [],
 ): Promise<Scanned[]> {
-  const keys = await s.keys();
+  const keys = await s.readKeys();
   const objs = await s.vim.list(types, ['name', 'customValue', ...extra], s.signal);
   const out: Scanned[] = [];
   for (const o of objs) {

@@ -23,6 +23,8 @@ export interface OwnerMark {
   templateHash?: string;
   /** Networks: the VLAN allocated. */
   vlan?: number;
+  /** Instances: taken over by the adopt annotation (not cloned by us; never replaced). */
+  adopted?: boolean;
 }
 
 export interface SubnetMark {
@@ -49,6 +51,16 @@ export async function fieldKeys(vim: VimClient, signal?: AbortSignal): Promise<F
     vim.fieldKey(FIELD_SUBNETS, signal),
   ]);
   return { owner, installation, subnets };
+}
+
+/** The keys without defining the attributes (read-only callers); -1 (on no object) for one not defined. */
+export async function existingFieldKeys(vim: VimClient, signal?: AbortSignal): Promise<FieldKeys> {
+  const k = await vim.existingFieldKeys([FIELD_OWNER, FIELD_INSTALLATION, FIELD_SUBNETS], signal);
+  return {
+    owner: k.get(FIELD_OWNER) ?? -1,
+    installation: k.get(FIELD_INSTALLATION) ?? -1,
+    subnets: k.get(FIELD_SUBNETS) ?? -1,
+  };
 }
 
 function json<T>(s: string | undefined): T | undefined {

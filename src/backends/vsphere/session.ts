@@ -29,7 +29,10 @@ export interface Session {
   settings: VsphereSettings;
   installation: string;
   signal: AbortSignal;
+  /** Custom attribute keys, defining the attributes on first use (callers that write marks). */
   keys(): Promise<FieldKeys>;
+  /** The same keys without defining anything (read-only callers: observe, plan, listing). */
+  readKeys(): Promise<FieldKeys>;
   placement(): Promise<PlacementRefs>;
   locks: KeyedMutex;
   /** Addresses chosen by creates in flight, per subnet id (until their VM carries its mark). */

@@ -3,13 +3,21 @@
  * NotAuthenticated, Logout on close), property retrieval (objects or a container view), inventory lookup,
  * tasks awaited to completion, custom attributes. Written on `SoapTransport`; no vSphere SDK.
  */
-import { NotAuthenticated, TaskFailed, vimFault } from './faults.ts';
+import { InvalidArgument, NotAuthenticated, TaskFailed, VimError, vimFault } from './faults.ts';
+import { awaitTask, taskOutcome, taskTimeout } from './task-wait.ts';
 import type { SoapTransport } from './transport.ts';
 import { arr, el, type MoRef, moRef, moRefXml, type Node, text, xsiType } from './xml.ts';
 
 export interface VimCredentials {
   username: string;
   password: string;
+}
+
+export interface VimOptions {
+  /** How tasks are awaited: PropertyCollector updates (default) or polling (the fallback, and for tests). */
+  taskWait?: 'updates' | 'poll';
+  /** How long a task may run before its wait gives up with a retryable error (default 30 min). */
+  taskTimeoutMs?: number;
 }
 
 export interface ServiceContent {
@@ -33,11 +41,20 @@ export class VimClient {
   private readonly creds: VimCredentials;
   private content: ServiceContent | undefined;
   private session: Promise<void> | undefined;
-  private readonly fieldKeys = new Map<string, Promise<number>>();
+  private fieldKeys = new Map<string, Promise<number>>();
+  private known = new Map<string, number>();
+  readonly options: VimOptions;
+  /**
+   * Counts sessions lost and logged in again. A lost session can mean vCenter restarted (a simulator then
+   * lost its inventory too), so what was cached about the server (custom field keys here, placement in the
+   * backend) is looked up again when it changes.
+   */
+  epoch = 0;
 
-  constructor(transport: SoapTransport, creds: VimCredentials) {
+  constructor(transport: SoapTransport, creds: VimCredentials, options: VimOptions = {}) {
     this.transport = transport;
     this.creds = creds;
+    this.options = options;
   }
 
   async serviceContent(signal?: AbortSignal): Promise<ServiceContent> {
@@ -99,7 +116,12 @@ export class VimClient {
     } catch (err) {
       if (!(err instanceof NotAuthenticated)) throw err;
       // Only the first caller to see the expiry of this session logs in again; the others share its login.
-      if (this.session === used) this.session = undefined;
+      if (this.session === used) {
+        this.session = undefined;
+        this.epoch++;
+        this.fieldKeys = new Map();
+        this.known = new Map();
+      }
       await this.login(opts.signal);
       return send();
     }
@@ -208,22 +230,25 @@ export class VimClient {
     return task;
   }
 
-  /** Polls the task until it succeeds (returns `info.result`) or fails (throws its typed fault). */
-  async waitForTask(task: MoRef, op: string, signal?: AbortSignal): Promise<Node> {
+  /**
+   * Awaits the task: its `info.result` on success, its typed fault on error. Through PropertyCollector
+   * updates (task-wait.ts) unless polling is asked for.
+   */
+  waitForTask(task: MoRef, op: string, signal?: AbortSignal): Promise<Node> {
+    const timeoutMs = this.options.taskTimeoutMs ?? 30 * 60_000;
+    if (this.options.taskWait === 'poll') return this.pollTask(task, op, Date.now() + timeoutMs, signal);
+    return awaitTask(this, task, op, { signal, timeoutMs });
+  }
+
+  /** Polls the task (backing off to 1 s) until it ends or `deadline` passes. */
+  async pollTask(task: MoRef, op: string, deadline: number, signal?: AbortSignal): Promise<Node> {
     let delay = 100;
     for (;;) {
       const [o] = await this.retrieve([task], ['info'], signal);
-      const info = o?.props.info;
-      const state = text(info?.state);
-      if (state === 'success') return info?.result;
-      if (state === 'error') {
-        const fault = info?.error?.fault;
-        const type = xsiType(fault);
-        const msg = text(info?.error?.localizedMessage) ?? '';
-        if (type) throw vimFault(type, op, msg);
-        throw new TaskFailed(`${op}: task failed${msg ? `: ${msg}` : ''}`);
-      }
-      if (!o) throw vimFault('ManagedObjectNotFound', op, `task ${task.value} vanished`);
+      const done = taskOutcome(o?.props.info, op);
+      if (done) return done.result;
+      if (!o) throw new TaskFailed(`${op}: task ${task.value} vanished (vCenter restarted?)`);
+      if (Date.now() + delay > deadline) throw taskTimeout(op, task);
       await sleep(delay, signal);
       delay = Math.min(delay * 2, 1_000);
     }
@@ -246,37 +271,72 @@ export class VimClient {
     return p;
   }
 
+  /**
+   * Keys of the given global custom attributes that exist, without defining any: for read-only callers
+   * (observe, plan, listing). An attribute not defined yet is on no object.
+   */
+  async existingFieldKeys(names: string[], signal?: AbortSignal): Promise<Map<string, number>> {
+    if (names.every((n) => this.known.has(n))) return this.known;
+    const known = this.known;
+    for (const [name, key] of await this.definedFields(signal))
+      if (names.includes(name)) known.set(name, key);
+    return known;
+  }
+
+  private async definedFields(signal?: AbortSignal): Promise<Map<string, number>> {
+    const sc = await this.serviceContent(signal);
+    const [o] = await this.retrieve([sc.customFieldsManager], ['field'], signal);
+    return new Map(
+      arr(o?.props.field?.CustomFieldDef).map((d: Node) => [text(d.name) ?? '', Number(text(d.key))]),
+    );
+  }
+
   private async defineField(name: string, signal?: AbortSignal): Promise<number> {
     const sc = await this.serviceContent(signal);
-    const existing = async () => {
-      const [o] = await this.retrieve([sc.customFieldsManager], ['field'], signal);
-      const def = arr(o?.props.field?.CustomFieldDef).find((d: Node) => text(d.name) === name);
-      return def ? Number(text(def.key)) : undefined;
-    };
-    const found = await existing();
-    if (found !== undefined) return found;
+    const known = this.known;
+    const found = (await this.definedFields(signal)).get(name);
+    if (found !== undefined) {
+      known.set(name, found);
+      return found;
+    }
     try {
       const def = await this.invoke('AddCustomFieldDef', sc.customFieldsManager, el('name', name), {
         signal,
         idempotent: false,
       });
-      return Number(text(def?.key));
+      const key = Number(text(def?.key));
+      known.set(name, key);
+      return key;
     } catch (err) {
       // Defined concurrently by another installation or process: use theirs.
-      const again = await existing();
-      if (again !== undefined) return again;
+      const again = (await this.definedFields(signal)).get(name);
+      if (again !== undefined) {
+        known.set(name, again);
+        return again;
+      }
       throw err;
     }
   }
 
   async setField(entity: MoRef, key: number, value: string, signal?: AbortSignal): Promise<void> {
     const sc = await this.serviceContent(signal);
-    await this.invoke(
-      'SetField',
-      sc.customFieldsManager,
-      moRefXml('entity', entity) + el('key', key) + el('value', value),
-      { signal, idempotent: true },
-    );
+    try {
+      await this.invoke(
+        'SetField',
+        sc.customFieldsManager,
+        moRefXml('entity', entity) + el('key', key) + el('value', value),
+        { signal, idempotent: true },
+      );
+    } catch (err) {
+      if (!(err instanceof InvalidArgument)) throw err;
+      // The key is not defined (any more): the server lost the attribute (a simulator restarted) or it was
+      // removed. Look the keys up again on the next attempt (retryable: VimError maps to Transient).
+      this.fieldKeys = new Map();
+      this.known = new Map();
+      throw new VimError(
+        `SetField: custom attribute key ${key} is not defined on this server; looked up again next time`,
+      );
+    }
   }
 }
 

@@ -12,7 +12,7 @@ export async function startLocalVsphere({ cp, settings }: LocalPlatformContext):
   const { startVcsim } = await import('../emulators/vcsim/index.ts');
   // Tasks take a moment, as on a real vCenter, so the provider's waiting is visible.
   const sim = await startVcsim({
-    methodDelayMs: { CloneVM_Task: 500, PowerOnVM_Task: 200, Destroy_Task: 200 },
+    methodDelayMs: { CloneVm: 500, PowerOn: 200, Destroy: 200, LockHandoff: 0 },
   });
   try {
     await applyAll(

@@ -28,13 +28,25 @@ export interface Vcsim {
   fingerprintSha256: string;
   pid: number;
   logPath: string;
+  /**
+   * Stops the vcsim process (what a vCenter restart or outage looks like to clients: the proxy answers 502),
+   * leaving the proxy up. vcsim keeps its inventory and sessions in memory only, so they are lost.
+   */
+  kill(): Promise<void>;
+  /** Starts vcsim again on the same port with the same options: a fresh default inventory, no sessions. */
+  revive(): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface StartVcsimOptions {
   username?: string;
   password?: string;
-  /** vcsim `-method-delay`, e.g. `{ CloneVM_Task: 300 }` (ms): tasks really run asynchronously. */
+  /**
+   * vcsim `-method-delay` (ms). A method name (`CloneVM_Task`) delays that call's response; a task name
+   * (`CloneVm`, `PowerOn`, `PowerOff`, `Destroy`, `ReconfigVm`) delays the task after the call returned, so
+   * it really runs asynchronously. `LockHandoff: 0` lets reads of the task's VM proceed meanwhile (as
+   * vCenter does).
+   */
   methodDelayMs?: Record<string, number>;
   /** vcsim `-delay`: every method's response delay (ms). */
   delayMs?: number;
@@ -78,7 +90,7 @@ export async function startVcsim(opts: StartVcsimOptions = {}): Promise<Vcsim> {
           .join(','),
       );
     if (opts.delayMs) args.push('-delay', String(opts.delayMs));
-    const proc = group.start('vcsim', bin, args, dir);
+    let proc = group.start('vcsim', bin, args, dir);
     const endpoint = `https://127.0.0.1:${port}/sdk`;
     if ((await waitReady(endpoint, cert, proc, opts.readyTimeoutMs ?? 30_000)) === 'ready') {
       let proxy: VimProxy;
@@ -99,6 +111,14 @@ export async function startVcsim(opts: StartVcsimOptions = {}): Promise<Vcsim> {
         fingerprintSha256,
         pid: proc.child.pid!,
         logPath: proc.logPath,
+        async kill() {
+          await group.stopOne(proc);
+        },
+        async revive() {
+          proc = group.start('vcsim', bin, args, dir);
+          if ((await waitReady(endpoint, cert, proc, opts.readyTimeoutMs ?? 30_000)) !== 'ready')
+            throw new Error(`vcsim did not start again:\n${logTail(proc.logPath)}`);
+        },
         async stop() {
           await proxy.close();
           await group.stopAll();

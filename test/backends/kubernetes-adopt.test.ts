@@ -98,7 +98,13 @@ function vm(id: string): InstanceDesired {
     templateHash: 'v1',
     sshKeys: [{ user: 'ubuntu', key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest test@example' }],
     interfaces: [{ networkId: 'net-1', subnetId: 'subnet-1', ingress: [] }],
-    runtime: { kind: 'virtualMachine', image: 'datumcloud/ubuntu-2204-lts', diskSizeGiB: 20, ports: [], files: [] },
+    runtime: {
+      kind: 'virtualMachine',
+      image: 'datumcloud/ubuntu-2204-lts',
+      diskSizeGiB: 20,
+      ports: [],
+      files: [],
+    },
   };
 }
 
@@ -124,7 +130,9 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
       .map((l) => JSON.parse(l) as AuditEvent)
       .filter((e) => e.user.username === USER);
   /** The backend's stored writes (dry runs excluded) while `fn` runs, as `verb resource ns/name`. */
-  const writesDuring = async (fn: () => Promise<unknown>): Promise<{ stored: string[]; dryRuns: string[] }> => {
+  const writesDuring = async (
+    fn: () => Promise<unknown>,
+  ): Promise<{ stored: string[]; dryRuns: string[] }> => {
     const from = events().length;
     await fn();
     const w = events()
@@ -162,7 +170,11 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
     admin = edge.cp.client();
     backend = createKubernetesBackend({ backendConfig: { kubevirt: 'true', managedBy: 'adopt-test' } });
     const user = edge.cp.userKubeconfig(USER);
-    ctx = backendContext(toKubeconfigYaml(user.connection, 'u'), { kubevirt: 'true' }, { [CITY_LABEL]: 'DFW' });
+    ctx = backendContext(
+      toKubeconfigYaml(user.connection, 'u'),
+      { kubevirt: 'true' },
+      { [CITY_LABEL]: 'DFW' },
+    );
     await backend.ensureNetwork(ctx, {
       id: 'net-1',
       owner: owner('NetworkContext', 'net-1'),
@@ -202,7 +214,10 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
     assert.deepEqual(adopted.stored, [`patch pods ${ns}/${name}`], 'one write for two adopt calls');
     const before = await backend.planInstance(ctx, adopter);
     assert.equal(before.action, 'update');
-    assert.ok(before.changes.some((c) => /adopted; accepted as it is/.test(c)), before.changes.join('\n'));
+    assert.ok(
+      before.changes.some((c) => /adopted; accepted as it is/.test(c)),
+      before.changes.join('\n'),
+    );
 
     const o = await running(adopter);
     assert.equal(o.providerId, kept.providerId, 'the adopted Pod, by its own name');
@@ -210,7 +225,9 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
     assert.equal(pod.metadata.uid, uid, 'never replaced');
     assert.equal(pod.metadata.labels?.['datum.net/instance'], 'adopter', 'selected by the adopter policy');
     assert.equal(pod.metadata.annotations?.['datum.net/adopted'], 'true');
-    const pods = await admin.list(POD, { labelSelector: 'datum.net/managed-by=adopt-test,datum.net/kind=instance' });
+    const pods = await admin.list(POD, {
+      labelSelector: 'datum.net/managed-by=adopt-test,datum.net/kind=instance',
+    });
     assert.deepEqual(
       pods.items.map((p) => p.metadata.uid),
       [uid],
@@ -224,7 +241,7 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
     assert.equal(
       (await get(CONFIG_MAP, ns, `${name}-files`))!.metadata.labels?.['datum.net/id'],
       'adopter',
-      'its released data objects are the adopter\'s now',
+      "its released data objects are the adopter's now",
     );
     assert.deepEqual(await backend.planInstance(ctx, adopter), { action: 'none', changes: [] });
 
@@ -246,13 +263,17 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
     await running(newImage);
     const repatched = (await get(POD, ns, name))!;
     assert.equal(repatched.metadata.uid, uid);
-    assert.equal((repatched.spec?.containers as { image: string }[])[0]!.image, 'nginx:1.28');
+    assert.equal((repatched.spec as { containers: { image: string }[] }).containers[0]!.image, 'nginx:1.28');
     const newEnv = sandbox('adopter', 'h3', 'nginx:1.28', 'two');
     const plan3 = await backend.planInstance(ctx, newEnv);
     assert.deepEqual(plan3.changes, [
       'container app: environment: cannot change in place, and an adopted Pod is never replaced',
     ]);
-    await rejects(backend.ensureInstance(ctx, newEnv), 'Unsupported', /container app: environment.*never replaced/);
+    await rejects(
+      backend.ensureInstance(ctx, newEnv),
+      'Unsupported',
+      /container app: environment.*never replaced/,
+    );
     assert.equal((await get(POD, ns, name))!.metadata.uid, uid, 'kept');
     assert.ok(!JSON.stringify(plan3).includes(SECRET_ENV));
 
@@ -275,7 +296,10 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
     assert.equal(obj.metadata.uid, uid, 'never replaced');
     assert.equal(obj.spec.template.metadata.labels['datum.net/instance'], 'adopter-vm');
     assert.deepEqual(await backend.planInstance(ctx, vm('adopter-vm')), { action: 'none', changes: [] });
-    await eventually(async () => (await backend.deleteInstance(ctx, 'adopter-vm')).gone, 'adopter-vm deleted');
+    await eventually(
+      async () => (await backend.deleteInstance(ctx, 'adopter-vm')).gone,
+      'adopter-vm deleted',
+    );
     assert.equal(await get(VM, ns, name), undefined);
   });
 
@@ -288,7 +312,9 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
     await plant('theirs', { labels: { 'datum.net/managed-by': 'someone-else', 'datum.net/id': 'x' } });
     const cm = await admin.create(CONFIG_MAP, { metadata: { name: 'boss', namespace: 'foreign' } });
     await plant('controlled', {
-      ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'boss', uid: cm.metadata.uid!, controller: true }],
+      ownerReferences: [
+        { apiVersion: 'v1', kind: 'ConfigMap', name: 'boss', uid: cm.metadata.uid!, controller: true },
+      ],
     });
     const handmade = await plant('handmade');
     const refused = await writesDuring(async () => {
@@ -303,7 +329,11 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
         /controller ConfigMap boss/,
       );
       await rejects(backend.adoptInstance(ctx, 'foreign/missing', sandbox('steal-3')), 'NotFound', /no Pod/);
-      await rejects(backend.adoptInstance(ctx, 'not-a-provider-id', sandbox('steal-4')), 'InvalidConfiguration', /namespace\/name/);
+      await rejects(
+        backend.adoptInstance(ctx, 'not-a-provider-id', sandbox('steal-4')),
+        'InvalidConfiguration',
+        /namespace\/name/,
+      );
     });
     assert.deepEqual(refused.stored, []);
 
@@ -353,7 +383,11 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
         `NetworkPolicy ${ns}/watched: ingress rules`,
       ]);
     });
-    assert.deepEqual(observed, { stored: [], dryRuns: [] }, 'observe and plan of an existing Pod write nothing');
+    assert.deepEqual(
+      observed,
+      { stored: [], dryRuns: [] },
+      'observe and plan of an existing Pod write nothing',
+    );
     await eventually(async () => (await backend.deleteInstance(ctx, 'watched')).gone, 'watched deleted');
   });
 });

@@ -177,7 +177,10 @@ describe('kubernetes backend under deploy/kubernetes/downstream-rbac.yaml', { ti
     await backend.adoptInstance(ctx, a.providerId, e);
     assert.equal((await running(e)).providerId, a.providerId);
     assert.deepEqual(await backend.planInstance(ctx, e), { action: 'none', changes: [] });
-    assert.equal((await backend.planInstance(ctx, sandbox('inst-f', 'h1', 'x', '192.0.2.0/24'))).action, 'create');
+    assert.equal(
+      (await backend.planInstance(ctx, sandbox('inst-f', 'h1', 'x', '192.0.2.0/24'))).action,
+      'create',
+    );
     const seen = await backend.observeInstance(ctx, { id: 'inst-e', providerId: a.providerId });
     assert.equal(seen?.powerState, 'running');
     // B: a VM replaced for a new template, then deleted.

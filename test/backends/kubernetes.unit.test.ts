@@ -1,6 +1,7 @@
 /** The Kubernetes backend's pure parts: settings, credentials, names, the Pod/VM/policy it writes, states, errors. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseProviderId } from '../../src/backends/kubernetes/adopt.ts';
 import { policySpec } from '../../src/backends/kubernetes/firewall.ts';
 import {
   clusterConfigFromCredentials,
@@ -12,7 +13,6 @@ import {
   toBackendError,
 } from '../../src/backends/kubernetes/index.ts';
 import { buildVirtualMachine, cloudInit, vmState } from '../../src/backends/kubernetes/kubevirt.ts';
-import { parseProviderId } from '../../src/backends/kubernetes/adopt.ts';
 import { buildPod, podState } from '../../src/backends/kubernetes/pod.ts';
 import { diffPod, podLines } from '../../src/backends/kubernetes/workload-diff.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
@@ -309,10 +309,14 @@ describe('kubernetes backend (unit)', () => {
       toBackendError(errorFromResponse(403, { message: 'forbidden' }), 'op').reason,
       'CredentialsInvalid',
     );
-    const quota = 'pods "x" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0';
+    const quota =
+      'pods "x" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0';
     assert.equal(toBackendError(errorFromResponse(403, { message: quota }), 'op').reason, 'QuotaExceeded');
     const pss = 'pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true';
-    assert.equal(toBackendError(errorFromResponse(403, { message: pss }), 'op').reason, 'InvalidConfiguration');
+    assert.equal(
+      toBackendError(errorFromResponse(403, { message: pss }), 'op').reason,
+      'InvalidConfiguration',
+    );
   });
 
   it('offers adopt, observe and plan; a provider id is namespace/name', () => {
@@ -342,7 +346,10 @@ describe('kubernetes backend (unit)', () => {
     const d = diffPod(live, want);
     assert.deepEqual(d.images, [{ index: 0, name: 'app', from: 'nginx:1.26', to: 'nginx:1.27' }]);
     assert.deepEqual(d.fixed, ['container app: environment']);
-    assert.deepEqual(podLines(d), ['container app image: nginx:1.26 → nginx:1.27', 'container app: environment']);
+    assert.deepEqual(podLines(d), [
+      'container app image: nginx:1.26 → nginx:1.27',
+      'container app: environment',
+    ]);
     assert.ok(!JSON.stringify(d).includes('changed') && !JSON.stringify(d).includes('hello'));
   });
 });

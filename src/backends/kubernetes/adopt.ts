@@ -10,6 +10,7 @@
  *   labels the Instance's NetworkPolicy selects. An adopted workload is never deleted to be replaced.
  */
 import { BackendError, type InstanceDesired } from '../../datum/backend.ts';
+import type { JsonPatchOp } from '../../runtime/client/interface.ts';
 import type { KubeObject, ResourceType } from '../../runtime/client/types.ts';
 import {
   ANN_ADOPTED,
@@ -22,8 +23,8 @@ import {
 } from './labels.ts';
 import { workloadLabels } from './pod.ts';
 import { POD, type Session } from './session.ts';
-import { diffPod, diffVm, pointer } from './workload-diff.ts';
 import { findWorkloads, requireKubeVirt, workloadType } from './workload.ts';
+import { diffPod, diffVm, pointer } from './workload-diff.ts';
 
 const DNS = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
@@ -64,7 +65,10 @@ export async function adoptInstance(
   const what = `${r.kind} ${namespace}/${name}`;
   const obj = await s.find(`get ${what}`, (c) => c.get(r, name, namespace));
   if (!obj || obj.metadata.deletionTimestamp)
-    throw new BackendError('NotFound', `no ${what} to adopt (a ${d.runtime.kind} Instance adopts a ${r.kind})`);
+    throw new BackendError(
+      'NotFound',
+      `no ${what} to adopt (a ${d.runtime.kind} Instance adopts a ${r.kind})`,
+    );
   const whose = otherOwner(s, obj, d);
   if (whose) throw new BackendError('AdoptionConflict', `${what} is managed by ${whose}: not adopting it`);
   if (obj.metadata.labels?.[LABEL_MANAGED_BY] === s.managedBy) return { providerId: `${namespace}/${name}` };
@@ -118,20 +122,28 @@ export async function acceptAdopted(
   if (r === POD) {
     const diff = diffPod(obj, want);
     if (diff.fixed.length) throw refuse(what, 'Pod', diff.fixed);
-    const ops = [
+    const ops: JsonPatchOp[] = [
       { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
       ...diff.images.flatMap((i) => [
-        { op: 'test', path: `/spec/containers/${i.index}/name`, value: i.name },
-        { op: 'replace', path: `/spec/containers/${i.index}/image`, value: i.to },
+        { op: 'test' as const, path: `/spec/containers/${i.index}/name`, value: i.name },
+        { op: 'replace' as const, path: `/spec/containers/${i.index}/image`, value: i.to },
       ]),
-      ...Object.entries(labels).map(([k, v]) => ({ op: 'add', path: `/metadata/labels/${pointer(k)}`, value: v })),
+      ...Object.entries(labels).map(([k, v]) => ({
+        op: 'add' as const,
+        path: `/metadata/labels/${pointer(k)}`,
+        value: v,
+      })),
       { op: 'add', path: `/metadata/annotations/${pointer(ANN_TEMPLATE)}`, value: d.templateHash },
     ];
     updated = await s.call(`converge adopted ${what}`, (c) =>
       c.patch(r, name, namespace, { type: 'json', patch: ops }),
     );
     if (diff.images.length)
-      s.log.info('set the images of an adopted Pod in place', { instance: d.id, pod: what, images: diff.images });
+      s.log.info('set the images of an adopted Pod in place', {
+        instance: d.id,
+        pod: what,
+        images: diff.images,
+      });
   } else {
     const diffs = diffVm(obj, want);
     if (diffs.length) throw refuse(what, 'VirtualMachine', diffs);

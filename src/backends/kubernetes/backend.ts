@@ -98,7 +98,11 @@ export class KubernetesBackend implements Backend {
     return release(this.session(ctx), id);
   }
 
-  adoptInstance(ctx: BackendContext, providerId: string, desired: InstanceDesired): Promise<{ providerId: string }> {
+  adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    desired: InstanceDesired,
+  ): Promise<{ providerId: string }> {
     return adoption.adoptInstance(this.session(ctx), providerId, desired);
   }
 

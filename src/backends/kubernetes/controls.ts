@@ -8,14 +8,18 @@
  *   create it in dry-run mode first, so a Pod it would refuse (validation, quota, Pod Security admission) is
  *   an error of the plan, not a `create` that fails later.
  */
-import { BackendError, type InstanceDesired, type InstanceObserved, type InstancePlan } from '../../datum/backend.ts';
+import {
+  BackendError,
+  type InstanceDesired,
+  type InstanceObserved,
+  type InstancePlan,
+} from '../../datum/backend.ts';
 import { parseProviderId } from './adopt.ts';
 import { normalise, policySpec } from './firewall.ts';
 import { ANN_ADOPTED, ANN_TEMPLATE, idOf, LABEL_MANAGED_BY, objectName, projectNamespace } from './labels.ts';
 import { changedKeys, type DataObject } from './payload.ts';
 import { podState } from './pod.ts';
 import { CONFIG_MAP, NETWORK_POLICY, POD, SECRET, type Session, VIRTUAL_MACHINE } from './session.ts';
-import { diffPod, diffVm, podLines } from './workload-diff.ts';
 import {
   buildWorkload,
   findAdopted,
@@ -26,6 +30,7 @@ import {
   sensitiveValues,
   workloadType,
 } from './workload.ts';
+import { diffPod, diffVm, podLines } from './workload-diff.ts';
 
 export async function observeInstance(
   s: Session,
@@ -63,7 +68,8 @@ async function dataChanges(
     }
     const keys = changedKeys(found, o);
     // Key names only (file keys, env names): never a value.
-    if (keys.length) out.push(`${what}: ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''} changed`);
+    if (keys.length)
+      out.push(`${what}: ${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''} changed`);
     else if (
       !found.metadata.ownerReferences?.some((x) => x.uid === owner) ||
       found.metadata.labels?.[LABEL_MANAGED_BY] !== s.managedBy ||
@@ -80,7 +86,9 @@ async function policyChanges(s: Session, namespace: string, d: InstanceDesired):
   const found = await s.find(`get ${what}`, (c) => c.get(NETWORK_POLICY, name, namespace));
   if (!found) return [`${what}: created`];
   const want = policySpec(d.id, d.interfaces[0]?.ingress ?? []);
-  return JSON.stringify(normalise(found.spec)) === JSON.stringify(normalise(want)) ? [] : [`${what}: ingress rules`];
+  return JSON.stringify(normalise(found.spec)) === JSON.stringify(normalise(want))
+    ? []
+    : [`${what}: ingress rules`];
 }
 
 export async function planInstance(
@@ -98,7 +106,9 @@ export async function planInstance(
   if (!obj) {
     const want = buildWorkload(s, d, objectName(d.id), home, topology);
     // A missing namespace (404) is created by ensure first: nothing to ask the API server then.
-    await s.find(`dry-run create ${r.kind} ${home}/${objectName(d.id)}`, (c) => c.create(r, want, { dryRun: true }));
+    await s.find(`dry-run create ${r.kind} ${home}/${objectName(d.id)}`, (c) =>
+      c.create(r, want, { dryRun: true }),
+    );
     return { action: 'create', changes: [] };
   }
   const namespace = obj.metadata.namespace!;

@@ -39,7 +39,11 @@ function volumesView(spec: Obj) {
     const src = obj(v.configMap ?? v.secret);
     return {
       name: v.name,
-      from: v.configMap ? `configMap ${String(src.name)}` : v.secret ? `secret ${String(src.secretName)}` : 'other',
+      from: v.configMap
+        ? `configMap ${String(src.name)}`
+        : v.secret
+          ? `secret ${String(src.secretName)}`
+          : 'other',
       items: arr(src.items).map((i) => [i.key, i.path, i.mode ?? null]),
     };
   });
@@ -89,9 +93,13 @@ export function diffPod(live: KubeObject, want: KubeObject): PodDiff {
       fixed.push(`container ${String(l.name)}: not in the Instance`);
   if (!same(volumesView(ls), volumesView(ws))) fixed.push('volumes (files)');
   if (!same(sorted(ls.nodeSelector), sorted(ws.nodeSelector)))
-    fixed.push(`node selector: ${JSON.stringify(sorted(ls.nodeSelector))} → ${JSON.stringify(sorted(ws.nodeSelector))}`);
+    fixed.push(
+      `node selector: ${JSON.stringify(sorted(ls.nodeSelector))} → ${JSON.stringify(sorted(ws.nodeSelector))}`,
+    );
   if (!same(tolerations(ls), tolerations(ws)))
-    fixed.push(`tolerations: ${tolerations(ls).join(',') || 'none'} → ${tolerations(ws).join(',') || 'none'}`);
+    fixed.push(
+      `tolerations: ${tolerations(ls).join(',') || 'none'} → ${tolerations(ws).join(',') || 'none'}`,
+    );
   return { fixed, images };
 }
 

@@ -82,9 +82,7 @@ export async function findAdopted(s: Session, r: ResourceType, id: string): Prom
   const list = await s.call(`list ${r.kind} ${id}`, (c) =>
     c.list(r, { labelSelector: selector(s.managedBy, 'instance', id) }),
   );
-  return list.items.find(
-    (o) => o.metadata.annotations?.[ANN_ADOPTED] === 'true' && idOf(o.metadata) === id,
-  );
+  return list.items.find((o) => o.metadata.annotations?.[ANN_ADOPTED] === 'true' && idOf(o.metadata) === id);
 }
 
 /** The workload's state as it is (`upToDate` false); `nics` address slots, the first one filled. */

@@ -54,6 +54,9 @@ function otherOwner(s: Session, obj: KubeObject, d: InstanceDesired): string | u
   return o ? `${o.kind} ${o.namespace}/${o.name}` : `another object (${id ?? uid})`;
 }
 
+const isConflict = (err: unknown) =>
+  err instanceof BackendError && (err.cause as { status?: number } | undefined)?.status === 409;
+
 export async function adoptInstance(
   s: Session,
   providerId: string,
@@ -61,6 +64,22 @@ export async function adoptInstance(
 ): Promise<{ providerId: string }> {
   const { namespace, name } = parseProviderId(providerId);
   if (d.runtime.kind === 'virtualMachine') await requireKubeVirt(s);
+  // A busy workload (its status written by a kubelet) may change between read and write: read it again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await adoptOnce(s, namespace, name, d);
+    } catch (err) {
+      if (!isConflict(err) || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function adoptOnce(
+  s: Session,
+  namespace: string,
+  name: string,
+  d: InstanceDesired,
+): Promise<{ providerId: string }> {
   const r = workloadType(d);
   const what = `${r.kind} ${namespace}/${name}`;
   const obj = await s.find(`get ${what}`, (c) => c.get(r, name, namespace));
@@ -81,7 +100,7 @@ export async function adoptInstance(
       `this Instance already runs as ${mine[0]!.obj.metadata.namespace}/${mine[0]!.obj.metadata.name}; adopting ${namespace}/${name} too would leave one unmanaged`,
     );
   const meta = ownerMeta(s.managedBy, 'instance', d.id, d.owner);
-  // The resourceVersion makes two adopters racing for it conflict: the loser retries and sees our marks.
+  // The resourceVersion makes two adopters racing for it conflict: the loser reads again and sees our marks.
   await s.call(`adopt ${what}`, (c) =>
     c.patch(r, name, namespace, {
       type: 'merge',
@@ -123,7 +142,6 @@ export async function acceptAdopted(
     const diff = diffPod(obj, want);
     if (diff.fixed.length) throw refuse(what, 'Pod', diff.fixed);
     const ops: JsonPatchOp[] = [
-      { op: 'test', path: '/metadata/resourceVersion', value: obj.metadata.resourceVersion },
       ...diff.images.flatMap((i) => [
         { op: 'test' as const, path: `/spec/containers/${i.index}/name`, value: i.name },
         { op: 'replace' as const, path: `/spec/containers/${i.index}/image`, value: i.to },
@@ -152,7 +170,6 @@ export async function acceptAdopted(
         type: 'merge',
         patch: {
           metadata: {
-            resourceVersion: obj.metadata.resourceVersion,
             labels,
             annotations: { [ANN_TEMPLATE]: d.templateHash },
           },

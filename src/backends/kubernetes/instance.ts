@@ -25,7 +25,7 @@ import {
   selector,
 } from './labels.ts';
 import { ensureNamespace } from './network.ts';
-import { ensurePayload } from './payload.ts';
+import { deletePayload, ensurePayload } from './payload.ts';
 import { podState, workloadLabels } from './pod.ts';
 import { CONFIG_MAP, NETWORK_POLICY, SECRET, type Session } from './session.ts';
 import {
@@ -151,15 +151,19 @@ export async function deleteInstance(s: Session, id: string): Promise<DeleteResu
   const namespaces = new Set(
     [...leftovers.items, ...data.items, ...secrets.items].map((o) => o.metadata.namespace!),
   );
-  for (const ns of namespaces) await deleteFirewall(s, ns, id);
-  // By name as found: an adopted workload's data objects are named after it, not after the id.
+  for (const ns of namespaces) {
+    await deleteFirewall(s, ns, id);
+    await deletePayload(s, objectName(id), ns);
+  }
+  // An adopted workload's data objects are named after it, not after the id: those found by label.
   for (const [r, items] of [
     [CONFIG_MAP, data.items],
     [SECRET, secrets.items],
   ] as const)
     for (const o of items)
-      await s.find(`delete ${r.kind} ${o.metadata.namespace}/${o.metadata.name}`, (c) =>
-        c.delete(r, o.metadata.name!, o.metadata.namespace),
-      );
+      if (!o.metadata.name!.startsWith(`${objectName(id)}-`))
+        await s.find(`delete ${r.kind} ${o.metadata.namespace}/${o.metadata.name}`, (c) =>
+          c.delete(r, o.metadata.name!, o.metadata.namespace),
+        );
   return { gone: true };
 }

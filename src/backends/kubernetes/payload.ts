@@ -100,3 +100,12 @@ export function changedKeys(found: KubeObject, o: DataObject): string[] {
   const keys = new Set([...Object.keys(current), ...Object.keys(o.data)]);
   return [...keys].filter((k) => current[k] !== o.data[k]).sort();
 }
+
+/** Deletes an Instance's data objects named after `base` (missing ones are fine). */
+export async function deletePayload(s: Session, base: string, namespace: string): Promise<void> {
+  for (const [r, name] of [
+    [CONFIG_MAP, `${base}-files`],
+    [SECRET, `${base}-secret`],
+  ] as const)
+    await s.find(`delete ${r.kind} ${namespace}/${name}`, (c) => c.delete(r, name, namespace));
+}

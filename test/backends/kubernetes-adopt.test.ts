@@ -7,7 +7,8 @@
  *   with the difference named and the Pod kept; deleting the adopter deletes it;
  * - another installation's Pod, a Pod under a controller, a missing one: refused, nothing written;
  * - observe and plan write nothing (plan's only write is a server-side dry run, which stores nothing); plan
- *   says create, none after convergence, and one line per difference, never a Secret value.
+ *   says create, none after convergence, and one line per difference, never a Secret value;
+ * - a released Pod is not ended with the project's last network (its namespace stays).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -389,5 +390,17 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
       'observe and plan of an existing Pod write nothing',
     );
     await eventually(async () => (await backend.deleteInstance(ctx, 'watched')).gone, 'watched deleted');
+  });
+
+  it('a released Pod keeps running when the project goes: its namespace stays', async () => {
+    const left = await running(sandbox('left'));
+    const [ns, name] = split(left.providerId);
+    await backend.release(ctx, 'instance', 'left');
+    await eventually(async () => (await backend.deleteSubnet(ctx, 'subnet-1')).gone, 'subnet deleted');
+    await eventually(async () => (await backend.deleteNetwork(ctx, 'net-1')).gone, 'network deleted');
+    const pod = await get(POD, ns, name);
+    assert.ok(pod && !pod.metadata.deletionTimestamp, 'the released Pod runs on');
+    const namespace = await admin.get(NAMESPACE, ns);
+    assert.ok(!namespace.metadata.deletionTimestamp, 'its namespace is not deleted');
   });
 });

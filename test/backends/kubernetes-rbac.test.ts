@@ -187,7 +187,7 @@ describe('kubernetes backend under deploy/kubernetes/downstream-rbac.yaml', { ti
     await running(vm('inst-b', 'h1'));
     await running(vm('inst-b', 'h2'));
     // D: a VM released.
-    await running(vm('inst-d', 'h1'));
+    const d = await running(vm('inst-d', 'h1'));
     assert.ok(
       (await backend.release(ctx, 'instance', 'inst-d')).released.some((r) =>
         r.startsWith('VirtualMachine '),
@@ -206,6 +206,21 @@ describe('kubernetes backend under deploy/kubernetes/downstream-rbac.yaml', { ti
     );
     for (const id of ['inst-b', 'inst-c', 'inst-e'])
       await eventually(async () => (await backend.deleteInstance(ctx, id)).gone, `${id} deleted`);
+    // The released VM would keep the project namespace (it runs on): its operator removes it.
+    const [dns, dname] = d.providerId.split('/') as [string, string];
+    const VM = type('kubevirt.io', 'VirtualMachine', 'virtualmachines', true);
+    await edge.cp.client().delete(VM, dname, dns);
+    await eventually(
+      () =>
+        edge.cp
+          .client()
+          .get(VM, dname, dns)
+          .then(
+            () => false,
+            () => true,
+          ),
+      'released VM removed by its operator',
+    );
     await eventually(async () => (await backend.deleteSubnet(ctx, 'subnet-1')).gone, 'subnet deleted');
     await eventually(async () => (await backend.deleteNetwork(ctx, 'net-1')).gone, 'network deleted');
     assert.deepEqual(await backend.listManaged(ctx), []);

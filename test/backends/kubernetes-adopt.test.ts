@@ -7,7 +7,8 @@
  *   with the difference named and the Pod kept; deleting the adopter deletes it;
  * - another installation's Pod, a Pod under a controller, a missing one: refused, nothing written;
  * - observe and plan write nothing (plan's only write is a server-side dry run, which stores nothing); plan
- *   says create, none after convergence, and one line per difference, never a Secret value;
+ *   says create, none after convergence, and one line per difference, never a Secret value; its dry run
+ *   surfaces an admission refusal (Pod Security) as InvalidConfiguration;
  * - a released Pod is not ended with the project's last network (its namespace stays).
  */
 import assert from 'node:assert/strict';
@@ -15,7 +16,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createKubernetesBackend, type KubernetesBackend } from '../../src/backends/kubernetes/index.ts';
+import {
+  createKubernetesBackend,
+  type KubernetesBackend,
+  projectNamespace,
+} from '../../src/backends/kubernetes/index.ts';
 import {
   type BackendContext,
   BackendError,
@@ -390,6 +395,20 @@ describe('kubernetes backend: adopt, observe, plan', { timeout: 240_000 }, () =>
       'observe and plan of an existing Pod write nothing',
     );
     await eventually(async () => (await backend.deleteInstance(ctx, 'watched')).gone, 'watched deleted');
+  });
+
+  it("plan's dry run surfaces what the API server would refuse (Pod Security admission)", async () => {
+    const d = sandbox('restricted');
+    d.owner = { ...d.owner, cluster: 'pss-project' };
+    const ns = projectNamespace('datum-', d.owner);
+    await admin.create(NAMESPACE, {
+      metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } },
+    });
+    const planned = await writesDuring(() =>
+      rejects(backend.planInstance(ctx, d), 'InvalidConfiguration', /violates PodSecurity/),
+    );
+    assert.deepEqual(planned.stored, []);
+    assert.equal(planned.dryRuns.length, 1);
   });
 
   it('a released Pod keeps running when the project goes: its namespace stays', async () => {

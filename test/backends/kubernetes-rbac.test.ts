@@ -1,8 +1,9 @@
 /**
  * deploy/kubernetes/downstream-rbac.yaml is exactly enough: against a downstream API server with the RBAC
  * authorizer, the backend authenticated as that service account creates, converges, replaces, releases and
- * deletes networks, subnets, sandbox and VM Instances, and the API server's audit log shows not one forbidden
- * answer to it and no granted verb it never used. A user without the binding gets CredentialsInvalid.
+ * deletes networks, subnets, sandbox and VM Instances, adopts a released Pod, plans and observes, and the API
+ * server's audit log shows not one forbidden answer to it and no granted verb it never used. A user without
+ * the binding gets CredentialsInvalid.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -169,13 +170,24 @@ describe('kubernetes backend under deploy/kubernetes/downstream-rbac.yaml', { ti
       }, `${d.id} running`);
     // A: converged in place (files, Secret files, policy), then released.
     await running(sandbox('inst-a', 'h1', 'one', '192.0.2.0/24'));
-    await running(sandbox('inst-a', 'h1', 'two', '198.51.100.0/24'));
+    const a = await running(sandbox('inst-a', 'h1', 'two', '198.51.100.0/24'));
     assert.ok((await backend.release(ctx, 'instance', 'inst-a')).released.length >= 4);
+    // E: the released A adopted by another Instance, planned (a dry-run create for F) and observed.
+    const e = sandbox('inst-e', 'h1', 'two', '198.51.100.0/24');
+    await backend.adoptInstance(ctx, a.providerId, e);
+    assert.equal((await running(e)).providerId, a.providerId);
+    assert.deepEqual(await backend.planInstance(ctx, e), { action: 'none', changes: [] });
+    assert.equal(
+      (await backend.planInstance(ctx, sandbox('inst-f', 'h1', 'x', '192.0.2.0/24'))).action,
+      'create',
+    );
+    const seen = await backend.observeInstance(ctx, { id: 'inst-e', providerId: a.providerId });
+    assert.equal(seen?.powerState, 'running');
     // B: a VM replaced for a new template, then deleted.
     await running(vm('inst-b', 'h1'));
     await running(vm('inst-b', 'h2'));
     // D: a VM released.
-    await running(vm('inst-d', 'h1'));
+    const d = await running(vm('inst-d', 'h1'));
     assert.ok(
       (await backend.release(ctx, 'instance', 'inst-d')).released.some((r) =>
         r.startsWith('VirtualMachine '),
@@ -189,11 +201,26 @@ describe('kubernetes backend under deploy/kubernetes/downstream-rbac.yaml', { ti
         .filter((m) => m.kind === 'instance')
         .map((m) => m.id)
         .sort(),
-      ['inst-b', 'inst-c'],
+      ['inst-b', 'inst-c', 'inst-e'],
       'released objects are not listed',
     );
-    for (const id of ['inst-b', 'inst-c'])
+    for (const id of ['inst-b', 'inst-c', 'inst-e'])
       await eventually(async () => (await backend.deleteInstance(ctx, id)).gone, `${id} deleted`);
+    // The released VM would keep the project namespace (it runs on): its operator removes it.
+    const [dns, dname] = d.providerId.split('/') as [string, string];
+    const VM = type('kubevirt.io', 'VirtualMachine', 'virtualmachines', true);
+    await edge.cp.client().delete(VM, dname, dns);
+    await eventually(
+      () =>
+        edge.cp
+          .client()
+          .get(VM, dname, dns)
+          .then(
+            () => false,
+            () => true,
+          ),
+      'released VM removed by its operator',
+    );
     await eventually(async () => (await backend.deleteSubnet(ctx, 'subnet-1')).gone, 'subnet deleted');
     await eventually(async () => (await backend.deleteNetwork(ctx, 'net-1')).gone, 'network deleted');
     assert.deepEqual(await backend.listManaged(ctx), []);

@@ -1,6 +1,7 @@
 /** The Kubernetes backend's pure parts: settings, credentials, names, the Pod/VM/policy it writes, states, errors. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseProviderId } from '../../src/backends/kubernetes/adopt.ts';
 import { policySpec } from '../../src/backends/kubernetes/firewall.ts';
 import {
   clusterConfigFromCredentials,
@@ -13,6 +14,7 @@ import {
 } from '../../src/backends/kubernetes/index.ts';
 import { buildVirtualMachine, cloudInit, vmState } from '../../src/backends/kubernetes/kubevirt.ts';
 import { buildPod, podState } from '../../src/backends/kubernetes/pod.ts';
+import { diffPod, podLines } from '../../src/backends/kubernetes/workload-diff.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
 import { BackendError, type InstanceDesired } from '../../src/datum/backend.ts';
 import { runningCondition } from '../../src/datum/reconcilers/capabilities.ts';
@@ -307,5 +309,47 @@ describe('kubernetes backend (unit)', () => {
       toBackendError(errorFromResponse(403, { message: 'forbidden' }), 'op').reason,
       'CredentialsInvalid',
     );
+    const quota =
+      'pods "x" is forbidden: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0';
+    assert.equal(toBackendError(errorFromResponse(403, { message: quota }), 'op').reason, 'QuotaExceeded');
+    const pss = 'pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true';
+    assert.equal(
+      toBackendError(errorFromResponse(403, { message: pss }), 'op').reason,
+      'InvalidConfiguration',
+    );
+  });
+
+  it('offers adopt, observe and plan; a provider id is namespace/name', () => {
+    const caps = new KubernetesBackend().capabilities();
+    assert.deepEqual([caps.adopt, caps.observe, caps.plan], [true, true, true]);
+    assert.deepEqual(parseProviderId('datum-a/inst-1'), { namespace: 'datum-a', name: 'inst-1' });
+    for (const bad of ['inst-1', 'a/b/c', 'A/b', '/b', 'a/'])
+      assert.throws(() => parseProviderId(bad), reason('InvalidConfiguration'), bad);
+  });
+
+  it('diffs a live Pod against the one it would build: server defaults ignored, images apart, no values', () => {
+    const s = resolveSettings({}, {});
+    const want = buildPod(s, 'm', sandbox(), 'inst-1', 'ns', {});
+    const live = structuredClone(want);
+    const spec = live.spec as {
+      containers: Record<string, unknown>[];
+      volumes: Record<string, Record<string, unknown>>[];
+      tolerations: unknown[];
+    };
+    // What the API server adds.
+    Object.assign(spec.containers[0]!, { imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/x' });
+    for (const v of spec.volumes) Object.assign(v.configMap ?? v.secret ?? {}, { defaultMode: 420 });
+    spec.tolerations.push({ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute' });
+    assert.deepEqual(diffPod(live, want), { fixed: [], images: [] });
+    spec.containers[0]!.image = 'nginx:1.26';
+    (spec.containers[0]!.env as { name: string; value?: string }[])[0]!.value = 'changed';
+    const d = diffPod(live, want);
+    assert.deepEqual(d.images, [{ index: 0, name: 'app', from: 'nginx:1.26', to: 'nginx:1.27' }]);
+    assert.deepEqual(d.fixed, ['container app: environment']);
+    assert.deepEqual(podLines(d), [
+      'container app image: nginx:1.26 → nginx:1.27',
+      'container app: environment',
+    ]);
+    assert.ok(!JSON.stringify(d).includes('changed') && !JSON.stringify(d).includes('hello'));
   });
 });

@@ -11,12 +11,15 @@ import type {
   DeleteResult,
   InstanceDesired,
   InstanceObserved,
+  InstancePlan,
   ManagedResource,
   NetworkDesired,
   NetworkObserved,
   SubnetDesired,
   SubnetObserved,
 } from '../../datum/backend.ts';
+import * as adoption from './adopt.ts';
+import * as controls from './controls.ts';
 import * as instances from './instance.ts';
 import { labelValue } from './labels.ts';
 import { listManaged, release } from './list.ts';
@@ -47,6 +50,10 @@ export class KubernetesBackend implements Backend {
       ...(s.kubevirt ? { images: Object.keys(s.images).sort() } : {}),
       // A sandbox is a Pod: its power state is its containers' state.
       reportsContainerState: true,
+      // Operator controls: the adopt annotation, ObserveOnly, plan (docs/kubernetes.md).
+      adopt: true,
+      observe: true,
+      plan: true,
     };
   }
 
@@ -89,6 +96,25 @@ export class KubernetesBackend implements Backend {
     id: string,
   ): Promise<{ released: string[] }> {
     return release(this.session(ctx), id);
+  }
+
+  adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    desired: InstanceDesired,
+  ): Promise<{ providerId: string }> {
+    return adoption.adoptInstance(this.session(ctx), providerId, desired);
+  }
+
+  observeInstance(
+    ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined> {
+    return controls.observeInstance(this.session(ctx), ref);
+  }
+
+  planInstance(ctx: BackendContext, desired: InstanceDesired): Promise<InstancePlan> {
+    return controls.planInstance(this.session(ctx), desired, ctx.location.topology);
   }
 
   close(): Promise<void> {

@@ -42,6 +42,11 @@ export function toBackendError(err: unknown, op: string, secrets: readonly strin
     });
   if (err instanceof ForbiddenError && /being terminated/.test(raw))
     return make('DependencyNotReady', raw, { retryAfterMs: 5_000 });
+  // Admission refusals answer 403 too: they are about the object, not the credentials.
+  if (err instanceof ForbiddenError && /exceeded quota|status unknown for quota/.test(raw))
+    return make('QuotaExceeded', raw, { retryAfterMs: 60_000 });
+  if (err instanceof ForbiddenError && /violates PodSecurity/.test(raw))
+    return make('InvalidConfiguration', raw);
   if (err instanceof UnauthorizedError || err instanceof ForbiddenError)
     return make(
       'CredentialsInvalid',

@@ -70,7 +70,7 @@ export async function ensureFirewall(
 }
 
 /** The API server fills defaults (e.g. protocol); compare what we set, in a stable key order. */
-function normalise(spec: unknown): unknown {
+export function normalise(spec: unknown): unknown {
   const sp = (spec ?? {}) as {
     podSelector?: unknown;
     policyTypes?: unknown;

@@ -1,8 +1,9 @@
 /**
  * Datum Instance → a Pod (sandbox) or a KubeVirt VirtualMachine (VM), named by the Instance id in the project
- * namespace, with its data objects and its NetworkPolicy. Per ensure: namespace, workload (created, adopted by
- * name after a crash, or replaced when the template hash changed: Pods are immutable), data objects owned by
- * it, policy; then observe. Deletion is awaited: a Pod in Terminating is not gone.
+ * namespace, with its data objects and its NetworkPolicy. Per ensure: namespace, workload (created, found by
+ * name after a crash, or replaced when the template hash changed: Pods are immutable; one taken over with the
+ * adopt annotation keeps its name and namespace and is never replaced, see adopt.ts), data objects owned by it,
+ * policy; then observe. Deletion is awaited: a Pod in Terminating is not gone.
  */
 import {
   BackendError,
@@ -11,10 +12,11 @@ import {
   type InstanceObserved,
 } from '../../datum/backend.ts';
 import { isAlreadyExists } from '../../runtime/client/errors.ts';
-import type { KubeObject, ResourceType } from '../../runtime/client/types.ts';
+import type { KubeObject } from '../../runtime/client/types.ts';
+import { acceptAdopted } from './adopt.ts';
 import { deleteFirewall, ensureFirewall } from './firewall.ts';
-import { buildVirtualMachine, cloudInit, vmiAddress, vmState } from './kubevirt.ts';
 import {
+  ANN_ADOPTED,
   ANN_TEMPLATE,
   LABEL_MANAGED_BY,
   LABEL_NETWORK,
@@ -23,44 +25,22 @@ import {
   selector,
 } from './labels.ts';
 import { ensureNamespace } from './network.ts';
-import { buildPayload, deletePayload, ensurePayload } from './payload.ts';
-import { buildPod, podState, workloadLabels } from './pod.ts';
+import { deletePayload, ensurePayload } from './payload.ts';
+import { podState, workloadLabels } from './pod.ts';
+import { CONFIG_MAP, NETWORK_POLICY, SECRET, type Session } from './session.ts';
 import {
-  CONFIG_MAP,
-  NETWORK_POLICY,
-  POD,
-  SECRET,
-  type Session,
-  VIRTUAL_MACHINE,
-  VIRTUAL_MACHINE_INSTANCE,
-} from './session.ts';
+  buildWorkload,
+  findAdopted,
+  findWorkloads,
+  observedOf,
+  payloadFor,
+  requireKubeVirt,
+  sensitiveValues,
+  workloadType,
+} from './workload.ts';
 
 export interface Placement {
   topology: Record<string, string>;
-}
-
-function sensitiveValues(d: InstanceDesired): string[] {
-  const files = (
-    d.runtime.kind === 'virtualMachine' ? d.runtime.files : d.runtime.containers.flatMap((c) => c.files)
-  )
-    .filter((f) => f.sensitive)
-    .flatMap((f) => [f.data, Buffer.from(f.data, 'base64').toString('utf8')]);
-  const env =
-    d.runtime.kind === 'sandbox' ? d.runtime.containers.flatMap((c) => c.env.filter((e) => e.sensitive)) : [];
-  return [...files, ...env.map((e) => e.value)];
-}
-
-async function requireKubeVirt(s: Session): Promise<void> {
-  if (!s.settings.kubevirt)
-    throw new BackendError(
-      'Unsupported',
-      'virtual machines need KubeVirt in the downstream cluster; this ProviderConfig does not enable it (config kubevirt: "true")',
-    );
-  if (!(await s.hasKubeVirt()))
-    throw new BackendError(
-      'Unsupported',
-      'the downstream cluster does not serve kubevirt.io/v1 VirtualMachines: install KubeVirt there, or set config kubevirt: "false"',
-    );
 }
 
 export async function ensureInstance(
@@ -72,28 +52,41 @@ export async function ensureInstance(
   const s = session.redacting(sensitiveValues(d));
   const vm = d.runtime.kind === 'virtualMachine';
   if (vm) await requireKubeVirt(s);
-  const r: ResourceType = vm ? VIRTUAL_MACHINE : POD;
-  const namespace = await ensureNamespace(s, d.owner);
-  const name = objectName(d.id);
+  const r = workloadType(d);
+  const home = await ensureNamespace(s, d.owner);
+  let obj = await s.find(`get ${r.kind} ${home}/${objectName(d.id)}`, (c) =>
+    c.get(r, objectName(d.id), home),
+  );
+  // An adopted workload keeps its own name and namespace; it is found by our marks.
+  obj ??= await findAdopted(s, r, d.id);
+  const namespace = obj?.metadata.namespace ?? home;
+  const name = obj?.metadata.name ?? objectName(d.id);
   const what = `${r.kind} ${namespace}/${name}`;
-  const want = vm
-    ? buildVirtualMachine(s.settings, s.managedBy, d, name, namespace, where.topology)
-    : buildPod(s.settings, s.managedBy, d, name, namespace, where.topology);
+  const want = buildWorkload(s, d, name, namespace, where.topology);
 
-  let obj = await s.find(`get ${what}`, (c) => c.get(r, name, namespace));
   if (obj && obj.metadata.labels?.[LABEL_MANAGED_BY] !== s.managedBy)
     throw new BackendError(
       'InvalidConfiguration',
       `${what} exists and is not managed by this provider installation; remove or rename it`,
     );
   if (obj?.metadata.deletionTimestamp) return observe(s, d, obj, false);
-  if (obj && obj.metadata.annotations?.[ANN_TEMPLATE] !== d.templateHash) {
+  const adopted = obj?.metadata.annotations?.[ANN_ADOPTED] === 'true';
+  if (obj && adopted) {
+    // Never replaced: converged in place where it can be, else the differences are reported.
+    if (!vm && podState(obj).ended)
+      throw new BackendError(
+        'Unsupported',
+        `adopted ${what} ended (${String(obj.status?.phase)}); an adopted workload is never replaced: delete it, and the Instance creates its own once the adopt annotation is removed`,
+      );
+    if (obj.metadata.annotations?.[ANN_TEMPLATE] !== d.templateHash)
+      obj = await acceptAdopted(s, r, d, obj, want);
+  } else if (obj && obj.metadata.annotations?.[ANN_TEMPLATE] !== d.templateHash) {
     // Pods are immutable, and a VM's template applies at its next start: replace either one.
     s.log.info('replacing the workload for a new template', { instance: d.id, object: what });
     await s.find(`delete ${what}`, (c) => c.delete(r, name, namespace, { propagationPolicy: 'Background' }));
     return observe(s, d, obj, false);
   }
-  if (obj && !vm && podState(obj).ended) {
+  if (obj && !adopted && !vm && podState(obj).ended) {
     s.log.info('replacing an ended Pod', { instance: d.id, pod: what, phase: obj.status?.phase });
     await s.find(`delete ${what}`, (c) => c.delete(r, name, namespace, { gracePeriodSeconds: 0 }));
     return observe(s, d, obj, true);
@@ -114,17 +107,7 @@ export async function ensureInstance(
     controller: true,
     blockOwnerDeletion: false,
   };
-  const files =
-    d.runtime.kind === 'virtualMachine' ? d.runtime.files : d.runtime.containers.flatMap((c) => c.files);
-  const secretEnv =
-    d.runtime.kind === 'sandbox'
-      ? d.runtime.containers.flatMap((c) =>
-          c.env.filter((e) => e.sensitive).map((e) => ({ container: c.name, name: e.name, value: e.value })),
-        )
-      : [];
-  const payload = vm
-    ? buildPayload(name, [], [], { userdata: Buffer.from(cloudInit(d)).toString('base64') })
-    : buildPayload(name, files, secretEnv);
+  const payload = payloadFor(d, name);
   await ensurePayload(s, namespace, d.id, d.owner, payload, ownerRef);
   const { [LABEL_NETWORK]: net, [LABEL_SUBNET]: sub } = workloadLabels(s.managedBy, d);
   await ensureFirewall(s, namespace, d.id, d.owner, d.interfaces[0]?.ingress ?? [], {
@@ -140,42 +123,10 @@ async function observe(
   obj: KubeObject,
   upToDate: boolean,
 ): Promise<InstanceObserved> {
-  const providerId = `${obj.metadata.namespace}/${obj.metadata.name}`;
-  const addresses = d.interfaces.map(() => ({}) as { networkIP?: string });
-  if (d.runtime.kind === 'virtualMachine') {
-    const st = vmState(obj);
-    const vmi = await s.find(`get VirtualMachineInstance ${providerId}`, (c) =>
-      c.get(VIRTUAL_MACHINE_INSTANCE, obj.metadata.name!, obj.metadata.namespace),
-    );
-    const ip = vmiAddress(vmi);
-    if (ip && addresses[0]) addresses[0].networkIP = ip;
-    return { providerId, upToDate, addresses, ...st, powerState: upToDate ? st.powerState : 'pending' };
-  }
-  const st = podState(obj);
-  const ip = obj.status?.podIP as string | undefined;
-  if (ip && addresses[0]) addresses[0].networkIP = ip;
-  return {
-    providerId,
-    upToDate,
-    powerState: upToDate || st.powerState !== 'running' ? st.powerState : 'pending',
-    addresses,
-    ...(st.reason ? { reason: st.reason, message: st.message } : {}),
-  };
-}
-
-/** Our workloads with this id, wherever they live. */
-export async function findWorkloads(s: Session, id: string): Promise<{ r: ResourceType; obj: KubeObject }[]> {
-  const out: { r: ResourceType; obj: KubeObject }[] = [];
-  const sel = selector(s.managedBy, 'instance', id);
-  const pods = await s.call(`list Pod ${id}`, (c) => c.list(POD, { labelSelector: sel }));
-  for (const obj of pods.items) out.push({ r: POD, obj });
-  if (await s.hasKubeVirt()) {
-    const vms = await s.call(`list VirtualMachine ${id}`, (c) =>
-      c.list(VIRTUAL_MACHINE, { labelSelector: sel }),
-    );
-    for (const obj of vms.items) out.push({ r: VIRTUAL_MACHINE, obj });
-  }
-  return out;
+  const o = await observedOf(s, workloadType(d), obj, d.interfaces.length);
+  // Not up to date: the old workload's state is not the desired one's (a VM being replaced is pending).
+  const pending = d.runtime.kind === 'virtualMachine' || o.powerState === 'running';
+  return { ...o, upToDate, powerState: upToDate || !pending ? o.powerState : 'pending' };
 }
 
 /** Deletes the workload; gone only once it no longer exists, then its data objects and policy. */
@@ -204,5 +155,15 @@ export async function deleteInstance(s: Session, id: string): Promise<DeleteResu
     await deleteFirewall(s, ns, id);
     await deletePayload(s, objectName(id), ns);
   }
+  // An adopted workload's data objects are named after it, not after the id: those found by label.
+  for (const [r, items] of [
+    [CONFIG_MAP, data.items],
+    [SECRET, secrets.items],
+  ] as const)
+    for (const o of items)
+      if (!o.metadata.name!.startsWith(`${objectName(id)}-`))
+        await s.find(`delete ${r.kind} ${o.metadata.namespace}/${o.metadata.name}`, (c) =>
+          c.delete(r, o.metadata.name!, o.metadata.namespace),
+        );
   return { gone: true };
 }

@@ -24,10 +24,20 @@ export const ANN_NAME = 'meta.datumapis.com/upstream-name';
 export const ANN_KIND = 'meta.datumapis.com/upstream-kind';
 /** On Pods and VMs: the template hash they were built from. */
 export const ANN_TEMPLATE = 'datum.net/template-hash';
+/** On a Pod or VM taken over with the adopt annotation: it keeps its name and is never replaced. */
+export const ANN_ADOPTED = 'datum.net/adopted';
 
 /** Labels removed on release (deletion policy Retain). */
 export const OWNERSHIP_LABELS = [LABEL_MANAGED_BY, LABEL_ID, LABEL_KIND, LABEL_UID];
-export const OWNERSHIP_ANNOTATIONS = [ANN_CLUSTER, ANN_NAMESPACE, ANN_NAME, ANN_KIND, LABEL_UID, LABEL_ID];
+export const OWNERSHIP_ANNOTATIONS = [
+  ANN_CLUSTER,
+  ANN_NAMESPACE,
+  ANN_NAME,
+  ANN_KIND,
+  LABEL_UID,
+  LABEL_ID,
+  ANN_ADOPTED,
+];
 
 export type ObjectKind = ManagedKind | 'instance-data' | 'project';
 

@@ -194,8 +194,8 @@ export async function deleteNetwork(s: Session, id: string): Promise<DeleteResul
 }
 
 /**
- * The project namespace goes with the project's last network: once nothing of ours is left in it, we delete
- * it (an Instance or network created meanwhile waits for it to go: DependencyNotReady, then a new one).
+ * The project namespace goes with the project's last network: once nothing of ours and no workload at all
+ * (a released one included) is left in it, we delete it (an Instance or network created meanwhile waits for it to go: DependencyNotReady, then a new one).
  */
 async function removeNamespaceIfUnused(s: Session, namespace: string): Promise<void> {
   const ns = await s.find(`get Namespace ${namespace}`, (c) => c.get(NAMESPACE, namespace));
@@ -208,8 +208,14 @@ async function removeNamespaceIfUnused(s: Session, namespace: string): Promise<v
     ...((await s.hasKubeVirt()) ? [VIRTUAL_MACHINE] : []),
   ];
   for (const r of kinds) {
+    // Any workload keeps it: a released one (deletion policy Retain) runs on, unmarked, and is not ours to end.
+    const workload = r === POD || r === VIRTUAL_MACHINE;
     const left = await s.call(`list ${r.kind} in ${namespace}`, (c) =>
-      c.list(r, { namespace, labelSelector: `${LABEL_MANAGED_BY}=${s.managedBy}`, limit: 1 }),
+      c.list(r, {
+        namespace,
+        ...(workload ? {} : { labelSelector: `${LABEL_MANAGED_BY}=${s.managedBy}` }),
+        limit: 1,
+      }),
     );
     if (left.items.length > 0) return;
   }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { FileContent, ResourceOwner } from '../../datum/backend.ts';
 import { isAlreadyExists } from '../../runtime/client/errors.ts';
 import type { KubeObject, OwnerReference } from '../../runtime/client/types.ts';
-import { ownerMeta } from './labels.ts';
+import { idOf, LABEL_MANAGED_BY, ownerMeta } from './labels.ts';
 import { CONFIG_MAP, SECRET, type Session } from './session.ts';
 
 export interface DataObject {
@@ -81,9 +81,10 @@ export async function ensurePayload(
       );
       continue;
     }
-    const current = o.kind === 'Secret' ? found.data : found.binaryData;
     const ownedRight = found.metadata.ownerReferences?.some((x) => x.uid === ownerRef.uid);
-    if (ownedRight && JSON.stringify(current ?? {}) === JSON.stringify(o.data)) continue;
+    // Marks too: an adopted workload's data objects may be a released Instance's.
+    const marked = found.metadata.labels?.[LABEL_MANAGED_BY] === s.managedBy && idOf(found.metadata) === id;
+    if (ownedRight && marked && changedKeys(found, o).length === 0) continue;
     await s.call(`update ${what}`, (c) =>
       c.update(r, {
         ...body,
@@ -93,7 +94,14 @@ export async function ensurePayload(
   }
 }
 
-/** Deletes an Instance's data objects (missing ones are fine). */
+/** Keys whose content differs between the stored object and ours (names only: never a value). */
+export function changedKeys(found: KubeObject, o: DataObject): string[] {
+  const current = ((o.kind === 'Secret' ? found.data : found.binaryData) ?? {}) as Record<string, string>;
+  const keys = new Set([...Object.keys(current), ...Object.keys(o.data)]);
+  return [...keys].filter((k) => current[k] !== o.data[k]).sort();
+}
+
+/** Deletes an Instance's data objects named after `base` (missing ones are fine). */
 export async function deletePayload(s: Session, base: string, namespace: string): Promise<void> {
   for (const [r, name] of [
     [CONFIG_MAP, `${base}-files`],

@@ -33,6 +33,7 @@ import {
   describeConditions,
   eventually,
   FailureLedger,
+  InstanceCalls,
   observedBackend,
   SuiteWaitError,
   type WaitContext,
@@ -64,6 +65,7 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         .get<CellInstance>(INSTANCE, name, ns)
         .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
     const ledger = new FailureLedger();
+    const calls = new InstanceCalls();
     const wait: WaitContext = { logs, ledger };
     const prereq = new Prerequisites();
     let anyAvailable = false;
@@ -127,7 +129,7 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
       });
       await mgr.engage(CLUSTER, cp.connection);
       provider = registerProvider(mgr, {
-        backend: observedBackend(h.backend, ledger),
+        backend: observedBackend(h.backend, ledger, calls),
         settings,
         home: cp.client(),
       });
@@ -315,6 +317,7 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         handle: h,
         ns,
         wait,
+        calls,
         instance: (name) => cellInstanceObject({ name, namespace: ns, runtimeClass: cell.runtimeClass }),
         running: 'Available',
         // The cell catalogue has no such reasons: the classic one leads the message.

@@ -41,6 +41,7 @@ import {
   describeConditions,
   eventually,
   FailureLedger,
+  InstanceCalls,
   observedBackend,
   SuiteWaitError,
   type WaitContext,
@@ -120,6 +121,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         .get<Instance>(INSTANCE, name, namespace)
         .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
     const ledger = new FailureLedger();
+    const calls = new InstanceCalls();
     const wait: WaitContext = { logs, ledger };
     const prereq = new Prerequisites();
     let anyProgrammed = false;
@@ -178,7 +180,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       });
       await mgr.engage('project-a', cp.connection);
       provider = registerProvider(mgr, {
-        backend: observedBackend(h.backend, ledger),
+        backend: observedBackend(h.backend, ledger, calls),
         settings,
         home: cp.client(),
       });
@@ -353,6 +355,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         handle: h,
         ns,
         wait,
+        calls,
         instance: (name) =>
           createFixtureObject({
             name,

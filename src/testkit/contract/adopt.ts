@@ -9,11 +9,14 @@
  *  c. `rival-0` adopting the same id meanwhile: AdoptionConflict; nothing created, the holder keeps it.
  *  d. `watcher-0`, ObserveOnly on that id: Programmed and running from the platform, nothing marked for it;
  *     deleting it leaves the instance to its holder.
- *  e. The holder is deleted (policy Delete): an ObserveOnly probe on the id then finds nothing, so later
- *     checks see a clean platform.
+ *  e. The holder is deleted (policy Delete): an ObserveOnly probe (`seeker-0`) on the id then finds nothing,
+ *     so later checks see a clean platform.
+ * Instance calls are read from the suite's `observedBackend`: Retain releases and never deletes, adoption comes
+ * before any ensure, rival-0 is never ensured, and ObserveOnly makes no writing call (its deletion included).
  * Without `adopt`, kept-0 is not released (nothing could take its instance back): rival-0 gets a clear
  * Unsupported and creates nothing while kept-0 holds the instance, and (d), (e) run with kept-0 as the holder.
- * Without `observe`, watcher-0 gets Unsupported (and the probe is left out). Nothing is skipped.
+ * Without `observe`, watcher-0 gets Unsupported (and the probe is left out). Nothing is skipped; a failed
+ * scenario deletes its Instances, so the suite's later checks do not inherit them.
  */
 import assert from 'node:assert/strict';
 import { INSTANCE } from '../../datum/api/resources.ts';

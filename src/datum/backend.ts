@@ -229,8 +229,9 @@ export interface Backend {
   listManaged(ctx: BackendContext): Promise<ManagedResource[]>;
   /**
    * Deletion policy `Retain`: stop managing a resource (and what belongs to it, e.g. an instance's firewall)
-   * without touching it: remove the ownership marks, so `listManaged` and adoption never see it again. Returns
-   * the platform ids it released (empty when nothing with that id exists).
+   * without touching it: remove the ownership marks, so `listManaged` and an ensure's find-by-marks never see it
+   * again (a released instance stays adoptable by its platform id, like any unmarked one: the contract suite
+   * adopts one back). Returns the platform ids it released (empty when nothing with that id exists).
    */
   release(
     ctx: BackendContext,

@@ -279,7 +279,7 @@ export class InMemoryBackend implements Backend {
     });
   }
 
-  /** Retain: the resource leaves this backend's books (it "keeps running" elsewhere: nothing to track). */
+  /** Retain: the resource leaves this backend's books; an instance stays on the "platform", unmarked. */
   async release(
     _ctx: BackendContext,
     kind: 'instance' | 'subnet' | 'network',
@@ -295,6 +295,11 @@ export class InMemoryBackend implements Backend {
       const r = book[id];
       if (!r) return { released: [] };
       delete book[id];
+      // A released instance keeps running without our marks: adoption and observe can still find it.
+      if (kind === 'instance') {
+        this.state.unmanaged ??= {};
+        this.state.unmanaged[r.providerId] = { providerId: r.providerId, createdAt: r.createdAt };
+      }
       this.retained.push({ kind, id, providerId: r.providerId });
       return { released: [r.providerId] };
     });

@@ -2,7 +2,8 @@
  * The cell generation's Instance reconciler: realizes the Instances of the RuntimeClass we serve and reports
  * Programmed, Available and the observed template hash (never Ready or QuotaGranted: compute derives those).
  * Nothing happens while any scheduling gate remains; a suspended Instance is stopped, kept, and left without
- * condition writes. The translation, placement, pause, deletion policy and status write are the classic ones.
+ * condition writes. The translation, placement, pause, deletion policy, status write and the management controls
+ * (adopt, ObserveOnly: management.ts) are the classic ones.
  */
 import type { ReconcileContext, Reconciler, Request, Result } from '../../runtime/controller/reconcile.ts';
 import type { Cluster } from '../../runtime/manager/cluster.ts';
@@ -49,6 +50,14 @@ import {
   templateHashOf,
   validate,
 } from './instance-desired.ts';
+import {
+  adoptIfAsked,
+  leavesPlatformAlone,
+  letGoIfObserveOnly,
+  MANAGEMENT_REASON,
+  type ObserveReport,
+  observeIfAsked,
+} from './management.ts';
 import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
 import { claim, claimObject, recordedPlacement } from './placement.ts';
 
@@ -76,7 +85,52 @@ export class CellInstanceReconciler implements Reconciler {
     if (!ours) return; // our finalizer but the class changed: keep the resource until deletion
     if (schedulingGates(inst).length > 0) return; // compute removes Quota, ReferencedData and Network gates
     inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc, cluster.name);
-    return this.converge(cluster, inst, loc, classes, rc);
+    const observed = await observeIfAsked(this.p, cluster, inst, loc, rc, this.observeReport(cluster));
+    return observed === 'full' ? this.converge(cluster, inst, loc, classes, rc) : observed;
+  }
+
+  /**
+   * ObserveOnly's outcome (management.ts) in the cell conditions and reasons, like a refusal or a converge.
+   * Suspended: nothing is written (compute owns the conditions then; an observed instance is never stopped).
+   */
+  private observeReport(cluster: Cluster): ObserveReport<CellInstance> {
+    const failed = (inst: CellInstance, reason: string, message: string, transient: boolean) =>
+      isSuspended(inst)
+        ? Promise.resolve()
+        : this.refuse(cluster, inst, new Refusal(reason, message, transient));
+    return {
+      notProgrammed: failed,
+      missing: (inst, message) => failed(inst, MANAGEMENT_REASON.NotFound, message, false),
+      observed: async (inst, observed, caps, message) => {
+        if (isSuspended(inst)) return;
+        const gen = inst.metadata.generation;
+        const [as, ar, am] = availableCondition(observed.powerState, inst, caps);
+        await writeStatus(
+          cluster,
+          INSTANCE,
+          inst,
+          [
+            cond(CONDITION.Programmed, 'True', REASON.Programmed, message, gen),
+            cond(CONDITION.Available, as, ar, am, gen),
+          ],
+          this.statusFields(inst, observed),
+          this.p.redactor,
+        );
+      },
+    };
+  }
+
+  /** compute dereferences status.controller whenever Programmed=True; addresses where they are ours. */
+  private statusFields(inst: CellInstance, observed: InstanceObserved): Record<string, unknown> {
+    const fields: Record<string, unknown> = {
+      controller: { observedTemplateHash: templateHashOf(inst as unknown as Instance) },
+    };
+    if (providerWritesAddresses(inst, this.cell))
+      fields.networkInterfaces = inst.spec!.networkInterfaces.map((nic, i) => ({
+        name: nic.name ?? 'eth0',
+        assignments: observed.addresses[i] ?? {},
+      }));
+    return fields;
   }
 
   private async converge(
@@ -153,6 +207,7 @@ export class CellInstanceReconciler implements Reconciler {
         ...net,
         ingress: desired.interfaces[i]?.ingress ?? [],
       }));
+      await adoptIfAsked(this.p, target.bctx, inst, desired, caps);
       observed = await this.p.backend.ensureInstance(target.bctx, desired);
       failpoint('after-ensure-instance');
     } catch (err) {
@@ -196,14 +251,7 @@ export class CellInstanceReconciler implements Reconciler {
       );
       return { requeueAfter: 2000 };
     }
-    const fields: Record<string, unknown> = {
-      controller: { observedTemplateHash: templateHashOf(inst as unknown as Instance) },
-    };
-    if (providerWritesAddresses(inst, this.cell))
-      fields.networkInterfaces = inst.spec!.networkInterfaces.map((nic, i) => ({
-        name: nic.name ?? 'eth0',
-        assignments: observed.addresses[i] ?? {},
-      }));
+    const fields = this.statusFields(inst, observed);
     const changed = await writeStatus(
       cluster,
       INSTANCE,
@@ -256,7 +304,8 @@ export class CellInstanceReconciler implements Reconciler {
     loc: Location,
     rc: ReconcileContext,
   ): Promise<Result | undefined> {
-    const id = instanceId(inst as unknown as Instance);
+    if (await letGoIfObserveOnly(cluster, inst)) return;
+    const id = instanceId(inst);
     const where = { namespace: loc.metadata.namespace!, name: loc.metadata.name! };
     const policy = await applyDeletionPolicy(this.p, cluster, inst, loc, where, rc, [['instance', id]]);
     if (policy === 'hold') return { requeueAfter: 30_000 };
@@ -290,7 +339,8 @@ export class CellInstanceReconciler implements Reconciler {
           (o) =>
             o.metadata.uid !== inst.metadata.uid &&
             !o.metadata.deletionTimestamp &&
-            hasFinalizer(o, FINALIZER),
+            hasFinalizer(o, FINALIZER) &&
+            !leavesPlatformAlone(o), // an ObserveOnly Instance uses nothing of ours
         );
       const ns = cluster.cache.informerFor(NAMESPACE).get(inst.metadata.namespace!);
       if (!others && ns?.metadata.uid) {

@@ -35,7 +35,7 @@ const protocolOf = (p?: string): Protocol => {
   return u;
 };
 
-export function instanceId(inst: Instance): string {
+export function instanceId(inst: { metadata: { uid?: string } }): string {
   return `inst-${inst.metadata.uid}`;
 }
 

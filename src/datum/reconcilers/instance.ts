@@ -53,7 +53,13 @@ import {
   templateHashOf,
   validate,
 } from './instance-desired.ts';
-import { adoptIfAsked, leavesPlatformAlone, observeIfAsked } from './management.ts';
+import {
+  adoptIfAsked,
+  letGoIfObserveOnly,
+  MANAGEMENT_REASON,
+  type ObserveReport,
+  observeIfAsked,
+} from './management.ts';
 import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
 import { claim, claimObject, recordedPlacement } from './placement.ts';
 
@@ -103,8 +109,41 @@ export class InstanceReconciler implements Reconciler {
     if (!ours) return; // our finalizer but the Location moved away: keep the resource until deletion
     inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc!, cluster.name);
     if (schedulingGates(inst).length > 0) return; // compute removes the Network gate once networking is ready
-    const observed = await observeIfAsked(this.p, cluster, inst, loc!, rc); // ObserveOnly (management.ts)
+    const observed = await observeIfAsked(this.p, cluster, inst, loc!, rc, this.observeReport(cluster));
     return observed === 'full' ? this.converge(cluster, inst, loc!, rc) : observed;
+  }
+
+  /** ObserveOnly's outcome (management.ts) in the classic conditions: Programmed and Running. */
+  private observeReport(cluster: Cluster): ObserveReport<Instance> {
+    const write = (inst: Instance, conditions: ConditionInput[], fields: Record<string, unknown> = {}) =>
+      writeStatus(cluster, INSTANCE, inst, conditions, fields, this.p.redactor).then(() => {});
+    const gen = (inst: Instance) => inst.metadata.generation;
+    return {
+      notProgrammed: (inst, reason, message) =>
+        write(inst, [cond(CONDITION.Programmed, 'False', reason, message, gen(inst))]),
+      missing: (inst, message) =>
+        write(inst, [
+          cond(CONDITION.Programmed, 'False', MANAGEMENT_REASON.NotFound, message, gen(inst)),
+          cond(CONDITION.Running, 'False', MANAGEMENT_REASON.NotFound, 'Nothing to observe', gen(inst)),
+        ]),
+      observed: (inst, observed, caps, message) => {
+        const [rs, rr, rm] = runningCondition(observed.powerState, inst, caps, observed);
+        return write(
+          inst,
+          [
+            cond(CONDITION.Programmed, 'True', MANAGEMENT_REASON.Observed, message, gen(inst)),
+            cond(CONDITION.Running, rs, rr, rm, gen(inst)),
+          ],
+          {
+            // compute dereferences status.controller whenever Programmed=True.
+            controller: { observedTemplateHash: templateHashOf(inst) },
+            networkInterfaces: (inst.spec?.networkInterfaces ?? []).map((_, i) => ({
+              assignments: observed.addresses[i] ?? {},
+            })),
+          },
+        );
+      },
+    };
   }
 
   private async converge(
@@ -260,16 +299,7 @@ export class InstanceReconciler implements Reconciler {
     rc: ReconcileContext,
   ): Promise<Result | undefined> {
     const id = instanceId(inst);
-    if (leavesPlatformAlone(inst)) {
-      cluster.recorder.event(
-        inst,
-        'Normal',
-        'ObserveOnly',
-        'Management policy ObserveOnly: platform left alone',
-      );
-      await removeFinalizer(cluster.client, INSTANCE, inst, FINALIZER);
-      return;
-    }
+    if (await letGoIfObserveOnly(cluster, inst)) return;
     const policy = await applyDeletionPolicy(this.p, cluster, inst, loc, where, rc, [['instance', id]]);
     if (policy === 'hold') return { requeueAfter: 30_000 };
     if (policy === 'retained') {

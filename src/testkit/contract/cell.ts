@@ -16,8 +16,10 @@ import { ControlPlane, DATUM_CRDS } from '../../localenv/controlplane.ts';
 import { isNotFound } from '../../runtime/client/errors.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
 import { Manager } from '../../runtime/manager/manager.ts';
+import { controlsTest } from './adopt.ts';
 import {
   CELL_INSTANCE_TYPE,
+  cellInstanceObject,
   createCellInstance,
   createCompanion,
   createInstanceType,
@@ -31,6 +33,7 @@ import {
   describeConditions,
   eventually,
   FailureLedger,
+  InstanceCalls,
   observedBackend,
   SuiteWaitError,
   type WaitContext,
@@ -62,6 +65,7 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         .get<CellInstance>(INSTANCE, name, ns)
         .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
     const ledger = new FailureLedger();
+    const calls = new InstanceCalls();
     const wait: WaitContext = { logs, ledger };
     const prereq = new Prerequisites();
     let anyAvailable = false;
@@ -125,7 +129,7 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
       });
       await mgr.engage(CLUSTER, cp.connection);
       provider = registerProvider(mgr, {
-        backend: observedBackend(h.backend, ledger),
+        backend: observedBackend(h.backend, ledger, calls),
         settings,
         home: cp.client(),
       });
@@ -304,6 +308,22 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         async () => `powerState() returns ${await h.powerState!(uid)}`,
       );
       await available('web-0');
+    });
+
+    it('adopt and ObserveOnly: a Retained platform instance is adopted back, never stolen, observed without marks (or refused)', async () => {
+      prereq.require('instances');
+      await controlsTest({
+        client: c(),
+        handle: h,
+        ns,
+        wait,
+        calls,
+        instance: (name) => cellInstanceObject({ name, namespace: ns, runtimeClass: cell.runtimeClass }),
+        running: 'Available',
+        // The cell catalogue has no such reasons: the classic one leads the message.
+        refusal: (reason) => ({ reason: 'ConfigurationError', message: new RegExp(`^${reason}: `) }),
+        observedReason: 'Programmed',
+      });
     });
 
     it('deletes everything and leaves nothing on the backend, the namespace network included', async () => {

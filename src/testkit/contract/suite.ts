@@ -20,11 +20,13 @@ import { isNotFound } from '../../runtime/client/errors.ts';
 import { createLogger } from '../../runtime/log/logger.ts';
 import { Manager } from '../../runtime/manager/manager.ts';
 import { EVENT_RESOURCE } from '../../runtime/util/events.ts';
+import { controlsTest } from './adopt.ts';
 import { runCellContractSuite } from './cell.ts';
 import { crashTest } from './crash.ts';
 import { deletionOrderTest } from './deletion.ts';
 import {
   createInstance as createFixture,
+  instanceObject as createFixtureObject,
   createLocation,
   createNetwork,
   createNetworking,
@@ -39,6 +41,7 @@ import {
   describeConditions,
   eventually,
   FailureLedger,
+  InstanceCalls,
   observedBackend,
   SuiteWaitError,
   type WaitContext,
@@ -118,6 +121,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         .get<Instance>(INSTANCE, name, namespace)
         .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
     const ledger = new FailureLedger();
+    const calls = new InstanceCalls();
     const wait: WaitContext = { logs, ledger };
     const prereq = new Prerequisites();
     let anyProgrammed = false;
@@ -176,7 +180,7 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
       });
       await mgr.engage('project-a', cp.connection);
       provider = registerProvider(mgr, {
-        backend: observedBackend(h.backend, ledger),
+        backend: observedBackend(h.backend, ledger, calls),
         settings,
         home: cp.client(),
       });
@@ -341,6 +345,28 @@ export function runContractSuite(opts: ContractSuiteOptions): void {
         cluster: 'project-a',
         runtime: runtime(),
         networkPolicy: h.backend.capabilities().features.includes('networkPolicy'),
+      });
+    });
+
+    it('adopt and ObserveOnly: a Retained platform instance is adopted back, never stolen, observed without marks (or refused as Unsupported)', async () => {
+      prereq.require('networking', 'instances');
+      await controlsTest({
+        client: c(),
+        handle: h,
+        ns,
+        wait,
+        calls,
+        instance: (name) =>
+          createFixtureObject({
+            name,
+            namespace: ns,
+            location: ours,
+            runtime: runtime(),
+            networkPolicy: h.backend.capabilities().features.includes('networkPolicy'),
+          }),
+        running: 'Running',
+        refusal: (reason) => ({ reason, message: /^/ }),
+        observedReason: 'Observed',
       });
     });
 

@@ -59,17 +59,46 @@ export class FailureLedger {
 
 const ENSURES = new Set(['ensureNetwork', 'ensureSubnet', 'ensureInstance']);
 
+/** The instance id each instance call is about (`desired.id`, or the id argument). */
+const INSTANCE_CALLS: Record<string, (args: unknown[]) => string | undefined> = {
+  ensureInstance: (a) => (a[1] as { id?: string } | undefined)?.id,
+  adoptInstance: (a) => (a[2] as { id?: string } | undefined)?.id,
+  observeInstance: (a) => (a[1] as { id?: string } | undefined)?.id,
+  deleteInstance: (a) => a[1] as string,
+  release: (a) => (a[1] === 'instance' ? (a[2] as string) : undefined),
+};
+
+/** The instance calls the provider made, by instance id (e.g. to prove ObserveOnly never writes). */
+export class InstanceCalls {
+  private readonly calls = new Map<string, string[]>();
+  record(op: string, id: string | undefined): void {
+    if (id) this.calls.set(id, [...(this.calls.get(id) ?? []), op]);
+  }
+  of(id: string): readonly string[] {
+    return this.calls.get(id) ?? [];
+  }
+}
+
 /**
  * The backend as the provider under test sees it, with every non-retryable `BackendError` an ensure call
- * throws written to `ledger` (so a wait knows a reason the backend itself declared final).
+ * throws written to `ledger` (so a wait knows a reason the backend itself declared final), and every instance
+ * call written to `calls`, if given.
  */
-export function observedBackend(backend: Backend, ledger: FailureLedger): Backend {
+export function observedBackend(backend: Backend, ledger: FailureLedger, calls?: InstanceCalls): Backend {
   return new Proxy(backend, {
     get(target, prop) {
       const value = Reflect.get(target, prop, target) as unknown;
       if (typeof value !== 'function') return value;
-      if (typeof prop !== 'string' || !ENSURES.has(prop)) return value.bind(target);
+      const idOf = typeof prop === 'string' && calls ? INSTANCE_CALLS[prop] : undefined;
+      if (typeof prop !== 'string' || !ENSURES.has(prop))
+        return idOf
+          ? (...args: unknown[]) => {
+              calls!.record(prop as string, idOf(args));
+              return value.apply(target, args);
+            }
+          : value.bind(target);
       return async (ctx: unknown, desired: { owner: ResourceOwner }) => {
+        if (idOf) calls!.record(prop, idOf([ctx, desired]));
         try {
           const observed = await value.call(target, ctx, desired);
           ledger.clear(desired.owner);

@@ -19,6 +19,8 @@ export interface Guest {
   template?: number;
 }
 
+export type GuestConfig = Record<string, string | number | undefined>;
+
 export const base = (g: Pick<Guest, 'node' | 'type' | 'vmid'>) => `/nodes/${g.node}/${g.type}/${g.vmid}`;
 
 export async function listGuests(s: Session): Promise<Guest[]> {
@@ -131,4 +133,51 @@ export async function allocateIp(s: Session, cidr: string, subnetTag: string, id
 
 export function gateway(cidr: string): string {
   return intToIp(ipToInt(cidr.split('/')[0]!)! + 1);
+}
+
+/** The provider id of a guest: `node/qemu|lxc/vmid`. */
+export const providerId = (g: Pick<Guest, 'node' | 'type' | 'vmid'>) => `${g.node}/${g.type}/${g.vmid}`;
+
+export async function readConfig(s: Session, g: Guest): Promise<GuestConfig> {
+  return (
+    (await s.step('read guest config', () =>
+      s.client.get<GuestConfig>(`${base(g)}/config`, undefined, s.o),
+    )) ?? {}
+  );
+}
+
+export async function hasPending(s: Session, g: Guest): Promise<boolean> {
+  const rows = await s.step('read pending changes', () =>
+    s.client.get<{ key: string; pending?: unknown; delete?: number }[]>(`${base(g)}/pending`, undefined, s.o),
+  );
+  return (rows ?? []).some((r) => r.pending !== undefined || r.delete);
+}
+
+/** The IPv4 address the guest reports (agent / container interfaces) in cidr, or any but loopback without one. */
+export async function reportedIp(s: Session, g: Guest, cidr?: string): Promise<string | undefined> {
+  try {
+    if (g.type === 'qemu') {
+      const r = await s.client.get<{
+        result?: { name: string; 'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[] }[];
+      }>(`${base(g)}/agent/network-get-interfaces`, undefined, s.o);
+      const all = (r?.result ?? [])
+        .flatMap((i) => i['ip-addresses'] ?? [])
+        .filter((a) => a['ip-address-type'] === 'ipv4');
+      return all.map((a) => a['ip-address']).find((a) => (cidr ? inCidr(a, cidr) : !a.startsWith('127.')));
+    }
+    const r = await s.client.get<{ inet?: string }[]>(`${base(g)}/interfaces`, undefined, s.o);
+    return (r ?? [])
+      .map((i) => i.inet?.split('/')[0])
+      .find((a): a is string => !!a && (cidr ? inCidr(a, cidr) : !a.startsWith('127.')));
+  } catch {
+    // No agent (yet): the address our IPAM configured is reported instead.
+    return undefined;
+  }
+}
+
+export function inCidr(ip: string, cidr: string): boolean {
+  const [net, p] = cidr.split('/');
+  const toInt = (x: string) => x.split('.').reduce((a, b) => (a << 8) + Number(b), 0) >>> 0;
+  const mask = (0xffffffff << (32 - Number(p))) >>> 0;
+  return (toInt(ip) & mask) >>> 0 === (toInt(net!) & mask) >>> 0;
 }

@@ -38,7 +38,8 @@ export async function findGuest(s: Session, id: string, guests?: Guest[]): Promi
 /**
  * Creates a guest with a VMID of our choosing: a hash of the id, probing upward. PVE refuses an id that is
  * taken ("already exists"), atomically, so two creators never share one; one that finds our own name at the
- * id it wanted (a concurrent or earlier create of the same instance) adopts it instead of making another.
+ * id it wanted (a concurrent or earlier create of the same instance) adopts it instead of making another, and
+ * one that finds a guest still being created there waits for it to show whose it is.
  */
 export async function createWithVmid(
   s: Session,
@@ -55,6 +56,14 @@ export async function createWithVmid(
       if (!isAlreadyExists(err)) return s.step('create guest', () => Promise.reject(err));
       const holder = (await listGuests(s)).find((g) => g.vmid === vmid);
       if (holder?.name === name) return { vmid };
+      // A container being created has no name yet (PVE writes it when the task ends): it may be ours, from an
+      // ensure that stopped waiting for it (an API outage). Probing past it could make a second one: wait.
+      if (holder?.lock === 'create' || holder?.lock === 'clone')
+        throw new BackendError(
+          'Transient',
+          `VMID ${vmid} is being created (lock ${holder.lock}); whose guest it is shows when that ends`,
+          { retryAfterMs: 2_000 },
+        );
       vmid = vmid >= hi ? lo : vmid + 1;
     }
   }

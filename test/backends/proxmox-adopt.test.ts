@@ -7,7 +7,9 @@
  *   its deletion leaves the guest alone; a new image on the adopter is refused (never replaced); plan says
  *   none; deleting `adopter` deletes the guest;
  * - a guest with another installation's marks is refused and untouched, a missing one is NotFound;
- * - observe and plan called directly make GET requests only (our client's own request log).
+ * - observe and plan called directly make GET requests only (our client's own request log); plan says none for
+ *   a converged guest and, for a changed spec, one line per change (marks, cores, memory, firewall) with no
+ *   environment value in them.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -20,6 +22,7 @@ import {
 import { guestName } from '../../src/backends/proxmox/names.ts';
 import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
+import type { InstanceDesired } from '../../src/datum/backend.ts';
 import { planInstances } from '../../src/datum/plan.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
@@ -250,13 +253,15 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
     await programmed('direct', 'True', 'Programmed');
     await running('direct');
     // A backend of its own, so its request log holds only these calls.
-    const probe = createProxmoxBackend({ backendConfig: config });
+    // It knows one more instance type, so a plan can be asked for a resize.
+    const probeConfig = { ...config, instanceTypes: 'datumcloud/d1-standard-4=4:16384' };
+    const probe = createProxmoxBackend({ backendConfig: probeConfig });
     const ctx = {
       credentials: {
         source: 'Secret' as const,
         data: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret },
       },
-      config,
+      config: probeConfig,
       location: { namespace: NS, name: 'dfw', topology: { 'topology.datum.net/city-code': 'DFW' } },
       log: createLogger({ level: 'error', sink: () => {} }),
       signal: AbortSignal.timeout(30_000),
@@ -275,12 +280,55 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
       name: 'direct',
     });
     assert.deepEqual([line!.action, line!.details], ['none', []]);
+    // What an ensure of a changed spec would do: one line per change, no value from the environment.
+    const managed = await probe.listManaged(ctx);
+    const changed: InstanceDesired = {
+      id: instanceId(inst),
+      owner: { cluster: 'c', namespace: NS, kind: 'Instance', name: 'direct', uid: inst.metadata.uid! },
+      instanceType: 'datumcloud/d1-standard-4',
+      runtime: {
+        kind: 'sandbox',
+        containers: [
+          {
+            name: 'app',
+            image: 'nginx:1.27',
+            env: [{ name: 'GREETING', value: 'env-value-7f3a', sensitive: false }],
+            ports: [],
+            files: [],
+          },
+        ],
+      },
+      interfaces: [
+        {
+          networkId: managed.find((r) => r.kind === 'network')!.id,
+          subnetId: managed.find((r) => r.kind === 'subnet')!.id,
+          ingress: [{ ports: [{ protocol: 'TCP', port: 8080 }], from: [] }],
+        },
+      ],
+      sshKeys: [],
+      templateHash: 'changed',
+    };
+    const update = await probe.planInstance(ctx, changed);
+    assert.equal(update.action, 'update');
+    assert.deepEqual(update.changes.slice(0, 3), [
+      'ownership marks (template hash)',
+      'cores: 2 → 4',
+      'memory: 8192 MiB → 16384 MiB',
+    ]);
+    assert.match(update.changes[3] ?? '', /^firewall rules \(ingress\): \d+ → \d+$/);
+    assert.equal(update.changes.length, 4, update.changes.join(' | '));
+    assert.doesNotMatch(update.changes.join('\n'), /env-value-7f3a/);
     const calls = [...probe.calls.keys()];
     assert.ok(calls.length > 0);
     assert.deepEqual(
       calls.filter((k) => !k.startsWith('GET ')),
       [],
       `observe and plan made only GETs: ${calls.join(', ')}`,
+    );
+    assert.deepEqual(
+      await probe.planInstance(ctx, changed),
+      update,
+      'planning applied nothing: the same plan again',
     );
     await probe.close();
     await remove('direct');

@@ -7,6 +7,7 @@
  *   its deletion leaves the guest alone; a new image on the adopter is refused (never replaced); plan says
  *   none; deleting `adopter` deletes the guest;
  * - a guest with another installation's marks is refused and untouched, a missing one is NotFound;
+ * - a hand-made VM is adopted for a VM Instance (started, converged, plan none), refused for a sandbox;
  * - observe and plan called directly make GET requests only (our client's own request log); plan says none for
  *   a converged guest and, for a changed spec, one line per change (marks, cores, memory, firewall) with no
  *   environment value in them.
@@ -107,8 +108,12 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
       .slice(from)
       .filter(([m, p]) => WRITE.test(m) && p.includes(`/${vmid}`));
   const requestCount = async () => (await pve.control<unknown[]>({ op: 'requests' })).length;
-  const create = (name: string, annotations: Record<string, string> = {}) => {
-    const obj = instanceObject({ name, namespace: NS, location: where });
+  const create = (
+    name: string,
+    annotations: Record<string, string> = {},
+    runtime: 'sandbox' | 'virtualMachine' = 'sandbox',
+  ) => {
+    const obj = instanceObject({ name, namespace: NS, location: where, runtime });
     obj.metadata.annotations = { ...obj.metadata.annotations, ...annotations };
     return cp.client().create<Instance>(INSTANCE, obj);
   };
@@ -246,6 +251,36 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
     await create('ghost', { [ADOPT_ANNOTATION]: 'pve1/lxc/4343' });
     await programmed('ghost', 'False', 'NotFound');
     await remove('ghost');
+  });
+
+  it('adopts a hand-made VM (a clone of the template) for a VM Instance, and refuses it for a sandbox', async () => {
+    const pc = client();
+    const signal = () => ({ signal: AbortSignal.timeout(30_000) });
+    const vmid = 4444;
+    const upid = await pc.post<string>(
+      '/nodes/pve1/qemu/9000/clone',
+      { newid: vmid, name: 'hand-vm' },
+      signal(),
+    );
+    await pc.waitTask(upid, signal());
+    const id = `pve1/qemu/${vmid}`;
+    const from = await requestCount();
+    await create('wrong-kind', { [ADOPT_ANNOTATION]: id });
+    const c = await programmed('wrong-kind', 'False', 'InvalidConfiguration');
+    assert.match(c.message, /is a VM, but the Instance's runtime needs an LXC container/);
+    assert.deepEqual(await writesTo(vmid, from), [], 'nothing written to it');
+    await remove('wrong-kind');
+
+    const total = (await guests()).length;
+    const inst = await create('vm-adopter', { [ADOPT_ANNOTATION]: id }, 'virtualMachine');
+    const ok = await programmed('vm-adopter', 'True', 'Programmed');
+    assert.equal(ok.message, `Instance has been programmed as ${id}`);
+    await running('vm-adopter');
+    assert.equal((await guest(vmid))?.name, guestName(managedBy, instanceId(inst)));
+    assert.equal((await guests()).length, total, 'no second guest');
+    assert.deepEqual(await plan('vm-adopter'), ['none', []]);
+    await remove('vm-adopter');
+    assert.equal(await guest(vmid), undefined, 'deleted with its Instance');
   });
 
   it('observe and plan called directly send GET requests only (our request log)', async () => {

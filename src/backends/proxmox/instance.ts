@@ -20,6 +20,7 @@ import {
   createWithVmid,
   findGuest,
   type Guest,
+  type GuestConfig,
   gateway,
   hasPending,
   inCidr,
@@ -43,7 +44,7 @@ import { ourSets, ourSubnets } from './network.ts';
 import { vnetName } from './sdn.ts';
 import type { Session } from './session.ts';
 
-type Config = Record<string, string | number | undefined>;
+type Config = GuestConfig;
 
 export interface Plan {
   type: 'qemu' | 'lxc';

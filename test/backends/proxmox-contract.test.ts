@@ -4,25 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createProxmoxBackend } from '../../src/backends/proxmox/index.ts';
-import { type FakePve, startFakePve, TEMPLATE_VMID } from '../../src/localenv/emulators/fakepve/index.ts';
+import { type FakePve, startFakePve } from '../../src/localenv/emulators/fakepve/index.ts';
 import { providerCommand } from '../../src/testkit/contract/crash.ts';
 import { fixturesContext, interfaceHandle } from '../../src/testkit/contract/interface-handle.ts';
 import { runContractSuite } from '../../src/testkit/contract/suite.ts';
+import { proxmoxConfig } from './proxmox-fixtures.ts';
 
 let pve: FakePve;
-
-export function proxmoxConfig(p: FakePve, managedBy: string): Record<string, string> {
-  return {
-    endpoint: p.endpoint,
-    fingerprint: p.fingerprint,
-    managedBy,
-    images: `datumcloud/ubuntu-2204-lts=${TEMPLATE_VMID}`,
-    containerImages:
-      'nginx:1.27=local:vztmpl/nginx-1.27.tar,nginx:1.28=local:vztmpl/nginx-1.27.tar,busybox=local:vztmpl/busybox.tar',
-    placement: 'DFW=pve1|pve2,LHR=pve3',
-    nodes: 'pve1|pve2|pve3',
-  };
-}
 
 runContractSuite({
   name: 'proxmox (fakepve)',

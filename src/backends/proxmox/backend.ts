@@ -1,7 +1,7 @@
 /**
  * The Proxmox VE backend: networks → VLAN tags on a Linux bridge (recorded in cluster IPSets), subnets →
  * IPSet entries, instances → VMs cloned from templates (VM runtime) or LXC containers (sandbox runtime, when
- * configured), each with its own firewall. See docs/proxmox.md for settings, the token's role and behaviour.
+ * configured), each with its own firewall; existing guests can be adopted, observed and planned (adopt.ts). See docs/proxmox.md for settings, the token's role and behaviour.
  */
 import type {
   Backend,
@@ -10,6 +10,7 @@ import type {
   DeleteResult,
   InstanceDesired,
   InstanceObserved,
+  InstancePlan,
   ManagedResource,
   NetworkDesired,
   NetworkObserved,
@@ -17,6 +18,7 @@ import type {
   SubnetDesired,
   SubnetObserved,
 } from '../../datum/backend.ts';
+import * as operator from './adopt.ts';
 import * as instances from './instance.ts';
 import * as list from './list.ts';
 import * as networks from './network.ts';
@@ -57,6 +59,9 @@ export class ProxmoxBackend implements Backend {
       images: Object.keys(s.images).sort(),
       // An LXC container's state is the container's own.
       reportsContainerState: true,
+      adopt: true,
+      observe: true,
+      plan: true,
     };
   }
 
@@ -97,6 +102,22 @@ export class ProxmoxBackend implements Backend {
     id: string,
   ): Promise<{ released: string[] }> {
     return list.release(this.session(ctx), kind, id);
+  }
+  adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    desired: InstanceDesired,
+  ): Promise<{ providerId: string }> {
+    return operator.adoptInstance(this.session(ctx), providerId, desired);
+  }
+  observeInstance(
+    ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined> {
+    return operator.observeInstance(this.session(ctx), ref);
+  }
+  planInstance(ctx: BackendContext, desired: InstanceDesired): Promise<InstancePlan> {
+    return operator.planInstance(this.session(ctx), desired);
   }
   async close(): Promise<void> {
     this.clients.clear();

@@ -42,20 +42,20 @@ export function desiredRules(ingress: IngressRule[]): FwRule[] {
 
 const key = (r: FwRule) => [r.type, r.action, r.proto, r.dport ?? '', r.source ?? ''].join('|');
 
-export async function syncFirewall(s: Session, base: string, ingress: IngressRule[]): Promise<void> {
+interface FirewallState {
+  want: FwRule[];
+  optionsOk: boolean;
+  ours: (FwRule & { pos: number })[];
+  rulesOk: boolean;
+}
+
+/** The guest firewall as it is, against the desired rules (reads only). */
+async function readFirewall(s: Session, base: string, ingress: IngressRule[]): Promise<FirewallState> {
   const want = desiredRules(ingress);
   const fw = `${base}/firewall`;
   const opts = await s.step('read firewall options', () =>
     s.client.get<{ enable?: number; policy_in?: string }>(`${fw}/options`, undefined, s.o),
   );
-  if (Number(opts?.enable) !== 1 || opts?.policy_in !== 'DROP')
-    await s.step('enable the guest firewall', () =>
-      s.client.put(
-        `${fw}/options`,
-        { enable: 1, policy_in: 'DROP', policy_out: 'ACCEPT' },
-        { ...s.o, idempotent: true },
-      ),
-    );
   const rules = await s.step('read firewall rules', () =>
     s.client.get<(FwRule & { pos: number; comment?: string })[]>(`${fw}/rules`, undefined, s.o),
   );
@@ -63,7 +63,35 @@ export async function syncFirewall(s: Session, base: string, ingress: IngressRul
   const have = ours.map((r) =>
     key({ type: 'in', action: r.action, proto: r.proto, dport: r.dport, source: r.source }),
   );
-  if (have.length === want.length && have.every((k, i) => k === key(want[i]!))) return;
+  return {
+    want,
+    optionsOk: Number(opts?.enable) === 1 && opts?.policy_in === 'DROP',
+    ours,
+    rulesOk: have.length === want.length && have.every((k, i) => k === key(want[i]!)),
+  };
+}
+
+/** What syncFirewall would change, one line each (for plan). */
+export async function firewallChanges(s: Session, base: string, ingress: IngressRule[]): Promise<string[]> {
+  const st = await readFirewall(s, base, ingress);
+  const out: string[] = [];
+  if (!st.optionsOk) out.push('firewall: enabled, inbound policy DROP');
+  if (!st.rulesOk) out.push(`firewall rules (ingress): ${st.ours.length} → ${st.want.length}`);
+  return out;
+}
+
+export async function syncFirewall(s: Session, base: string, ingress: IngressRule[]): Promise<void> {
+  const fw = `${base}/firewall`;
+  const { want, optionsOk, ours, rulesOk } = await readFirewall(s, base, ingress);
+  if (!optionsOk)
+    await s.step('enable the guest firewall', () =>
+      s.client.put(
+        `${fw}/options`,
+        { enable: 1, policy_in: 'DROP', policy_out: 'ACCEPT' },
+        { ...s.o, idempotent: true },
+      ),
+    );
+  if (rulesOk) return;
   // Delete ours from the bottom up (positions shift), then insert the desired ones; each POST goes on top.
   for (const r of [...ours].sort((a, b) => b.pos - a.pos))
     await s.step('delete a firewall rule', () => s.client.delete(`${fw}/rules/${r.pos}`, undefined, s.o));

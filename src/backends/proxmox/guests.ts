@@ -19,6 +19,8 @@ export interface Guest {
   template?: number;
 }
 
+export type GuestConfig = Record<string, string | number | undefined>;
+
 export const base = (g: Pick<Guest, 'node' | 'type' | 'vmid'>) => `/nodes/${g.node}/${g.type}/${g.vmid}`;
 
 export async function listGuests(s: Session): Promise<Guest[]> {
@@ -36,7 +38,8 @@ export async function findGuest(s: Session, id: string, guests?: Guest[]): Promi
 /**
  * Creates a guest with a VMID of our choosing: a hash of the id, probing upward. PVE refuses an id that is
  * taken ("already exists"), atomically, so two creators never share one; one that finds our own name at the
- * id it wanted (a concurrent or earlier create of the same instance) adopts it instead of making another.
+ * id it wanted (a concurrent or earlier create of the same instance) adopts it instead of making another, and
+ * one that finds a guest still being created there waits for it to show whose it is.
  */
 export async function createWithVmid(
   s: Session,
@@ -53,6 +56,14 @@ export async function createWithVmid(
       if (!isAlreadyExists(err)) return s.step('create guest', () => Promise.reject(err));
       const holder = (await listGuests(s)).find((g) => g.vmid === vmid);
       if (holder?.name === name) return { vmid };
+      // A container being created has no name yet (PVE writes it when the task ends): it may be ours, from an
+      // ensure that stopped waiting for it (an API outage). Probing past it could make a second one: wait.
+      if (holder?.lock === 'create' || holder?.lock === 'clone')
+        throw new BackendError(
+          'Transient',
+          `VMID ${vmid} is being created (lock ${holder.lock}); whose guest it is shows when that ends`,
+          { retryAfterMs: 2_000 },
+        );
       vmid = vmid >= hi ? lo : vmid + 1;
     }
   }
@@ -131,4 +142,51 @@ export async function allocateIp(s: Session, cidr: string, subnetTag: string, id
 
 export function gateway(cidr: string): string {
   return intToIp(ipToInt(cidr.split('/')[0]!)! + 1);
+}
+
+/** The provider id of a guest: `node/qemu|lxc/vmid`. */
+export const providerId = (g: Pick<Guest, 'node' | 'type' | 'vmid'>) => `${g.node}/${g.type}/${g.vmid}`;
+
+export async function readConfig(s: Session, g: Guest): Promise<GuestConfig> {
+  return (
+    (await s.step('read guest config', () =>
+      s.client.get<GuestConfig>(`${base(g)}/config`, undefined, s.o),
+    )) ?? {}
+  );
+}
+
+export async function hasPending(s: Session, g: Guest): Promise<boolean> {
+  const rows = await s.step('read pending changes', () =>
+    s.client.get<{ key: string; pending?: unknown; delete?: number }[]>(`${base(g)}/pending`, undefined, s.o),
+  );
+  return (rows ?? []).some((r) => r.pending !== undefined || r.delete);
+}
+
+/** The IPv4 address the guest reports (agent / container interfaces) in cidr, or any but loopback without one. */
+export async function reportedIp(s: Session, g: Guest, cidr?: string): Promise<string | undefined> {
+  try {
+    if (g.type === 'qemu') {
+      const r = await s.client.get<{
+        result?: { name: string; 'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[] }[];
+      }>(`${base(g)}/agent/network-get-interfaces`, undefined, s.o);
+      const all = (r?.result ?? [])
+        .flatMap((i) => i['ip-addresses'] ?? [])
+        .filter((a) => a['ip-address-type'] === 'ipv4');
+      return all.map((a) => a['ip-address']).find((a) => (cidr ? inCidr(a, cidr) : !a.startsWith('127.')));
+    }
+    const r = await s.client.get<{ inet?: string }[]>(`${base(g)}/interfaces`, undefined, s.o);
+    return (r ?? [])
+      .map((i) => i.inet?.split('/')[0])
+      .find((a): a is string => !!a && (cidr ? inCidr(a, cidr) : !a.startsWith('127.')));
+  } catch {
+    // No agent (yet): the address our IPAM configured is reported instead.
+    return undefined;
+  }
+}
+
+export function inCidr(ip: string, cidr: string): boolean {
+  const [net, p] = cidr.split('/');
+  const toInt = (x: string) => x.split('.').reduce((a, b) => (a << 8) + Number(b), 0) >>> 0;
+  const mask = (0xffffffff << (32 - Number(p))) >>> 0;
+  return (toInt(ip) & mask) >>> 0 === (toInt(net!) & mask) >>> 0;
 }

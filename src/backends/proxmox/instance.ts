@@ -20,9 +20,15 @@ import {
   createWithVmid,
   findGuest,
   type Guest,
+  type GuestConfig,
   gateway,
+  hasPending,
+  inCidr,
   listGuests,
   placeGuest,
+  providerId,
+  readConfig,
+  reportedIp,
   withSubnetLock,
 } from './guests.ts';
 import {
@@ -35,22 +41,28 @@ import {
   writeMarks,
 } from './names.ts';
 import { ourSets, ourSubnets } from './network.ts';
+import { vnetName } from './sdn.ts';
 import type { Session } from './session.ts';
 
-type Config = Record<string, string | number | undefined>;
+type Config = GuestConfig;
 
-interface Plan {
+export interface Plan {
   type: 'qemu' | 'lxc';
   image: string;
   cores: number;
   memoryMiB: number;
-  vlan: number;
+  /** The bridge net0 attaches to (the configured bridge, or the network's SDN vnet) and its VLAN tag, if any. */
+  bridge: string;
+  vlan?: number;
   cidr: string;
   subnetTag: string;
   tags: string;
+  /** The guest was adopted: its marks keep saying so, and it is never replaced. */
+  adopted?: boolean;
 }
 
-async function plan(s: Session, d: InstanceDesired): Promise<Plan> {
+/** Checks the desired state against the settings and finds its subnet: what create and converge work from. */
+export async function prepare(s: Session, d: InstanceDesired): Promise<Plan> {
   const shape = s.settings.instanceTypes[d.instanceType];
   if (!shape)
     throw new BackendError('InvalidConfiguration', `instance type ${d.instanceType} is not configured`);
@@ -103,7 +115,10 @@ async function plan(s: Session, d: InstanceDesired): Promise<Plan> {
     image,
     cores: shape.cores,
     memoryMiB: shape.memoryMiB,
-    vlan: set.marks.vlan,
+    // An SDN vnet carries its tag itself.
+    ...(s.settings.networkMode === 'sdn'
+      ? { bridge: vnetName(s.installation, itf.networkId) }
+      : { bridge: s.settings.bridge, vlan: set.marks.vlan }),
     cidr: subnet.cidr,
     subnetTag: sTag,
     tags: [MANAGED_TAG, s.instTag, sTag].sort().join(';'),
@@ -117,27 +132,29 @@ function marks(s: Session, d: InstanceDesired, p: Plan): string {
     installation: s.installation,
     templateHash: d.templateHash,
     image: p.image,
+    ...(p.adopted ? { adopted: true } : {}),
   };
   return writeMarks(m);
 }
 
-function netProps(existing: string | number | undefined, p: Plan, ip: string, s: Session): string {
+function netProps(existing: string | number | undefined, p: Plan, ip: string): string {
   const props = String(existing ?? '')
     .split(',')
     .filter(Boolean);
   if (p.type === 'qemu') {
     const model = props.find((x) => /^(virtio|e1000|rtl8139|vmxnet3)/.test(x)) ?? 'virtio';
-    return `${model},bridge=${s.settings.bridge},firewall=1,tag=${p.vlan}`;
+    return `${model},bridge=${p.bridge},firewall=1${p.vlan === undefined ? '' : `,tag=${p.vlan}`}`;
   }
-  const hw = props.find((x) => x.startsWith('hwaddr='));
+  // What PVE fills in itself (MAC address, interface type) is kept, so a converged config compares equal.
+  const kept = props.filter((x) => x.startsWith('hwaddr=') || x.startsWith('type='));
   return [
     'name=eth0',
-    `bridge=${s.settings.bridge}`,
+    `bridge=${p.bridge}`,
     'firewall=1',
     `gw=${gateway(p.cidr)}`,
-    ...(hw ? [hw] : []),
+    ...kept,
     `ip=${ip}/${p.cidr.split('/')[1]}`,
-    `tag=${p.vlan}`,
+    ...(p.vlan === undefined ? [] : [`tag=${p.vlan}`]),
   ].join(',');
 }
 
@@ -148,13 +165,13 @@ const sortTags = (t: unknown) =>
     .sort()
     .join(';');
 
-function desiredConfig(s: Session, d: InstanceDesired, p: Plan, cfg: Config, ip: string): Config {
+export function desiredConfig(s: Session, d: InstanceDesired, p: Plan, cfg: Config, ip: string): Config {
   const out: Config = {
     tags: p.tags,
     description: marks(s, d, p),
     cores: p.cores,
     memory: p.memoryMiB,
-    net0: netProps(cfg.net0, p, ip, s),
+    net0: netProps(cfg.net0, p, ip),
   };
   if (p.type === 'qemu') {
     out.name = guestName(s.installation, d.id);
@@ -167,7 +184,7 @@ function desiredConfig(s: Session, d: InstanceDesired, p: Plan, cfg: Config, ip:
   return out;
 }
 
-function differing(want: Config, have: Config): Config {
+export function differing(want: Config, have: Config): Config {
   const out: Config = {};
   for (const [k, v] of Object.entries(want)) {
     const h = have[k];
@@ -245,13 +262,24 @@ async function create(s: Session, d: InstanceDesired, p: Plan): Promise<void> {
 }
 
 export async function ensureInstance(s: Session, d: InstanceDesired): Promise<InstanceObserved> {
-  const p = await plan(s, d);
+  const p = await prepare(s, d);
   let g = await findGuest(s, d.id);
-  if (g && g.type !== p.type) g = undefined;
   if (g) {
     const m = readMarks(String((await readConfig(s, g)).description ?? ''));
-    if (m?.image && m.image !== p.image) {
-      // A new image cannot be applied in place: replace the guest.
+    p.adopted = m?.adopted === true;
+    const kind =
+      g.type !== p.type
+        ? `runtime ${g.type} → ${p.type}`
+        : m?.image && m.image !== p.image
+          ? `image ${m.image} → ${p.image}`
+          : undefined;
+    if (kind && p.adopted)
+      throw new BackendError(
+        'Unsupported',
+        `adopted guest ${providerId(g)} differs where it cannot change in place (${kind}); an adopted guest is never replaced: make the Instance match it`,
+      );
+    if (kind) {
+      // A new image or runtime cannot be applied in place: replace the guest.
       await deleteGuest(s, g);
       return { providerId: providerId(g), upToDate: false, powerState: 'pending', addresses: [{}] };
     }
@@ -328,21 +356,6 @@ async function startGuest(s: Session, g: Guest): Promise<void> {
   }
 }
 
-const providerId = (g: Guest) => `${g.node}/${g.type}/${g.vmid}`;
-
-async function readConfig(s: Session, g: Guest): Promise<Config> {
-  return (
-    (await s.step('read guest config', () => s.client.get<Config>(`${base(g)}/config`, undefined, s.o))) ?? {}
-  );
-}
-
-async function hasPending(s: Session, g: Guest): Promise<boolean> {
-  const rows = await s.step('read pending changes', () =>
-    s.client.get<{ key: string; pending?: unknown; delete?: number }[]>(`${base(g)}/pending`, undefined, s.o),
-  );
-  return (rows ?? []).some((r) => r.pending !== undefined || r.delete);
-}
-
 async function resize(s: Session, g: Guest, d: InstanceDesired): Promise<void> {
   if (d.runtime.kind !== 'virtualMachine') return;
   const cfg = await readConfig(s, g);
@@ -359,32 +372,6 @@ async function resize(s: Session, g: Guest, d: InstanceDesired): Promise<void> {
     ),
   );
   await waitFor(s, 'resize the disk', upid);
-}
-
-async function reportedIp(s: Session, g: Guest, cidr: string): Promise<string | undefined> {
-  try {
-    if (g.type === 'qemu') {
-      const r = await s.client.get<{
-        result?: { name: string; 'ip-addresses'?: { 'ip-address': string; 'ip-address-type': string }[] }[];
-      }>(`${base(g)}/agent/network-get-interfaces`, undefined, s.o);
-      const all = (r?.result ?? [])
-        .flatMap((i) => i['ip-addresses'] ?? [])
-        .filter((a) => a['ip-address-type'] === 'ipv4');
-      return all.map((a) => a['ip-address']).find((a) => inCidr(a, cidr));
-    }
-    const r = await s.client.get<{ inet?: string }[]>(`${base(g)}/interfaces`, undefined, s.o);
-    return (r ?? []).map((i) => i.inet?.split('/')[0]).find((a): a is string => !!a && inCidr(a, cidr));
-  } catch {
-    // No agent (yet): the address our IPAM configured is reported instead.
-    return undefined;
-  }
-}
-
-function inCidr(ip: string, cidr: string): boolean {
-  const [net, p] = cidr.split('/');
-  const toInt = (x: string) => x.split('.').reduce((a, b) => (a << 8) + Number(b), 0) >>> 0;
-  const mask = (0xffffffff << (32 - Number(p))) >>> 0;
-  return (toInt(ip) & mask) >>> 0 === (toInt(net!) & mask) >>> 0;
 }
 
 export async function deleteInstance(s: Session, id: string): Promise<DeleteResult> {

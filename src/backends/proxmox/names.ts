@@ -44,6 +44,8 @@ export interface Marks {
   /** Instances: the template hash the guest was configured for, and the image it was made from. */
   templateHash?: string;
   image?: string;
+  /** Instances: taken over with the adopt annotation (never replaced by the provider). */
+  adopted?: boolean;
   /** Networks: the VLAN tag. */
   vlan?: number;
 }

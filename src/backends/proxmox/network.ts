@@ -1,5 +1,5 @@
 /**
- * Networks in bridge mode: a Datum network is a VLAN on the configured Linux bridge. Its tag is allocated
+ * Networks (SDN mode adds vnets and subnets on top of this record: sdn.ts). In bridge mode: a Datum network is a VLAN on the configured Linux bridge. Its tag is allocated
  * deterministically (a hash of the id, probing past tags our other networks hold) and recorded, with the
  * owner, in the comment of a cluster firewall IPSet named after the network; each Datum subnet is an entry
  * (its CIDR) of that IPSet. Nothing is created on the bridge itself: VLAN-aware bridges pass any tag.
@@ -14,6 +14,7 @@ import type {
 import { BackendError } from '../../datum/backend.ts';
 import { isAlreadyExists, isNotFound } from './errors.ts';
 import { hashInRange, type Marks, networkSetName, readMarks, subnetTag, writeMarks } from './names.ts';
+import { deleteSdnSubnet, deleteVnet, ensureSdnSubnet, ensureVnet } from './sdn.ts';
 import type { Session } from './session.ts';
 
 const SETS = '/cluster/firewall/ipset';
@@ -68,6 +69,10 @@ export async function ensureNetwork(s: Session, d: NetworkDesired): Promise<Netw
   for (let attempt = 0; attempt < 3; attempt++) {
     const sets = await ourSets(s);
     const mine = sets.find((x) => x.name === name);
+    if (mine && s.settings.networkMode === 'sdn') {
+      const vnet = await ensureVnet(s, d.id, mine.name, mine.marks.vlan!);
+      return { providerId: `sdn/${s.settings.sdnZone}/${vnet}`, ready: true };
+    }
     if (mine) return { providerId: `${s.settings.bridge}/vlan/${mine.marks.vlan}`, ready: true };
     const used = new Set(sets.map((x) => x.marks.vlan));
     const [lo, hi] = s.settings.vlanRange;
@@ -90,6 +95,7 @@ export async function deleteNetwork(s: Session, id: string): Promise<DeleteResul
   const name = networkSetName(s.installation, id);
   if (!(await ourSets(s)).some((x) => x.name === name)) return { gone: true };
   if ((await entries(s, name)).length > 0) return { gone: false };
+  if (s.settings.networkMode === 'sdn') await deleteVnet(s, id);
   try {
     await s.client.delete(`${SETS}/${name}`, undefined, s.o);
   } catch (err) {
@@ -108,15 +114,23 @@ export async function ensureSubnet(s: Session, d: SubnetDesired): Promise<Subnet
   const cidr = normaliseCidr(d.cidr);
   const subnets = await ourSubnets(s, [set]);
   const mine = subnets.find((x) => x.marks.id === d.id);
-  if (mine && mine.cidr === cidr) return { providerId: `${set.name}/${cidr}`, ready: true };
-  if (mine)
+  const sdn = s.settings.networkMode === 'sdn';
+  const gw = intToIp(ipToInt(cidr.split('/')[0]!)! + 1);
+  if (mine && mine.cidr === cidr) {
+    if (sdn) await ensureSdnSubnet(s, d.networkId, cidr, gw);
+    return { providerId: `${set.name}/${cidr}`, ready: true };
+  }
+  if (mine) {
+    if (sdn) await deleteSdnSubnet(s, d.networkId, mine.cidr);
     await s.step('replace subnet entry', () =>
       s.client.delete(`${SETS}/${set.name}/${mine.cidr}`, undefined, s.o),
     );
+  }
   const marks: Marks = { owner: d.owner, id: d.id, installation: s.installation };
   await s.step('create subnet entry', () =>
     s.client.post(`${SETS}/${set.name}`, { cidr, comment: writeMarks(marks) }, s.o),
   );
+  if (sdn) await ensureSdnSubnet(s, d.networkId, cidr, gw);
   return { providerId: `${set.name}/${cidr}`, ready: true };
 }
 
@@ -129,6 +143,7 @@ export async function deleteSubnet(s: Session, id: string): Promise<DeleteResult
     s.client.get<{ tags?: string }[]>('/cluster/resources', { type: 'vm' }, s.o),
   );
   if ((guests ?? []).some((g) => (g.tags ?? '').split(/[;, ]/).includes(tag))) return { gone: false };
+  if (s.settings.networkMode === 'sdn') await deleteSdnSubnet(s, mine.set.marks.id, mine.cidr);
   try {
     await s.client.delete(`${SETS}/${mine.set.name}/${mine.cidr}`, undefined, s.o);
   } catch (err) {

@@ -26,6 +26,9 @@ export interface ProxmoxSettings {
   defaultNodes: string[];
   storage: string;
   bridge: string;
+  /** `bridge`: a VLAN tag on `bridge`; `sdn`: an SDN vnet in `sdnZone` (see sdn.ts). */
+  networkMode: 'bridge' | 'sdn';
+  sdnZone?: string;
   vlanRange: [number, number];
   vmidRange: [number, number];
   ciUser: string;
@@ -83,6 +86,8 @@ export function resolveSettings(config: Readonly<Record<string, string>>): Proxm
     defaultNodes: nodeList(config.nodes ?? ''),
     storage: config.storage || 'local-lvm',
     bridge: config.bridge || 'vmbr0',
+    networkMode: config.networkMode === 'sdn' ? 'sdn' : 'bridge',
+    sdnZone: config.sdnZone || undefined,
     vlanRange: config.vlanRange ? range(config.vlanRange, 'vlanRange', 2, 4094) : [100, 3999],
     vmidRange: config.vmidRange ? range(config.vmidRange, 'vmidRange', 100, 999_999_999) : [100_000, 899_999],
     ciUser: config.ciUser || 'datum',
@@ -97,8 +102,15 @@ export function resolveSettings(config: Readonly<Record<string, string>>): Proxm
       ? parseIntIn(config.requestTimeoutMs, 'requestTimeoutMs', 100, 600_000)
       : 30_000,
   };
-  if (config.networkMode && config.networkMode !== 'bridge')
-    throw invalid(`config "networkMode": only "bridge" (Linux bridge + VLAN tag) is implemented`);
+  if (config.networkMode && config.networkMode !== 'bridge' && config.networkMode !== 'sdn')
+    throw invalid(`config "networkMode" must be "bridge" (Linux bridge + VLAN tag) or "sdn" (SDN vnets)`);
+  if (s.networkMode === 'sdn' && !s.sdnZone)
+    throw invalid(
+      'config "sdnZone" is required with networkMode=sdn: the VLAN (or QinQ/VXLAN) zone vnets go in',
+    );
+  // PVE checks the zone itself (it must exist); here only that it is safe in a URL and a form.
+  if (s.sdnZone !== undefined && !/^[A-Za-z0-9_.-]{1,32}$/.test(s.sdnZone))
+    throw invalid('config "sdnZone" is not an SDN zone id');
   if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(s.bridge)) throw invalid(`config "bridge" is not a bridge name`);
   if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(s.storage)) throw invalid(`config "storage" is not a storage id`);
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(s.ciUser)) throw invalid(`config "ciUser" is not a user name`);

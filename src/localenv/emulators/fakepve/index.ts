@@ -3,6 +3,8 @@
  * certificate), driven by serve.py, with an API token and a control endpoint for its faults.
  *   const pve = await startFakePve({ setup: defaultSetup() });
  *   pve.endpoint, pve.fingerprint, pve.caPem, pve.tokenId, pve.tokenSecret; await pve.control({ op: 'lose_quorum' })
+ * `control({ op: 'api_down' })` / `{ op: 'api_up' }` stop and restart its API on the same port with its state kept
+ * (fakepve holds state in memory only: a process restart would be a new, empty cluster).
  * A reaper kills it if the test process dies first (ProcessGroup).
  */
 import { randomBytes, X509Certificate } from 'node:crypto';

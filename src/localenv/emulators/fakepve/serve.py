@@ -3,7 +3,9 @@
 Why not the `fakepve` command: it cannot create API tokens, extra nodes or container templates, and its faults
 are a Python API. This driver builds the fake from a JSON file, adds a little realism our backend relies on
 (a guest agent that reports the cloud-init address, a disk resize that changes the size), and serves a control
-endpoint on loopback (plain HTTP, JSON) through which a test injects the fake's own faults.
+endpoint on loopback (plain HTTP, JSON) through which a test injects the fake's own faults, and stops and restarts
+the API listener on its port (`api_down` / `api_up`). fakepve keeps its state in memory only (there is no state file):
+restarting the process would lose every guest, so a restart keeps the process and restarts its listener.
 
     python serve.py setup.json --host 127.0.0.1 --port 0 --control-port 0 --time-scale 0.01 --pki DIR
 Prints one JSON line: {"url", "control", "cert"}. The token secret comes from FAKEPVE_TOKEN_SECRET.
@@ -93,7 +95,7 @@ def build(setup, args):
     return pve
 
 
-def control_app(pve):
+def control_app(pve, certfile, keyfile):
     async def handle(request):
         body = await request.json()
         op = body.pop('op')
@@ -121,10 +123,26 @@ def control_app(pve):
         elif op == 'fail':
             pve.fail(body['method'], body['suffix'], status=body.get('status'), message=body.get('message'),
                      error=body.get('error'), times=body.get('times'))
+        elif op == 'task_secs':
+            # PVE seconds a container task of this kind (create, destroy, ...) takes, scaled by --time-scale.
+            pve.ct_secs[body['kind']] = body['secs']
+        elif op == 'api_down':
+            # The API stops answering (connections refused) while the cluster's state and its running tasks go
+            # on, as when pveproxy/pvedaemon restart on a real node; in-flight answers finish first.
+            await pve.stop()
+        elif op == 'api_up':
+            # Back on the same port, with everything it held.
+            if pve.runner is None:
+                await pve.start(certfile, keyfile)
         elif op == 'clear_failures':
             pve.failures.clear()
         elif op == 'requests':
-            out = [[m, p] for m, p, _b in pve.requests]
+            # With bodies: the form as sent (fakepve has already replaced password-like values by ***).
+            if body.get('bodies'):
+                out = [[m, p, b.decode('utf-8', 'replace') if isinstance(b, bytes) else str(b or '')]
+                       for m, p, b in pve.requests]
+            else:
+                out = [[m, p] for m, p, _b in pve.requests]
         elif op == 'refusals':
             out = [list(r) for r in pve.refusals]
         elif op == 'guests':
@@ -145,7 +163,7 @@ async def main(args):
     pve = build(setup, args)
     certfile, keyfile, _ = make_cert(args.pki, hosts=(args.host,))
     await pve.start(certfile, keyfile)
-    runner = web.AppRunner(control_app(pve))
+    runner = web.AppRunner(control_app(pve, certfile, keyfile))
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.control_port)
     await site.start()

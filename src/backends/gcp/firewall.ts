@@ -172,6 +172,19 @@ export async function ensureFirewalls(
   return done;
 }
 
+/** Whether the instance's firewall rules are the desired ones (read-only: one list). */
+export async function firewallsConverged(
+  s: GcpSession,
+  instanceId: string,
+  owner: ResourceOwner,
+  tag: string,
+  ifaces: InterfaceDesired[],
+): Promise<boolean> {
+  const want = desiredRules(s, instanceId, owner, tag, ifaces);
+  const have = new Map((await instanceFirewalls(s, instanceId)).map((f) => [f.name!, f]));
+  return want.length === have.size && want.every((f) => have.has(f.name!) && sameRule(have.get(f.name!)!, f));
+}
+
 async function deleteFirewall(s: GcpSession, f: Firewall): Promise<boolean> {
   try {
     const [op] = await s.call('firewalls.delete', () =>

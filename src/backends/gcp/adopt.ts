@@ -45,14 +45,14 @@ const link = (s: GcpSession, zone: string, name: string) =>
   `projects/${s.project}/zones/${zone}/instances/${name}`;
 
 /** `[https://…/compute/v1/]projects/P/zones/Z/instances/N`, `zones/Z/instances/N` or `N`. */
-export function parseInstanceRef(s: GcpSession, ref: string): { zone?: string; name: string } {
+export function parseInstanceRef(project: string, ref: string): { zone?: string; name: string } {
   const path = ref.trim().replace(/^https?:\/\/[^/]+\/compute\/v1\//, '');
   const m = /^(?:projects\/([^/]+)\/)?zones\/([^/]+)\/instances\/([^/]+)$/.exec(path);
   if (m) {
-    if (m[1] && m[1] !== s.project)
+    if (m[1] && m[1] !== project)
       throw new BackendError(
         'InvalidConfiguration',
-        `instance ${ref} is in project ${m[1]}, not in the configured project ${s.project}`,
+        `instance ${ref} is in project ${m[1]}, not in the configured project ${project}`,
       );
     return { zone: m[2]!, name: m[3]! };
   }
@@ -65,7 +65,7 @@ export function parseInstanceRef(s: GcpSession, ref: string): { zone?: string; n
 
 /** The instance a reference names, in its zone or (a bare name) wherever it is. */
 async function getByRef(s: GcpSession, ref: string): Promise<{ inst: Instance; zone: string } | undefined> {
-  const { zone, name } = parseInstanceRef(s, ref);
+  const { zone, name } = parseInstanceRef(s.project, ref);
   if (zone) {
     const inst = await s.call('instances.get', () =>
       getOrUndefined(s.c.instances.get({ project: s.project, zone, instance: name }, CALL)),

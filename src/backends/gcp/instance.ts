@@ -67,11 +67,26 @@ export async function findInstance(
       );
   if (here) return { inst: here, zone: s.zone };
   const filter = `(labels.${LABEL_INSTALLATION} = "${labelValue(s.managedBy)}") AND (labels.${LABEL_ID} = "${labelValue(id)}")`;
+  const byLabels = await searchZones(
+    s,
+    filter,
+    (i) => i.labels?.[LABEL_ID] === labelValue(id) && isOurs(s, i),
+  );
+  // Without a Location (the sweeper), also by name: instances made before the id label existed carry only it
+  // (one labelled for another id was adopted by that one's Instance).
+  const legacy = (i: Instance) =>
+    i.name === name && (i.labels?.[LABEL_ID] ?? labelValue(id)) === labelValue(id);
+  return byLabels ?? (s.placed ? undefined : searchZones(s, `name = "${name}"`, legacy));
+}
+
+async function searchZones(
+  s: GcpSession,
+  filter: string,
+  match: (i: Instance) => boolean,
+): Promise<{ inst: Instance; zone: string } | undefined> {
   return s.call('instances.aggregatedList', async () => {
     for await (const [scope, list] of s.c.instances.aggregatedListAsync({ project: s.project, filter }, LIST))
-      for (const i of list.instances ?? [])
-        if (i.labels?.[LABEL_ID] === labelValue(id) && isOurs(s, i))
-          return { inst: i, zone: scope.split('/').pop()! };
+      for (const i of list.instances ?? []) if (match(i)) return { inst: i, zone: scope.split('/').pop()! };
     return undefined;
   });
 }

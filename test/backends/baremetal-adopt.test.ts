@@ -3,7 +3,8 @@
  * API server), through the provider:
  * - Retain → adopt: a host kept with deletion policy Retain is taken over by another Instance as it runs (no
  *   other host claimed, no virtual media inserted, no reset sent: never re-imaged), a third Instance is refused
- *   with AdoptionConflict and the host is not written, and deleting the adopter powers it off and frees it;
+ *   with AdoptionConflict and the host is not written, and deleting the adopter powers it off and frees it
+ *   (then ObserveOnly on it finds nothing: a free host that is off runs no instance);
  * - a host too small for the instance type is kept, not re-imaged, and the condition says what differs;
  * - a host claimed by another installation is refused and not written (its resourceVersion unchanged);
  * - ObserveOnly reports a running host and writes nothing: no BMC request but GETs, no BareMetalHost write;
@@ -222,6 +223,10 @@ describe('baremetal: adopt, ObserveOnly and plan', { timeout: 300_000 }, () => {
     await deleted('adopter');
     assert.equal((await host(name)).status?.phase, 'free', 'freed with its adopter');
     assert.equal(await emu.powerState(name), 'Off');
+    // Back in the pool and off: nothing runs there to observe.
+    await create('seeker', { [MANAGEMENT_POLICY_ANNOTATION]: 'ObserveOnly', [ADOPT_ANNOTATION]: name });
+    await programmed('seeker', 'False', 'NotFound');
+    await deleted('seeker');
   });
 
   it('keeps an adopted host too small for the instance type, and says what differs', async () => {

@@ -8,7 +8,7 @@
  *   and (when known) its image is the desired one, recording the template; otherwise it says what differs.
  *   An adopted host is never re-imaged: later template changes are recorded, not applied. A host found off is
  *   powered on (it boots what is on its disk).
- * - observe and plan read the inventory and the BMC only (GETs).
+ * - observe and plan read the inventory and the BMC only (GETs). A free host that is off is no instance.
  */
 import {
   BackendError,
@@ -127,6 +127,8 @@ export async function observeHost(
     : await c.inv.claimedBy(ref.id, c.installation);
   if (!host) return undefined;
   const { powerState } = await (await c.bmc(host)).system();
+  // A host in the pool and off runs no instance (e.g. one freed by a deletion); on, it runs something.
+  if ((host.status?.phase ?? 'free') === 'free' && powerState === 'Off') return undefined;
   const subnet = host.status?.subnetId ? await c.records.get(host.status.subnetId) : undefined;
   const networkIP = addressFor(host.spec.addresses ?? [], subnet?.spec.cidr);
   return {

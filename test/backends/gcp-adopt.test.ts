@@ -3,7 +3,8 @@
  * server:
  * - Retain → adopt: an Instance's machine kept with deletion policy Retain loses our labels; another Instance
  *   adopting it takes it over (no second insert), a third one is refused with AdoptionConflict (labels
- *   untouched), and deleting the adopter deletes the machine;
+ *   untouched), the rules released with the machine give way to the adopter's own, and deleting the adopter
+ *   deletes the machine;
  * - adopt of a hand-made instance with the desired zone, machine type and subnetwork: our labels, ownership
  *   record and network tag, no insert; one of another machine type is kept (never replaced) and the condition
  *   names the difference; one labelled by another installation is refused and no write reaches it;
@@ -212,6 +213,18 @@ describe('gcp: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
     await eventually(async () => condOf(await get('kept'), PAUSED_CONDITION)?.status !== 'True', 'resumed');
     await deleted('kept');
     assert.deepEqual(ours(await read(name)), [], 'released: none of our labels left');
+    const rulesFor = async () => {
+      const res = await fetch(api('global/firewalls'));
+      const items = ((await res.json()) as { items?: { description?: string; targetTags?: string[] }[] })
+        .items;
+      return (items ?? []).filter((f) => f.targetTags?.includes(name));
+    };
+    const released = await rulesFor();
+    assert.ok(released.length > 0, 'its firewall rules stay with it');
+    assert.ok(
+      released.every((f) => f.description?.startsWith('released by ')),
+      'unmarked',
+    );
     assert.equal((await read(name))?.status, 'RUNNING', 'retained');
 
     const inserted = inserts();
@@ -223,6 +236,7 @@ describe('gcp: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
     assert.equal(now.labels?.['datum-adopted'], 'true');
     assert.ok(now.labels?.['datum-spec'], 'accepted: the spec is recorded');
     assert.equal(inserts(), inserted, 'no second instance');
+    assert.deepEqual(await rulesFor(), [], "the rules released with it are superseded by the adopter's");
     assert.deepEqual(await plan('adopter'), { action: 'none', details: [] });
 
     const labels = now.labels;

@@ -4,7 +4,8 @@
  *   gets our ownership record (metadata `datum-owner`, written first) and then our labels (`datum-adopted`
  *   too: the labels make it ours), unless its labels name another installation or another object. The next
  *   ensure accepts it when its zone, machine type and subnetworks are the desired ones (adds our network tag,
- *   so our firewall rules reach it, and records the spec), and otherwise says what differs. Never replaced.
+ *   so our firewall rules reach it, deletes the rules released with it, records the spec), and otherwise says
+ *   what differs. Never replaced.
  * - observe: the instance as it is, read-only (gets and lists only).
  * - plan: what an ensure would change, read-only (gets and lists only).
  */
@@ -15,7 +16,7 @@ import {
   type InstanceObserved,
   type InstancePlan,
 } from '../../datum/backend.ts';
-import { firewallsConverged } from './firewall.ts';
+import { deleteFirewall, firewallsConverged, releasedFirewalls } from './firewall.ts';
 import { body, findInstance, isOurs, POWER } from './instance.ts';
 import {
   gceName,
@@ -216,6 +217,8 @@ export async function acceptAdopted(
     );
     await s.awaitOperation(latest(op), 'instances.setTags');
   }
+  // Rules released with it (Retain) are superseded by ours; left, they would also keep its network in use.
+  for (const f of await releasedFirewalls(s, tags)) await deleteFirewall(s, f);
   await setLabels(s, inst, zone, { ...(inst.labels ?? {}), [LABEL_SPEC]: spec });
   s.log.info('adopted instance accepted', { instance: d.id, gce: inst.name });
 }

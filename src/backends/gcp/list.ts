@@ -10,9 +10,9 @@ import {
   instanceMark,
   LABEL_INSTALLATION,
   labelValue,
-  markDescription,
   OUR_LABELS,
   parseMark,
+  RELEASED,
   requestId,
 } from './names.ts';
 import { CALL, type GcpSession, LIST, latest } from './session.ts';
@@ -109,7 +109,7 @@ export async function release(
           firewall: f.name!,
           requestId: requestId(s.project, f.name!, 'release', String(f.id)),
           firewallResource: {
-            description: `released by ${markDescription(m).split(':')[0]} (${m.owner.namespace}/${m.owner.name})`,
+            description: `${RELEASED} (${m.owner.namespace}/${m.owner.name})`,
           },
         },
         CALL,

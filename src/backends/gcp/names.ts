@@ -93,6 +93,8 @@ export interface OwnershipMark {
 }
 
 const MARK = 'datum-provider-ts managed:';
+/** How a released firewall rule's description starts (its mark replaced: it is no longer anyone's). */
+export const RELEASED = 'released by datum-provider-ts';
 
 export function markDescription(m: OwnershipMark): string {
   return `${MARK}${JSON.stringify(m)}`;

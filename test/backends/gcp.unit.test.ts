@@ -1,11 +1,13 @@
 /** The GCP backend's pure parts: names, request ids, labels, settings, firewall mapping, error catalogue, filters. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseInstanceRef } from '../../src/backends/gcp/adopt.ts';
 import { classify } from '../../src/backends/gcp/errors.ts';
 import { allowedOf, sourcesOf } from '../../src/backends/gcp/firewall.ts';
 import {
   firewallName,
   gceName,
+  instanceMark,
   labelValue,
   markDescription,
   parseMark,
@@ -18,6 +20,51 @@ import { compileFilter } from '../../src/localenv/emulators/gcplocal/realism.ts'
 const GCE_NAME = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 describe('gcp backend (pure parts)', () => {
+  it('reads adopt references: a link (with or without the API root), a zone path, a bare name', () => {
+    const want = { zone: 'us-central1-a', name: 'web-1' };
+    assert.deepEqual(parseInstanceRef('p', 'projects/p/zones/us-central1-a/instances/web-1'), want);
+    assert.deepEqual(
+      parseInstanceRef(
+        'p',
+        'https://compute.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances/web-1',
+      ),
+      want,
+    );
+    assert.deepEqual(parseInstanceRef('p', 'zones/us-central1-a/instances/web-1'), want);
+    assert.deepEqual(parseInstanceRef('p', 'web-1'), { name: 'web-1' });
+    assert.throws(() => parseInstanceRef('p', 'projects/q/zones/z/instances/web-1'), /in project q/);
+    assert.throws(() => parseInstanceRef('p', 'i-0123/../x'), /not a GCE instance/);
+  });
+
+  it("takes an instance's owner from the mark naming its id label: an adopter's record over a former owner's description", () => {
+    const owner = (name: string) => ({
+      cluster: 'c',
+      namespace: 'ns',
+      kind: 'Instance' as const,
+      name,
+      uid: name,
+    });
+    const mark = (id: string) => markDescription({ managedBy: 'm', kind: 'instance', id, owner: owner(id) });
+    const kept = { description: mark('inst-kept'), labels: {} };
+    assert.equal(instanceMark(kept)?.id, 'inst-kept', 'no id label: the description');
+    const adopted = {
+      description: mark('inst-kept'),
+      labels: { 'datum-id': 'inst-adopter' },
+      metadata: {
+        items: [
+          { key: 'team', value: 'ops' },
+          { key: 'datum-owner', value: mark('inst-adopter') },
+        ],
+      },
+    };
+    assert.equal(instanceMark(adopted)?.owner.name, 'inst-adopter');
+    assert.equal(
+      instanceMark({ ...adopted, metadata: { items: [] } }),
+      undefined,
+      'a stale description never names the owner',
+    );
+  });
+
   it('derives valid, deterministic, distinct GCE names from any id', () => {
     const ids = [
       'a',

@@ -11,6 +11,7 @@ import type {
   DeleteResult,
   InstanceDesired,
   InstanceObserved,
+  InstancePlan,
   ManagedResource,
   NetworkDesired,
   NetworkObserved,
@@ -22,6 +23,7 @@ import { BackendError } from '../../datum/backend.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { addressFor } from './addresses.ts';
 import { ConfigDriveServer } from './configdrive.ts';
+import { acceptAdopted, adoptHost, type ControlsContext, observeHost, planHost } from './controls.ts';
 import { Inventory } from './inventory.ts';
 import { deprovisionStep, startProvisioning } from './provision.ts';
 import { NetworkRecords } from './records.ts';
@@ -61,6 +63,9 @@ export class BareMetalBackend implements Backend {
       features: ['networkPolicy', 'namedPorts', 'sshKeys'],
       instanceTypes: Object.keys(s.instanceTypes),
       images: Object.keys(s.images),
+      adopt: true,
+      observe: true,
+      plan: true,
     };
   }
 
@@ -132,6 +137,9 @@ export class BareMetalBackend implements Backend {
       );
     const name = host.metadata.name!;
     const bmc = await this.bmc(inv, host, s, ctx);
+    if (host.status?.adopted && host.status.templateHash !== desired.templateHash)
+      // Taken over with the adopt annotation: accepted as it is (or refused), never re-imaged.
+      host = await acceptAdopted(this.controls(ctx, s), host, desired);
     if (host.status?.phase === 'provisioned' && host.status.templateHash !== desired.templateHash)
       host = await inv.update(host, { phase: 'claimed', templateHash: desired.templateHash });
     if (host.status?.phase === 'claimed') {
@@ -228,6 +236,8 @@ export class BareMetalBackend implements Backend {
       {
         phase: 'retained',
         retainedFrom: id,
+        // What it runs, for an adoption to compare with.
+        ...(host.status?.image ? { image: host.status.image } : {}),
         message: `retained for ${host.status?.owner?.namespace}/${host.status?.owner?.name}`,
       },
       { replace: true },
@@ -235,8 +245,39 @@ export class BareMetalBackend implements Backend {
     return { released: [host.metadata.name!] };
   }
 
+  async adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    desired: InstanceDesired,
+  ): Promise<{ providerId: string }> {
+    return adoptHost(this.controls(ctx, this.settings(ctx)), providerId, desired);
+  }
+
+  async observeInstance(
+    ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined> {
+    return observeHost(this.controls(ctx, this.settings(ctx)), ref);
+  }
+
+  async planInstance(ctx: BackendContext, desired: InstanceDesired): Promise<InstancePlan> {
+    return planHost(this.controls(ctx, this.settings(ctx)), desired);
+  }
+
   async close(): Promise<void> {
     await this.drive.close();
+  }
+
+  private controls(ctx: BackendContext, s: BareMetalSettings): ControlsContext {
+    const inv = this.inventory(s);
+    return {
+      inv,
+      records: this.records,
+      settings: s,
+      installation: this.installation(ctx),
+      topology: ctx.location.topology,
+      bmc: (host) => this.bmc(inv, host, s, ctx),
+    };
   }
 
   private due(host: BareMetalHost, s: BareMetalSettings): boolean {

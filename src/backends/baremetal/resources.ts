@@ -41,6 +41,8 @@ export interface HostStatus {
   powerRequestedAt?: string;
   claimedAt?: string;
   retainedFrom?: string;
+  /** Claimed with the adopt annotation: running as it was found, never re-imaged. */
+  adopted?: boolean;
   message?: string;
 }
 

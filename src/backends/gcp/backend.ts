@@ -10,12 +10,14 @@ import type {
   DeleteResult,
   InstanceDesired,
   InstanceObserved,
+  InstancePlan,
   ManagedResource,
   NetworkDesired,
   NetworkObserved,
   SubnetDesired,
   SubnetObserved,
 } from '../../datum/backend.ts';
+import * as controls from './adopt.ts';
 import * as instances from './instance.ts';
 import { listManaged, release } from './list.ts';
 import * as networks from './network.ts';
@@ -55,6 +57,9 @@ export class GcpBackend implements Backend {
       images: Object.keys(s.images).sort(),
       // Containers run under docker on a COS machine: the power state is the machine's.
       reportsContainerState: false,
+      adopt: true,
+      observe: true,
+      plan: true,
     };
   }
 
@@ -107,6 +112,23 @@ export class GcpBackend implements Backend {
     id: string,
   ): Promise<{ released: string[] }> {
     return release(this.session(ctx), kind, id);
+  }
+  async adoptInstance(
+    ctx: BackendContext,
+    providerId: string,
+    d: InstanceDesired,
+  ): Promise<{ providerId: string }> {
+    return controls.adoptInstance(this.session(ctx), providerId, d);
+  }
+  async observeInstance(
+    ctx: BackendContext,
+    ref: { id: string; providerId?: string },
+  ): Promise<InstanceObserved | undefined> {
+    return controls.observeInstance(this.session(ctx), ref);
+  }
+  async planInstance(ctx: BackendContext, d: InstanceDesired): Promise<InstancePlan> {
+    const s = this.session(ctx);
+    return controls.planInstance(s, this.deliveryFor(s), d);
   }
   async close(): Promise<void> {
     await this.clients.destroy();

@@ -16,7 +16,15 @@ import {
 } from '../../datum/backend.ts';
 import { CidrError, formatCidr, parseCidr, subtract } from '../common/cidr.ts';
 import { isNotFound } from './errors.ts';
-import { firewallName, firewallPrefix, gceName, markDescription, parseMark, requestId } from './names.ts';
+import {
+  firewallName,
+  firewallPrefix,
+  gceName,
+  markDescription,
+  parseMark,
+  RELEASED,
+  requestId,
+} from './names.ts';
 import { CALL, type GcpSession, LIST, latest } from './session.ts';
 
 type Firewall = protos.google.cloud.compute.v1.IFirewall;
@@ -172,7 +180,20 @@ export async function ensureFirewalls(
   return done;
 }
 
-async function deleteFirewall(s: GcpSession, f: Firewall): Promise<boolean> {
+/** Whether the instance's firewall rules are the desired ones (read-only: one list). */
+export async function firewallsConverged(
+  s: GcpSession,
+  instanceId: string,
+  owner: ResourceOwner,
+  tag: string,
+  ifaces: InterfaceDesired[],
+): Promise<boolean> {
+  const want = desiredRules(s, instanceId, owner, tag, ifaces);
+  const have = new Map((await instanceFirewalls(s, instanceId)).map((f) => [f.name!, f]));
+  return want.length === have.size && want.every((f) => have.has(f.name!) && sameRule(have.get(f.name!)!, f));
+}
+
+export async function deleteFirewall(s: GcpSession, f: Firewall): Promise<boolean> {
   try {
     const [op] = await s.call('firewalls.delete', () =>
       s.c.firewalls.delete(
@@ -190,6 +211,24 @@ async function deleteFirewall(s: GcpSession, f: Firewall): Promise<boolean> {
     if (isNotFound(err)) return true;
     throw err;
   }
+}
+
+/**
+ * Rules released with an instance (deletion policy Retain) that target one of `tags`: what an adoption of that
+ * instance supersedes with its own rules. Released rules have no mark; their description says they were released.
+ */
+export async function releasedFirewalls(s: GcpSession, tags: string[]): Promise<Firewall[]> {
+  return s.call('firewalls.list', async () => {
+    const out: Firewall[] = [];
+    for await (const f of s.c.firewalls.listAsync({ project: s.project, filter: 'name eq dpt-fw-.*' }, LIST))
+      if (
+        f.description?.startsWith(RELEASED) &&
+        (f.targetTags ?? []).length > 0 &&
+        (f.targetTags ?? []).every((t) => t.startsWith('dpt-vm-') && tags.includes(t))
+      )
+        out.push(f);
+    return out;
+  });
 }
 
 /** Deletes every firewall rule of the instance; true once none is left. */

@@ -13,9 +13,12 @@ import {
   type InstanceObserved,
   type PowerState,
 } from '../../datum/backend.ts';
+import { acceptAdopted } from './adopt.ts';
 import { deleteFirewalls, ensureFirewalls } from './firewall.ts';
 import {
   gceName,
+  LABEL_ADOPTED,
+  LABEL_ID,
   LABEL_INSTALLATION,
   LABEL_SPEC,
   labelValue,
@@ -30,7 +33,7 @@ import { refuseSensitive, type SecretDelivery, sensitiveItems, userData } from '
 
 type Instance = protos.google.cloud.compute.v1.IInstance;
 
-const POWER: Record<string, PowerState> = {
+export const POWER: Record<string, PowerState> = {
   PROVISIONING: 'pending',
   STAGING: 'pending',
   REPAIRING: 'pending',
@@ -44,31 +47,56 @@ const POWER: Record<string, PowerState> = {
 /** GCE's limit for one metadata value. */
 const METADATA_VALUE_LIMIT = 256 * 1024;
 
-/** The instance by name: in the Location's zone, else wherever it is (the sweeper has no Location). */
+/** Carries our installation's label: ours to change (a foreign or released instance is not). */
+export const isOurs = (s: GcpSession, i: Instance) =>
+  i.labels?.[LABEL_INSTALLATION] === labelValue(s.managedBy);
+
+/**
+ * The instance of backend id `id`: by its name in the Location's zone, else (adopted under another name, or no
+ * Location: the sweeper) by our installation and id labels in every zone.
+ */
 export async function findInstance(
   s: GcpSession,
-  name: string,
+  id: string,
 ): Promise<{ inst: Instance; zone: string } | undefined> {
+  const name = gceName('vm', id);
   const here = !s.placed
     ? undefined
     : await s.call('instances.get', () =>
         getOrUndefined(s.c.instances.get({ project: s.project, zone: s.zone, instance: name }, CALL)),
       );
   if (here) return { inst: here, zone: s.zone };
+  const filter = `(labels.${LABEL_INSTALLATION} = "${labelValue(s.managedBy)}") AND (labels.${LABEL_ID} = "${labelValue(id)}")`;
+  const byLabels = await searchZones(
+    s,
+    filter,
+    (i) => i.labels?.[LABEL_ID] === labelValue(id) && isOurs(s, i),
+  );
+  // Without a Location (the sweeper), also by name: instances made before the id label existed carry only it
+  // (one labelled for another id was adopted by that one's Instance).
+  const legacy = (i: Instance) =>
+    i.name === name && (i.labels?.[LABEL_ID] ?? labelValue(id)) === labelValue(id);
+  return byLabels ?? (s.placed ? undefined : searchZones(s, `name = "${name}"`, legacy));
+}
+
+async function searchZones(
+  s: GcpSession,
+  filter: string,
+  match: (i: Instance) => boolean,
+): Promise<{ inst: Instance; zone: string } | undefined> {
   return s.call('instances.aggregatedList', async () => {
-    for await (const [scope, list] of s.c.instances.aggregatedListAsync(
-      { project: s.project, filter: `name = "${name}"` },
-      LIST,
-    ))
-      for (const i of list.instances ?? [])
-        if (i.name === name) return { inst: i, zone: scope.split('/').pop()! };
+    for await (const [scope, list] of s.c.instances.aggregatedListAsync({ project: s.project, filter }, LIST))
+      for (const i of list.instances ?? []) if (match(i)) return { inst: i, zone: scope.split('/').pop()! };
     return undefined;
   });
 }
 
-const isOurs = (s: GcpSession, i: Instance) => i.labels?.[LABEL_INSTALLATION] === labelValue(s.managedBy);
-
-async function body(s: GcpSession, d: InstanceDesired, name: string, delivery: SecretDelivery | undefined) {
+export async function body(
+  s: GcpSession,
+  d: InstanceDesired,
+  name: string,
+  delivery: SecretDelivery | undefined,
+) {
   const st = s.settings;
   const machineType = st.instanceTypes[d.instanceType];
   if (!machineType)
@@ -123,7 +151,7 @@ async function body(s: GcpSession, d: InstanceDesired, name: string, delivery: S
       : [],
   };
   const spec = specHash(core);
-  const labels = ownerLabels(s.managedBy, d.owner, spec);
+  const labels = ownerLabels(s.managedBy, d.id, d.owner, spec);
   const resource: Instance = {
     ...core,
     name,
@@ -180,16 +208,21 @@ export async function ensureInstance(
 ): Promise<InstanceObserved> {
   const name = gceName('vm', d.id);
   const { resource, spec } = await body(s, d, name, delivery);
-  const found = await findInstance(s, name);
+  const found = await findInstance(s, d.id);
   if (found && !isOurs(s, found.inst))
     throw new BackendError(
       'InvalidConfiguration',
       `instance ${name} exists and is not managed by this installation`,
     );
   if (found && found.inst.labels?.[LABEL_SPEC] !== spec) {
-    // Replace: the old machine goes first (awaited), the new one comes on a later reconcile.
-    await deleteOne(s, found.inst, found.zone);
-    return { ...observe(s, d, found.inst, found.zone, false), powerState: 'stopping' };
+    if (found.inst.labels?.[LABEL_ADOPTED] === 'true')
+      // Taken over with the adopt annotation: accepted as it is (or refused), never replaced.
+      await acceptAdopted(s, d, found.inst, found.zone, spec);
+    else {
+      // Replace: the old machine goes first (awaited), the new one comes on a later reconcile.
+      await deleteOne(s, found.inst, found.zone);
+      return { ...observe(s, d, found.inst, found.zone, false), powerState: 'stopping' };
+    }
   }
   await ensureFirewalls(s, d.id, d.owner, name, d.interfaces);
   if (found?.inst.status === 'TERMINATED') {
@@ -200,14 +233,14 @@ export async function ensureInstance(
         {
           project: s.project,
           zone: found.zone,
-          instance: name,
-          requestId: requestId(s.project, name, 'start', String(found.inst.id), stoppedAt),
+          instance: found.inst.name!,
+          requestId: requestId(s.project, found.inst.name!, 'start', String(found.inst.id), stoppedAt),
         },
         CALL,
       ),
     );
     await s.awaitOperation(latest(op), 'instances.start');
-    const now = await findInstance(s, name);
+    const now = await findInstance(s, d.id);
     if (now) return observe(s, d, now.inst, now.zone, true);
   }
   if (found) return observe(s, d, found.inst, found.zone, true);
@@ -244,7 +277,7 @@ export async function deleteInstance(
   id: string,
 ): Promise<DeleteResult> {
   const name = gceName('vm', id);
-  const found = await findInstance(s, name);
+  const found = await findInstance(s, id);
   if (found && isOurs(s, found.inst) && !(await deleteOne(s, found.inst, found.zone))) return { gone: false };
   if (!(await deleteFirewalls(s, id))) return { gone: false };
   await delivery?.remove(s.delivery(), name);

@@ -7,12 +7,12 @@ import { BackendError, type ManagedResource } from '../../datum/backend.ts';
 import { instanceFirewalls } from './firewall.ts';
 import { findInstance } from './instance.ts';
 import {
-  gceName,
+  instanceMark,
   LABEL_INSTALLATION,
   labelValue,
-  markDescription,
   OUR_LABELS,
   parseMark,
+  RELEASED,
   requestId,
 } from './names.ts';
 import { CALL, type GcpSession, LIST, latest } from './session.ts';
@@ -45,8 +45,16 @@ export async function listManaged(s: GcpSession): Promise<ManagedResource[]> {
   await s.call('instances.aggregatedList', async () => {
     for await (const [scope, l] of s.c.instances.aggregatedListAsync({ project: s.project, filter }, LIST))
       for (const i of l.instances ?? [])
-        if (i.labels?.[LABEL_INSTALLATION] === labelValue(s.managedBy))
-          add('instance', `${p}/${scope}/instances/${i.name}`, i.description);
+        if (i.labels?.[LABEL_INSTALLATION] === labelValue(s.managedBy)) {
+          const m = instanceMark(i);
+          if (m?.managedBy === s.managedBy)
+            out.push({
+              kind: 'instance',
+              id: m.id,
+              providerId: `${p}/${scope}/instances/${i.name}`,
+              owner: m.owner,
+            });
+        }
   });
   const instances = new Set(out.filter((r) => r.kind === 'instance').map((r) => r.id));
   for (const f of out.filter((r) => r.kind === 'firewall'))
@@ -72,7 +80,7 @@ export async function release(
       `deletion policy Retain is not supported for GCE ${kind === 'subnet' ? 'subnetworks' : 'networks'}: their ownership mark is the description, which GCE cannot change after creation`,
     );
   const released: string[] = [];
-  const found = await findInstance(s, gceName('vm', id));
+  const found = await findInstance(s, id);
   if (found && found.inst.labels?.[LABEL_INSTALLATION] === labelValue(s.managedBy)) {
     const labels = Object.fromEntries(
       Object.entries(found.inst.labels ?? {}).filter(([k]) => !OUR_LABELS.includes(k)),
@@ -101,7 +109,7 @@ export async function release(
           firewall: f.name!,
           requestId: requestId(s.project, f.name!, 'release', String(f.id)),
           firewallResource: {
-            description: `released by ${markDescription(m).split(':')[0]} (${m.owner.namespace}/${m.owner.name})`,
+            description: `${RELEASED} (${m.owner.namespace}/${m.owner.name})`,
           },
         },
         CALL,

@@ -50,15 +50,38 @@ export const LABEL_OWNER_UID = 'datum-owner-uid';
 export const LABEL_CLUSTER = 'datum-cluster';
 export const LABEL_KIND = 'datum-kind';
 export const LABEL_SPEC = 'datum-spec';
-export const OUR_LABELS = [LABEL_INSTALLATION, LABEL_OWNER_UID, LABEL_CLUSTER, LABEL_KIND, LABEL_SPEC];
+/** The backend id: how an instance is found when its name is not ours (adopted). */
+export const LABEL_ID = 'datum-id';
+/** Taken over with the adopt annotation: accepted as it is, never replaced. */
+export const LABEL_ADOPTED = 'datum-adopted';
+export const OUR_LABELS = [
+  LABEL_INSTALLATION,
+  LABEL_OWNER_UID,
+  LABEL_CLUSTER,
+  LABEL_KIND,
+  LABEL_SPEC,
+  LABEL_ID,
+  LABEL_ADOPTED,
+];
+/**
+ * Metadata key of an adopted instance's ownership mark (its description, where our instances carry it, is
+ * fixed at creation and is someone else's).
+ */
+export const OWNER_METADATA_KEY = 'datum-owner';
 
-export function ownerLabels(managedBy: string, owner: ResourceOwner, spec: string): Record<string, string> {
+export function ownerLabels(
+  managedBy: string,
+  id: string,
+  owner: ResourceOwner,
+  spec?: string,
+): Record<string, string> {
   return {
     [LABEL_INSTALLATION]: labelValue(managedBy),
+    [LABEL_ID]: labelValue(id),
     [LABEL_OWNER_UID]: labelValue(owner.uid),
     [LABEL_CLUSTER]: labelValue(owner.cluster),
     [LABEL_KIND]: labelValue(owner.kind),
-    [LABEL_SPEC]: spec,
+    ...(spec ? { [LABEL_SPEC]: spec } : {}),
   };
 }
 
@@ -70,6 +93,8 @@ export interface OwnershipMark {
 }
 
 const MARK = 'datum-provider-ts managed:';
+/** How a released firewall rule's description starts (its mark replaced: it is no longer anyone's). */
+export const RELEASED = 'released by datum-provider-ts';
 
 export function markDescription(m: OwnershipMark): string {
   return `${MARK}${JSON.stringify(m)}`;
@@ -86,3 +111,19 @@ export function parseMark(description: string | null | undefined): OwnershipMark
 }
 
 export const specHash = (v: unknown) => hex(JSON.stringify(v)).slice(0, 16);
+
+/**
+ * An instance's ownership mark: the adopted one's metadata record, else its description; only one naming the
+ * id its `datum-id` label names (a released instance's description still names its former owner).
+ */
+export function instanceMark(i: {
+  labels?: Record<string, string> | null;
+  description?: string | null;
+  metadata?: { items?: { key?: string | null; value?: string | null }[] | null } | null;
+}): OwnershipMark | undefined {
+  const id = i.labels?.[LABEL_ID];
+  const record = i.metadata?.items?.find((x) => x.key === OWNER_METADATA_KEY)?.value;
+  for (const m of [parseMark(record), parseMark(i.description)])
+    if (m && m.kind === 'instance' && (id === undefined || labelValue(m.id) === id)) return m;
+  return undefined;
+}

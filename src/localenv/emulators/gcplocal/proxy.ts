@@ -2,8 +2,8 @@
  * Our realism and fault proxy in front of gcplocal (node:http, loopback only). It names the operation of every
  * request (`instances.insert`, `zoneOperations.wait`, …), applies the scripted fault plan, serves what gcplocal
  * lacks (operations that take time and `wait`, requestId idempotency, instance lifecycle, setLabels,
- * start/stop, aggregated lists, list filters, addresses, resource-in-use checks), and logs every request: the
- * log is the source of truth for invariants (e.g. "one insert reached the emulator").
+ * setMetadata, setTags, start/stop, aggregated lists, list filters, addresses, resource-in-use checks), and logs
+ * every request: the log is the source of truth for invariants (e.g. "one insert reached the emulator").
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -18,7 +18,14 @@ import {
   type JsonReply,
 } from './faults.ts';
 import { OperationStore, type OpTiming } from './operations.ts';
-import { AddressPool, compileFilter, FilterError, InstanceOverlays, RequestIds } from './realism.ts';
+import {
+  AddressPool,
+  compileFilter,
+  FilterError,
+  fingerprintOf,
+  InstanceOverlays,
+  RequestIds,
+} from './realism.ts';
 import { actionOf, ok, opScope, parseRoute, type Route, scopePath } from './routes.ts';
 import { SecretManagerEmulation } from './secretmanager.ts';
 
@@ -215,6 +222,23 @@ export async function startGceProxy(
       o.labelFingerprint = createHash('sha256').update(JSON.stringify(labels)).digest('base64').slice(0, 12);
       entry.applied = true;
       return start('setLabels', link, timings.other);
+    }
+    if (isInstance && (r.verb === 'setMetadata' || r.verb === 'setTags')) {
+      const field = r.verb === 'setMetadata' ? 'metadata' : 'tags';
+      const now = enrich(r.project, where, 'instances', json(existing))[field] as { fingerprint?: string };
+      if (body.fingerprint !== now?.fingerprint)
+        return gceError(
+          412,
+          'conditionNotMet',
+          `Supplied fingerprint does not match current ${field} fingerprint.`,
+        );
+      const items = (body.items as unknown[] | undefined) ?? [];
+      overlays.get(overlays.key(r.project, r.scope!, r.name))[field] = {
+        items,
+        fingerprint: fingerprintOf(items),
+      };
+      entry.applied = true;
+      return start(r.verb, link, timings.other);
     }
     if (isInstance && (r.verb === 'stop' || r.verb === 'start')) {
       const o = overlays.get(overlays.key(r.project, r.scope!, r.name));

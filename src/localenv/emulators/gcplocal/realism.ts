@@ -2,10 +2,13 @@
  * The parts of real Compute Engine behaviour gcplocal lacks, kept by the proxy:
  * - `requestId` idempotency: a repeat of a request id answers the first request's operation, never repeats it;
  * - instance lifecycle: PROVISIONING → STAGING → RUNNING while its insert runs, STOPPING while a delete or stop
- *   runs, TERMINATED after a stop; labels set with `setLabels` (gcplocal cannot update an instance);
+ *   runs, TERMINATED after a stop; labels, metadata and network tags set with `setLabels`, `setMetadata` and
+ *   `setTags` (gcplocal cannot update an instance), each with its fingerprint;
  * - internal and external IPs allocated from the subnetwork's range (gcplocal assigns none);
  * - list `filter` expressions (gcplocal ignores them).
  */
+
+import { createHash } from 'node:crypto';
 
 export interface InstanceOverlay {
   /** Status while an operation runs, or after a stop. */
@@ -13,6 +16,22 @@ export interface InstanceOverlay {
   labels?: Record<string, string>;
   labelFingerprint?: string;
   lastStopTimestamp?: string;
+  metadata?: { items: unknown[]; fingerprint: string };
+  tags?: { items: unknown[]; fingerprint: string };
+}
+
+/** A fingerprint of a value, as GCE hands out for labels, metadata and tags. */
+export const fingerprintOf = (v: unknown) =>
+  createHash('sha256').update(JSON.stringify(v)).digest('base64').slice(0, 12);
+
+/** The instance's metadata and tags with a fingerprint (GCE always returns one; gcplocal none). */
+function withFingerprints(inst: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...inst };
+  for (const field of ['metadata', 'tags']) {
+    const v = (out[field] ?? {}) as { items?: unknown[]; fingerprint?: string };
+    if (!v.fingerprint) out[field] = { ...v, fingerprint: fingerprintOf(v.items ?? []) };
+  }
+  return out;
 }
 
 export class InstanceOverlays {
@@ -41,14 +60,16 @@ export class InstanceOverlays {
       .split('/')
       .pop();
     const o = this.m.get(this.key(project, zone ?? '', String(inst.name)));
-    if (!o) return inst;
+    if (!o) return withFingerprints(inst);
     const out = { ...inst };
     const s = o.phase?.status();
     if (s) out.status = s;
     if (o.labels) out.labels = o.labels;
     if (o.labelFingerprint) out.labelFingerprint = o.labelFingerprint;
     if (o.lastStopTimestamp) out.lastStopTimestamp = o.lastStopTimestamp;
-    return out;
+    if (o.metadata) out.metadata = o.metadata;
+    if (o.tags) out.tags = o.tags;
+    return withFingerprints(out);
   }
 
   clear(): void {

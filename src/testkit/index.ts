@@ -6,5 +6,6 @@ export * from '../localenv/process.ts';
 export { providerCommand } from './contract/crash.ts';
 export * from './contract/fixtures.ts';
 export { fixturesContext, interfaceHandle } from './contract/interface-handle.ts';
+export * from './contract/instance-driver.ts';
 export * from './contract/suite.ts';
 export * from './token-webhook.ts';

@@ -19,9 +19,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
 import { INSTANCE, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
-import type { Instance, Subnet } from '../../src/datum/api/types.ts';
+import type { Subnet } from '../../src/datum/api/types.ts';
 import type { Backend } from '../../src/datum/backend.ts';
-import { planInstances } from '../../src/datum/plan.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { subnetId } from '../../src/datum/reconcilers/common.ts';
@@ -33,7 +32,8 @@ import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
 import { type Ec2Emulator, startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 
 const NS = 'project-a';
@@ -120,27 +120,12 @@ describe('aws: adopt, ObserveOnly and plan', () => {
         }),
       )
     ).Reservations?.flatMap((r) => r.Instances ?? []) ?? [];
-  const create = (name: string, annotations: Record<string, string>) => {
-    const o = instanceObject({ name, namespace: NS, location: where });
-    o.metadata.annotations = { ...o.metadata.annotations, ...annotations };
-    return cp.client().create<Instance>(INSTANCE, o);
-  };
-  const get = (name: string) => cp.client().get<Instance>(INSTANCE, name, NS);
-  const programmed = (name: string, status: string, reason: string) =>
-    eventually(async () => {
-      const c = condOf(await get(name), 'Programmed');
-      return c?.status === status && c.reason === reason ? c : undefined;
-    }, `${name} Programmed=${status} ${reason}`);
-  const plan = (name: string) =>
-    planInstances({
-      client: cp.client(),
-      home: cp.client(),
-      settings,
-      backend,
-      log: mgr.log,
-      namespace: NS,
-      name,
-    });
+  const { create, get, programmed, plan } = instanceDriver({
+    client: () => cp.client(),
+    namespace: NS,
+    location: () => where,
+    planWith: () => ({ settings, backend, log: mgr.log }),
+  });
 
   it('adopts a matching instance: our tags and security group, no second launch; plan then says nothing to do', async () => {
     const planted = await plant();
@@ -163,8 +148,7 @@ describe('aws: adopt, ObserveOnly and plan', () => {
       ['firewall'],
       'our security group replaced its own',
     );
-    const [line] = await plan('adopted-0');
-    assert.deepEqual([line!.action, line!.details], ['none', []]);
+    assert.deepEqual(await plan('adopted-0'), { action: 'none', details: [] });
   });
 
   it('keeps an adopted instance that differs where EC2 cannot change it, and says what differs', async () => {
@@ -220,14 +204,12 @@ describe('aws: adopt, ObserveOnly and plan', () => {
       async () => condOf(await get('planned-0'), PAUSED_CONDITION)?.status === 'True',
       'paused',
     );
-    const [before] = await plan('planned-0');
-    assert.equal(before!.action, 'create');
+    assert.equal((await plan('planned-0')).action, 'create');
     await cp.client().patch(INSTANCE, 'planned-0', NS, {
       type: 'merge',
       patch: { metadata: { annotations: { [PAUSED_ANNOTATION]: null } } },
     });
     await programmed('planned-0', 'True', 'Programmed');
-    const [afterwards] = await plan('planned-0');
-    assert.deepEqual([afterwards!.action, afterwards!.details], ['none', []]);
+    assert.deepEqual(await plan('planned-0'), { action: 'none', details: [] });
   });
 });

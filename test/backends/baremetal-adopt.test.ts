@@ -14,8 +14,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BARE_METAL_HOST, BareMetalBackend, type BareMetalHost } from '../../src/backends/baremetal/index.ts';
 import { INSTANCE, SUBNET } from '../../src/datum/api/resources.ts';
-import type { Instance, Subnet } from '../../src/datum/api/types.ts';
-import { planInstances } from '../../src/datum/plan.ts';
+import type { Subnet } from '../../src/datum/api/types.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { DELETION_POLICY_ANNOTATION } from '../../src/datum/reconcilers/deletion-policy.ts';
@@ -31,10 +30,10 @@ import {
   type RedfishEmulator,
   startRedfishEmulator,
 } from '../../src/localenv/emulators/sushy/index.ts';
-import { isNotFound } from '../../src/runtime/client/errors.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
-import { instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 
 const NS = 'project-a';
@@ -120,40 +119,13 @@ describe('baremetal: adopt, ObserveOnly and plan', { timeout: 300_000 }, () => {
     assert.ok(res.status < 300, `power on ${name}: HTTP ${res.status}`);
     await eventually(async () => (await emu.powerState(name)) === 'On', `${name} on`);
   };
-  const create = (name: string, annotations: Record<string, string> = {}) => {
-    const o = instanceObject({ name, namespace: NS, location: where, runtime: 'virtualMachine' });
-    o.metadata.annotations = { ...o.metadata.annotations, ...annotations };
-    return cp.client().create<Instance>(INSTANCE, o);
-  };
-  const get = (name: string) => cp.client().get<Instance>(INSTANCE, name, NS);
-  const programmed = (name: string, status: string, reason: string) =>
-    eventually(async () => {
-      const c = condOf(await get(name), 'Programmed');
-      return c?.status === status && c.reason === reason ? c : undefined;
-    }, `${name} Programmed=${status} ${reason}`);
-  const deleted = async (name: string) => {
-    await cp.client().delete(INSTANCE, name, NS);
-    await eventually(
-      () =>
-        get(name).then(
-          () => false,
-          (e) => isNotFound(e),
-        ),
-      `${name} deleted`,
-    );
-  };
-  const plan = async (name: string) => {
-    const [line] = await planInstances({
-      client: cp.client(),
-      home: cp.client(),
-      settings,
-      backend,
-      log: mgr.log,
-      namespace: NS,
-      name,
-    });
-    return { action: line!.action, details: line!.details };
-  };
+  const { create, get, programmed, deleted, plan } = instanceDriver({
+    client: () => cp.client(),
+    namespace: NS,
+    location: () => where,
+    fixture: { runtime: 'virtualMachine' },
+    planWith: () => ({ settings, backend, log: mgr.log }),
+  });
   const claimedFor = async (uid: string) =>
     (await cp.client().list<BareMetalHost>(BARE_METAL_HOST)).items
       .filter((h) => h.status?.owner?.uid === uid)

@@ -15,8 +15,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createGcpBackend, type GcpBackend } from '../../src/backends/gcp/index.ts';
 import { INSTANCE, SUBNET } from '../../src/datum/api/resources.ts';
-import type { Instance, Subnet } from '../../src/datum/api/types.ts';
-import { planInstances } from '../../src/datum/plan.ts';
+import type { Subnet } from '../../src/datum/api/types.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { DELETION_POLICY_ANNOTATION } from '../../src/datum/reconcilers/deletion-policy.ts';
@@ -26,10 +25,10 @@ import { PAUSED_ANNOTATION, PAUSED_CONDITION } from '../../src/datum/reconcilers
 import { defaultSettings } from '../../src/datum/settings.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
 import { type GceEmulator, startGceEmulator } from '../../src/localenv/emulators/gcplocal/index.ts';
-import { isNotFound } from '../../src/runtime/client/errors.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
-import { instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 
 const NS = 'project-a';
@@ -127,45 +126,17 @@ describe('gcp: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
     await eventually(async () => (await read(name))?.status === 'RUNNING', `${name} running`);
     return linkOf(name);
   };
-  const create = (name: string, annotations: Record<string, string> = {}) => {
-    const o = instanceObject({ name, namespace: NS, location: where });
-    o.metadata.annotations = { ...o.metadata.annotations, ...annotations };
-    return cp.client().create<Instance>(INSTANCE, o);
-  };
-  const get = (name: string) => cp.client().get<Instance>(INSTANCE, name, NS);
-  const programmed = (name: string, status: string, reason: string) =>
-    eventually(async () => {
-      const c = condOf(await get(name), 'Programmed');
-      return c?.status === status && c.reason === reason ? c : undefined;
-    }, `${name} Programmed=${status} ${reason}`);
+  const { create, get, programmed, deleted, plan } = instanceDriver({
+    client: () => cp.client(),
+    namespace: NS,
+    location: () => where,
+    planWith: () => ({ settings, backend, log: mgr.log }),
+  });
   const annotate = (name: string, annotations: Record<string, string | null>, spec?: unknown) =>
     cp.client().patch(INSTANCE, name, NS, {
       type: 'merge',
       patch: { metadata: { annotations }, ...(spec ? { spec } : {}) },
     });
-  const deleted = async (name: string) => {
-    await cp.client().delete(INSTANCE, name, NS);
-    await eventually(
-      () =>
-        get(name).then(
-          () => false,
-          (e) => isNotFound(e),
-        ),
-      `${name} deleted`,
-    );
-  };
-  const plan = async (name: string) => {
-    const [line] = await planInstances({
-      client: cp.client(),
-      home: cp.client(),
-      settings,
-      backend,
-      log: mgr.log,
-      namespace: NS,
-      name,
-    });
-    return { action: line!.action, details: line!.details };
-  };
   const inserts = () => emu.proxy.log.filter((e) => e.action === 'instances.insert').length;
   /** Requests that change the named instance (anything but a read), from log position `from`. */
   const writesTo = (name: string, from = 0) =>

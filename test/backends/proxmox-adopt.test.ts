@@ -22,7 +22,6 @@ import {
 } from '../../src/backends/proxmox/index.ts';
 import { guestName } from '../../src/backends/proxmox/names.ts';
 import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
-import type { Instance } from '../../src/datum/api/types.ts';
 import type { InstanceDesired } from '../../src/datum/backend.ts';
 import { planInstances } from '../../src/datum/plan.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
@@ -35,8 +34,9 @@ import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
 import { type FakePve, startFakePve } from '../../src/localenv/emulators/fakepve/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
+import { ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
+import { OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import { proxmoxConfig } from './proxmox-fixtures.ts';
 
 const NS = 'project-a';
@@ -108,46 +108,20 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
       .slice(from)
       .filter(([m, p]) => WRITE.test(m) && p.includes(`/${vmid}`));
   const requestCount = async () => (await pve.control<unknown[]>({ op: 'requests' })).length;
-  const create = (
-    name: string,
-    annotations: Record<string, string> = {},
-    runtime: 'sandbox' | 'virtualMachine' = 'sandbox',
-  ) => {
-    const obj = instanceObject({ name, namespace: NS, location: where, runtime });
-    obj.metadata.annotations = { ...obj.metadata.annotations, ...annotations };
-    return cp.client().create<Instance>(INSTANCE, obj);
-  };
-  const get = (name: string) => cp.client().get<Instance>(INSTANCE, name, NS);
-  const programmed = (name: string, status: string, reason: string) =>
-    eventually(async () => {
-      const c = condOf(await get(name), 'Programmed');
-      return c?.status === status && c.reason === reason ? c : undefined;
-    }, `${name} Programmed=${status} ${reason}`);
-  const running = (name: string) =>
-    eventually(async () => condOf(await get(name), 'Running')?.status === 'True', `${name} Running`);
-  const remove = async (name: string) => {
-    await cp.client().delete(INSTANCE, name, NS);
-    await eventually(
-      () =>
-        get(name).then(
-          () => false,
-          () => true,
-        ),
-      `${name} deleted`,
-    );
-  };
-  const plan = async (name: string) => {
-    const [line] = await planInstances({
-      client: cp.client(),
-      home: cp.client(),
-      settings,
-      backend,
-      log: mgr.log,
-      namespace: NS,
-      name,
-    });
-    return [line!.action, line!.details];
-  };
+  const {
+    create,
+    get,
+    programmed,
+    running,
+    deleted: remove,
+    plan,
+  } = instanceDriver({
+    client: () => cp.client(),
+    namespace: NS,
+    location: () => where,
+    fixture: { runtime: 'sandbox' },
+    planWith: () => ({ settings, backend, log: mgr.log }),
+  });
 
   it('the contract sequence: release, adopt without a second guest, conflict, observe read-only, delete', async () => {
     const kept = await create('kept');
@@ -183,7 +157,7 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
       (await writesTo(g0.vmid, adoptFrom)).some(([m]) => m === 'PUT'),
       'adoption wrote its config',
     );
-    assert.deepEqual(await plan('adopter'), ['none', []]);
+    assert.deepEqual(await plan('adopter'), { action: 'none', details: [] });
 
     // A second adopter: refused, and the guest's config is as it was.
     const before = await configOf(g0);
@@ -272,13 +246,13 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
     await remove('wrong-kind');
 
     const total = (await guests()).length;
-    const inst = await create('vm-adopter', { [ADOPT_ANNOTATION]: id }, 'virtualMachine');
+    const inst = await create('vm-adopter', { [ADOPT_ANNOTATION]: id }, { runtime: 'virtualMachine' });
     const ok = await programmed('vm-adopter', 'True', 'Programmed');
     assert.equal(ok.message, `Instance has been programmed as ${id}`);
     await running('vm-adopter');
     assert.equal((await guest(vmid))?.name, guestName(managedBy, instanceId(inst)));
     assert.equal((await guests()).length, total, 'no second guest');
-    assert.deepEqual(await plan('vm-adopter'), ['none', []]);
+    assert.deepEqual(await plan('vm-adopter'), { action: 'none', details: [] });
     await remove('vm-adopter');
     assert.equal(await guest(vmid), undefined, 'deleted with its Instance');
   });

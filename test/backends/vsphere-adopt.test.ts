@@ -15,9 +15,7 @@ import { VsphereBackend } from '../../src/backends/vsphere/index.ts';
 import { customValues, type VimClient } from '../../src/backends/vsphere/vim.ts';
 import { text } from '../../src/backends/vsphere/xml.ts';
 import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
-import type { Instance } from '../../src/datum/api/types.ts';
 import type { InstanceDesired } from '../../src/datum/backend.ts';
-import { planInstances } from '../../src/datum/plan.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { DELETION_POLICY_ANNOTATION } from '../../src/datum/reconcilers/deletion-policy.ts';
@@ -27,7 +25,8 @@ import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
 import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
 import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
 import {
   admin,
@@ -109,53 +108,30 @@ describe('vsphere: adopt, ObserveOnly and plan through the provider', () => {
     await cp?.stop();
   });
 
-  const create = (name: string, annotations: Record<string, string> = {}) => {
-    const o = instanceObject({
-      name,
-      namespace: NS,
-      location: where,
-      runtime: 'virtualMachine',
-      networkPolicy: false,
-    });
-    o.metadata.annotations = { ...o.metadata.annotations, ...annotations };
-    return cp.client().create<Instance>(INSTANCE, o);
-  };
-  const get = (name: string) => cp.client().get<Instance>(INSTANCE, name, NS);
-  const programmed = (name: string, status: string, reason: string) =>
-    eventually(async () => {
-      const c = condOf(await get(name), 'Programmed');
-      return c?.status === status && c.reason === reason ? c : undefined;
-    }, `${name} Programmed=${status} ${reason}`);
-  const remove = async (name: string) => {
-    await cp.client().delete(INSTANCE, name, NS);
-    await eventually(
-      () =>
-        get(name).then(
-          () => false,
-          () => true,
-        ),
-      `${name} deleted`,
-    );
-  };
-  const plan = async (name: string) => {
-    const [line] = await planInstances({
-      client: cp.client(),
-      home: cp.client(),
-      settings,
-      backend,
-      log: mgr.log,
-      namespace: NS,
-      name,
-    });
-    return [line!.action, line!.details];
-  };
+  const {
+    create,
+    get,
+    programmed,
+    deleted: remove,
+    plan,
+  } = instanceDriver({
+    client: () => cp.client(),
+    namespace: NS,
+    location: () => where,
+    fixture: { runtime: 'virtualMachine', networkPolicy: false },
+    planWith: () => ({ settings, backend, log: mgr.log }),
+  });
 
   it('a retained VM is adopted (no second VM), a second adopter conflicts, ObserveOnly reports it, deleting the adopter deletes it', async () => {
     await create('kept');
     const kept = await programmed('kept', 'True', 'Programmed');
     const vm = /as (\S+)$/.exec(kept.message)?.[1] ?? '';
     assert.match(vm, /^vm-\d+$/);
-    assert.deepEqual(await plan('kept'), ['none', []], 'plan: nothing to do once converged');
+    assert.deepEqual(
+      await plan('kept'),
+      { action: 'none', details: [] },
+      'plan: nothing to do once converged',
+    );
     await cp.client().patch(INSTANCE, 'kept', NS, {
       type: 'merge',
       patch: { metadata: { annotations: { [DELETION_POLICY_ANNOTATION]: 'Retain' } } },
@@ -174,7 +150,7 @@ describe('vsphere: adopt, ObserveOnly and plan through the provider', () => {
       marks.some((m) => m.includes(adopter.metadata.uid!) && m.includes('"adopted":true')),
       'our mark, naming the adopter',
     );
-    assert.deepEqual(await plan('adopter'), ['none', []]);
+    assert.deepEqual(await plan('adopter'), { action: 'none', details: [] });
 
     await create('adopter-2', { [ADOPT_ANNOTATION]: vm });
     const conflict = await programmed('adopter-2', 'False', 'AdoptionConflict');

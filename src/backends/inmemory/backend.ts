@@ -7,13 +7,12 @@
  * Secrets) are kept only as salted digests, in memory and in that file: enough to see that they changed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   type Backend,
   type BackendCapabilities,
   type BackendContext,
   BackendError,
-  type BackendErrorReason,
   type DeleteResult,
   type FileContent,
   type InstanceDesired,
@@ -39,7 +38,6 @@ import {
   type StoredInstance,
   type StoredNetwork,
   type StoredSubnet,
-  type Unmanaged,
   writeAtomically,
 } from './state.ts';
 

@@ -6,7 +6,6 @@ import {
   type BackendErrorReason,
   type InstanceDesired,
   type NetworkDesired,
-  type PowerState,
   type ResourceOwner,
   type SubnetDesired,
 } from '../../datum/backend.ts';

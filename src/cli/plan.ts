@@ -39,20 +39,20 @@ export async function planCommand(settings: ProviderSettings, opts: PlanCommandO
     throw new SettingsError(`--output must be table or json, not '${output}'`);
   const milo = settings.discovery.mode === 'milo';
   if (opts.project && !milo) throw new SettingsError('--project needs discovery.mode milo in the settings');
-  const projectConfig = resolveClusterConfig(
-    settings.discovery.projectKubeconfig ?? opts.kubeconfig,
-    opts.context,
+  // The project cluster (single mode), also the home cluster unless the settings name one.
+  const project = () =>
+    resolveClusterConfig(settings.discovery.projectKubeconfig ?? opts.kubeconfig, opts.context);
+  const home = createClient(
+    settings.homeKubeconfig ? loadKubeconfig(settings.homeKubeconfig) : project(),
+    UA,
   );
-  const home = settings.homeKubeconfig
-    ? createClient(loadKubeconfig(settings.homeKubeconfig), UA)
-    : createClient(projectConfig, UA);
   // Only warnings and errors: stdout is the plan.
   const log = createLogger({ level: 'warn', fields: { logger: 'datum-provider-plan' } });
   const backend = await createBackend(settings, { home });
   try {
     const base = { home, settings, backend, log, namespace: opts.namespace, name: opts.name };
     let lines: PlanLine[];
-    if (!milo) lines = await planInstances({ ...base, client: createClient(projectConfig, UA) });
+    if (!milo) lines = await planInstances({ ...base, client: createClient(project(), UA) });
     else {
       const projects = await discoverProjects(settings, opts.project);
       if (projects === undefined) {

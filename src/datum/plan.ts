@@ -10,7 +10,7 @@ import { Manager } from '../runtime/manager/manager.ts';
 import { INSTANCE, LOCATION, NETWORK_CONTEXT, SUBNET, WORKLOAD_DEPLOYMENT } from './api/resources.ts';
 import type { Instance, Location, NetworkContext, Subnet, WorkloadDeployment } from './api/types.ts';
 import type { Backend, InstanceDesired } from './backend.ts';
-import { instanceLocation, networkContextName, ownsLocation, subnetName } from './classic.ts';
+import { instanceLocation, networkContextName, ownsLocation, REASON, subnetName } from './classic.ts';
 import { installationId } from './installation.ts';
 import { planCellInstances } from './plan-cell.ts';
 import { CredentialsError, ProviderConfigResolver } from './providerconfig.ts';
@@ -183,6 +183,12 @@ export async function askBackend(
   return s.line(inst, plan.action, plan.changes);
 }
 
+/** Refusals the provider re-checks on a timer, but that only an operator's edit lifts: not "waiting". */
+const NEEDS_AN_OPERATOR: ReadonlySet<string> = new Set([
+  REASON.ProviderConfigNotPermitted,
+  REASON.CredentialsUnavailable,
+]);
+
 /**
  * One Instance's plan; a refusal is what the provider would write as its condition (a ProviderConfig that
  * does not serve the project included: it is never replaced by another), anything else is an error.
@@ -195,8 +201,10 @@ export async function planOne(
   try {
     return await body();
   } catch (err) {
-    if (err instanceof Refusal)
-      return s.line(inst, err.transient ? 'waiting' : 'refused', [`${err.reason}: ${err.message}`]);
+    if (err instanceof Refusal) {
+      const waits = err.transient && !NEEDS_AN_OPERATOR.has(err.reason);
+      return s.line(inst, waits ? 'waiting' : 'refused', [`${err.reason}: ${err.message}`]);
+    }
     const c = classify(err);
     return s.line(inst, err instanceof CredentialsError ? 'refused' : 'error', [`${c.reason}: ${c.message}`]);
   }

@@ -25,6 +25,7 @@ import {
   createInstanceType,
 } from './cell-fixtures.ts';
 import { ensureNamespace } from './fixtures.ts';
+import { planTest } from './plan.ts';
 import { Prerequisites } from './prerequisites.ts';
 import { type ContractHandle, type ContractSuiteOptions, OUR_CRDS } from './suite.ts';
 import { stopAll } from './teardown.ts';
@@ -278,6 +279,22 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         assert.match(condOf(i, 'Programmed')!.message, detail);
         assert.equal((await h.owned(i.metadata.uid!)).length, 0);
       }
+    });
+
+    it('plan says create before the provider applies an Instance and nothing to do after (or that the backend cannot plan)', async () => {
+      prereq.require('instances');
+      await planTest({
+        client: c(),
+        handle: h,
+        settings,
+        log: mgr.log,
+        ns,
+        cluster: CLUSTER,
+        runtime: 'sandbox',
+        networkPolicy: false,
+        instance: (name) => cellInstanceObject({ name, namespace: ns, runtimeClass: cell.runtimeClass }),
+        running: 'Available',
+      });
     });
 
     it('suspends (stops, keeps, writes no conditions) and resumes', async (t) => {

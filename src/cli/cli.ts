@@ -198,7 +198,8 @@ export function runCliAndExit(argv: string[], opts: CliOptions = {}): void {
         err?.name === 'ExecCredentialError' ||
         (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
       process.stderr.write(`error: ${known ? err.message : (err?.stack ?? err)}\n`);
-      process.exit(2);
+      // plan --exit-code reserves 2 for "changes pending" (Terraform's -detailed-exitcode): a failure is 1.
+      process.exit(argv[0] === 'plan' && argv.includes('--exit-code') ? 1 : 2);
     },
   );
 }

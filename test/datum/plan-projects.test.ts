@@ -233,6 +233,9 @@ describe('datum-provider plan (Milo mode): every project with its own ProviderCo
     const unknown = await plan('--project', 'proj-c');
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /project proj-c is not one discovery engages/);
+    // With --exit-code, 2 means "changes pending" only: a failure (here a bad flag) exits 1.
+    const bad = await plan('--output', 'yaml', '--exit-code');
+    assert.deepEqual([bad.code, bad.stderr], [1, "error: --output must be table or json, not 'yaml'\n"]);
   });
 
   it("reads a project's ProviderConfig label from its Project: B labelling itself with A's is refused", async () => {

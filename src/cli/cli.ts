@@ -17,7 +17,9 @@ Commands:
   run      Run the provider. Without --kubeconfig or --settings, starts a complete local environment.
   status   Show every Instance with its conditions, grouped by Workload.
   plan     Print what the provider would do on the platform per Instance (create, update, delete, nothing),
-           without doing it: plan --kubeconfig PATH [--settings FILE] [--backend NAME] [--namespace NS --name N].
+           without doing it: plan --kubeconfig PATH [--settings FILE] [--backend NAME] [--namespace NS --name N]
+           [--project NAME] [--output table|json] [--exit-code]. Milo discovery: every Ready project, each
+           with its own ProviderConfig (--project: one). --exit-code: 2 when any change is pending.
   scaffold Create a new backend package: scaffold --name <platform> [--dir <repo root>].
   manifests Print the CRDs and RBAC this version needs (--crds or --rbac for one part), for kubectl apply or diff.
   runtimeclass  Print the RuntimeClass (cell generation) for the configured backend:
@@ -83,6 +85,9 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<num
       crds: { type: 'boolean' },
       kit: { type: 'string' },
       rbac: { type: 'boolean' },
+      project: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      'exit-code': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -151,6 +156,9 @@ export async function runCli(argv: string[], opts: CliOptions = {}): Promise<num
       context: values.context,
       namespace: values.namespace,
       name: values.name,
+      project: values.project,
+      output: values.output,
+      exitCode: values['exit-code'],
     });
   }
   if (values['location-class']) settings.locationClassName = values['location-class'];
@@ -190,7 +198,8 @@ export function runCliAndExit(argv: string[], opts: CliOptions = {}): void {
         err?.name === 'ExecCredentialError' ||
         (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
       process.stderr.write(`error: ${known ? err.message : (err?.stack ?? err)}\n`);
-      process.exit(2);
+      // plan --exit-code reserves 2 for "changes pending" (Terraform's -detailed-exitcode): a failure is 1.
+      process.exit(argv[0] === 'plan' && argv.includes('--exit-code') ? 1 : 2);
     },
   );
 }

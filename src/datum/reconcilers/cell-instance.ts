@@ -24,10 +24,9 @@ import {
   REASON,
   schedulingGates,
 } from '../cell.ts';
-import { acceptance } from '../cell-runtimeclass.ts';
-import { registerDesiredSecrets } from '../redact.ts';
 import { defaultCellSettings } from '../settings.ts';
-import { asClassic, checkCellFields, expandEnvFrom, resolveInstanceType } from './cell-desired.ts';
+import type { ResolvedType } from './cell-desired.ts';
+import { type CellView, cellChecks, cellDesired, cellInterfaces } from './cell-instance-desired.ts';
 import { deleteCellNetwork, ensureCellNetwork } from './cell-network.ts';
 import {
   classify,
@@ -41,15 +40,7 @@ import {
   writeStatus,
 } from './common.ts';
 import { applyDeletionPolicy } from './deletion-policy.ts';
-import { ownerOf } from './instance.ts';
-import {
-  buildDesired,
-  capabilitiesFor,
-  instanceId,
-  Refusal,
-  templateHashOf,
-  validate,
-} from './instance-desired.ts';
+import { instanceId, Refusal, templateHashOf } from './instance-desired.ts';
 import {
   adoptIfAsked,
   leavesPlatformAlone,
@@ -59,7 +50,7 @@ import {
   observeIfAsked,
 } from './management.ts';
 import { holdIfPaused, PAUSED_RECHECK_MS } from './pause.ts';
-import { claim, claimObject, recordedPlacement } from './placement.ts';
+import { claim, claimObject } from './placement.ts';
 
 export class CellInstanceReconciler implements Reconciler {
   private readonly p: ProviderContext;
@@ -87,6 +78,14 @@ export class CellInstanceReconciler implements Reconciler {
     inst = await claimObject(this.p, cluster.client, INSTANCE, inst, FINALIZER, loc, cluster.name);
     const observed = await observeIfAsked(this.p, cluster, inst, loc, rc, this.observeReport(cluster));
     return observed === 'full' ? this.converge(cluster, inst, loc, classes, rc) : observed;
+  }
+
+  private view(cluster: Cluster): CellView {
+    return {
+      name: cluster.name,
+      client: cluster.client,
+      instanceType: (n) => cluster.cache.informerFor<InstanceType>(INSTANCE_TYPE).get(n),
+    };
   }
 
   /**
@@ -142,25 +141,10 @@ export class CellInstanceReconciler implements Reconciler {
   ): Promise<Result | undefined> {
     const suspended = isSuspended(inst);
     let caps: BackendCapabilities;
-    let backendType: ReturnType<typeof resolveInstanceType>;
+    let type: ResolvedType;
+    const view = this.view(cluster);
     try {
-      caps = await capabilitiesFor(this.p, loc, recordedPlacement(inst)?.providerConfig, cluster.name);
-      const served = classes.find((c) => c.metadata.name === this.cell.runtimeClass);
-      if (served) {
-        const verdict = acceptance(served, caps, this.p.backend.name);
-        if (!verdict.accepted)
-          throw new Refusal(
-            REASON.UnsupportedFeature,
-            `RuntimeClass ${this.cell.runtimeClass}: ${verdict.message}`,
-          );
-      }
-      backendType = resolveInstanceType(
-        inst.spec!.runtime.resources.instanceType,
-        (n) => cluster.cache.informerFor<InstanceType>(INSTANCE_TYPE).get(n),
-        caps,
-      );
-      checkCellFields(inst);
-      validate(asClassic(inst, backendType.backendType), caps, this.p.backend.name);
+      ({ caps, type } = await cellChecks(this.p, view, inst, loc, classes));
     } catch (err) {
       if (!(err instanceof Refusal)) throw err;
       if (!suspended && !keepLastGood(this.p, cluster, inst, err.transient, err.reason, err.message))
@@ -179,17 +163,7 @@ export class CellInstanceReconciler implements Reconciler {
     }
     let observed: InstanceObserved;
     try {
-      const desired = await buildDesired(
-        asClassic(inst, backendType.backendType),
-        ownerOf(cluster.name, inst, 'Instance'),
-        // Placeholders: the namespace network, known once the placement is, fills them in below.
-        inst.spec!.networkInterfaces.map(() => ({ networkId: '', subnetId: '' })),
-        cluster.client,
-      );
-      await expandEnvFrom(inst, desired, cluster.client);
-      desired.resources = backendType.resources;
-      if (suspended) desired.suspended = true;
-      registerDesiredSecrets(this.p.redactor, desired);
+      const desired = await cellDesired(this.p, view, inst, type);
       const target = (await objectContext(this.p, cluster.name, inst, loc, rc.log, rc.signal))!;
       if (!target.recorded) inst = await claim(cluster.client, INSTANCE, inst, FINALIZER, target.placement);
       const ns = cluster.cache.informerFor(NAMESPACE).get(inst.metadata.namespace!);
@@ -203,10 +177,7 @@ export class CellInstanceReconciler implements Reconciler {
         name: ns.metadata.name!,
         uid: ns.metadata.uid,
       });
-      desired.interfaces = inst.spec!.networkInterfaces.map((_, i) => ({
-        ...net,
-        ingress: desired.interfaces[i]?.ingress ?? [],
-      }));
+      desired.interfaces = cellInterfaces(inst, desired, net);
       await adoptIfAsked(this.p, target.bctx, inst, desired, caps);
       observed = await this.p.backend.ensureInstance(target.bctx, desired);
       failpoint('after-ensure-instance');

@@ -41,6 +41,11 @@ export function miloProjectConfig(project: KubeObject, discovery: ClusterConfig)
   };
 }
 
+/** Whether discovery engages a Project: Ready and not being deleted. */
+export function projectReady(project: KubeObject): boolean {
+  return !project.metadata.deletionTimestamp && isConditionTrue(project.status?.conditions, 'Ready');
+}
+
 /** A runnable that keeps the manager's engaged clusters equal to the Ready projects. */
 export class MiloDiscovery {
   readonly needLeaderElection = false;
@@ -77,8 +82,7 @@ export class MiloDiscovery {
 
   private async reconcile(project: KubeObject, gone: boolean): Promise<void> {
     const name = project.metadata.name!;
-    const ready =
-      !gone && !project.metadata.deletionTimestamp && isConditionTrue(project.status?.conditions, 'Ready');
+    const ready = !gone && projectReady(project);
     const engaged = this.mgr.getCluster(name);
     if (ready && !engaged) {
       const cfg = (this.opts.projectConfig ?? miloProjectConfig)(project, this.opts.discovery);

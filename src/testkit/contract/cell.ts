@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { CellInstance, RuntimeClass } from '../../datum/api/cell-types.ts';
 import { INSTANCE, NAMESPACE, RUNTIME_CLASS } from '../../datum/api/resources.ts';
 import { runtimeClassFor } from '../../datum/cell-runtimeclass.ts';
+import { planInstances } from '../../datum/plan.ts';
 import { type Provider, registerProvider } from '../../datum/provider.ts';
 import { PROVIDER_CONFIG } from '../../datum/providerconfig.ts';
 import { defaultCellSettings, defaultSettings, type ProviderSettings } from '../../datum/settings.ts';
@@ -25,6 +26,7 @@ import {
   createInstanceType,
 } from './cell-fixtures.ts';
 import { ensureNamespace } from './fixtures.ts';
+import { planTest } from './plan.ts';
 import { Prerequisites } from './prerequisites.ts';
 import { type ContractHandle, type ContractSuiteOptions, OUR_CRDS } from './suite.ts';
 import { stopAll } from './teardown.ts';
@@ -278,6 +280,58 @@ export function runCellContractSuite(opts: ContractSuiteOptions): void {
         assert.match(condOf(i, 'Programmed')!.message, detail);
         assert.equal((await h.owned(i.metadata.uid!)).length, 0);
       }
+    });
+
+    it('plan: create before the provider applies an Instance, nothing to do after (or cannot plan); gates, refusals, other classes', async () => {
+      prereq.require('instances');
+      await planTest({
+        client: c(),
+        handle: h,
+        settings,
+        log: mgr.log,
+        ns,
+        cluster: CLUSTER,
+        runtime: 'sandbox',
+        networkPolicy: false,
+        instance: (name) => cellInstanceObject({ name, namespace: ns, runtimeClass: cell.runtimeClass }),
+        running: 'Available',
+      });
+      // The cell's own rules, whatever the backend: gates wait, a Disabled type is refused, another class skipped.
+      await createCellInstance(c(), {
+        name: 'plan-gated-0',
+        namespace: ns,
+        runtimeClass: cell.runtimeClass,
+        gates: ['Quota'],
+      });
+      await createCellInstance(c(), {
+        name: 'plan-retired-0',
+        namespace: ns,
+        runtimeClass: cell.runtimeClass,
+        instanceType: 'datumcloud-retired-1',
+      });
+      await createCellInstance(c(), { name: 'plan-kata-0', namespace: ns, runtimeClass: 'general-purpose' });
+      const planOf = async (name: string) => {
+        const lines = await planInstances({
+          client: c(),
+          home: c(),
+          settings,
+          backend: h.backend,
+          log: mgr.log,
+          namespace: ns,
+          name,
+          cluster: CLUSTER,
+        });
+        assert.equal(lines.length, 1, JSON.stringify(lines));
+        return [lines[0]!.action, lines[0]!.details.join('; ')];
+      };
+      assert.deepEqual(await planOf('plan-gated-0'), ['waiting', 'scheduling gates remain: Quota']);
+      const [action, detail] = await planOf('plan-retired-0');
+      assert.equal(action, 'refused');
+      assert.match(detail!, /^UnknownInstanceType: InstanceType 'datumcloud-retired-1' is Disabled/);
+      assert.deepEqual(await planOf('plan-kata-0'), [
+        'skipped',
+        'runtime class general-purpose is not served by this provider',
+      ]);
     });
 
     it('suspends (stops, keeps, writes no conditions) and resumes', async (t) => {

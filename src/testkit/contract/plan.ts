@@ -1,7 +1,7 @@
 /**
- * Contract check for backends with `planInstance`: plan says create for an Instance not yet applied (held
- * with the pause annotation, so the provider makes no call for it), then, once the provider converged it,
- * nothing to do. The Instance is deleted again at the end, so the suite's later checks see what they expect.
+ * Contract check for backends with `planInstance`, in either generation (plan follows `settings.generation`):
+ * plan says create for an Instance not yet applied (held with the pause annotation, so the provider makes no
+ * call for it), then, once the provider converged it, nothing to do. The Instance is deleted again at the end, so the suite's later checks see what they expect.
  */
 import assert from 'node:assert/strict';
 import { INSTANCE } from '../../datum/api/resources.ts';
@@ -11,6 +11,7 @@ import { PAUSED_ANNOTATION, PAUSED_CONDITION } from '../../datum/reconcilers/pau
 import type { ProviderSettings } from '../../datum/settings.ts';
 import type { HttpClient } from '../../runtime/client/client.ts';
 import { isNotFound } from '../../runtime/client/errors.ts';
+import type { KubeObject } from '../../runtime/client/types.ts';
 import type { Logger } from '../../runtime/log/logger.ts';
 import { instanceObject } from './fixtures.ts';
 import type { ContractHandle } from './suite.ts';
@@ -25,15 +26,21 @@ export async function planTest(o: {
   cluster: string;
   runtime: 'sandbox' | 'virtualMachine';
   networkPolicy: boolean;
+  /** The cell suite's Instance (default: the classic one in Location dfw). */
+  instance?: (name: string) => KubeObject;
+  /** The condition saying it runs: classic Running, cell Available. */
+  running?: 'Running' | 'Available';
 }): Promise<void> {
   const name = 'planned-0';
-  const obj = instanceObject({
-    name,
-    namespace: o.ns,
-    location: { name: 'dfw', namespace: o.ns },
-    runtime: o.runtime,
-    networkPolicy: o.networkPolicy,
-  });
+  const obj =
+    o.instance?.(name) ??
+    instanceObject({
+      name,
+      namespace: o.ns,
+      location: { name: 'dfw', namespace: o.ns },
+      runtime: o.runtime,
+      networkPolicy: o.networkPolicy,
+    });
   obj.metadata.annotations = { ...obj.metadata.annotations, [PAUSED_ANNOTATION]: 'true' };
   const inst = await o.client.create<Instance>(INSTANCE, obj);
   const get = () => o.client.get<Instance>(INSTANCE, name, o.ns);
@@ -72,10 +79,14 @@ export async function planTest(o: {
     patch: { metadata: { annotations: { [PAUSED_ANNOTATION]: null } } },
   });
   if (supported) {
-    await eventually(async () => {
-      const i = await get();
-      return condOf(i, 'Programmed')?.status === 'True' && condOf(i, 'Running')?.status === 'True';
-    }, `${name} Programmed and Running`);
+    await eventually(
+      async () => {
+        const i = await get();
+        const running = o.running ?? 'Running';
+        return condOf(i, 'Programmed')?.status === 'True' && condOf(i, running)?.status === 'True';
+      },
+      `${name} Programmed and ${o.running ?? 'Running'}`,
+    );
     const again = await plan();
     assert.deepEqual({ action: again.action, details: again.details }, { action: 'none', details: [] });
   }

@@ -103,21 +103,33 @@ describe('baremetal: adopt, ObserveOnly and plan', { timeout: 300_000 }, () => {
   /** BMC requests for one host that change something (anything but a GET), from log position `from`. */
   const bmcWrites = (name: string, from = 0) =>
     emu.proxy.requests.slice(from).filter((r) => !r.startsWith('GET ') && r.includes(uuid(name)));
+  /** Switches a host on by hand; asked again every 15 s (as the backend does) while it is still off. */
   const powerOn = async (name: string) => {
     const u = emu.users[0]!;
-    const res = await fetch(
-      `${emu.directEndpoint}/redfish/v1/Systems/${uuid(name)}/Actions/ComputerSystem.Reset`,
-      {
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}`,
-          'content-type': 'application/json',
+    const ask = async () => {
+      const res = await fetch(
+        `${emu.directEndpoint}/redfish/v1/Systems/${uuid(name)}/Actions/ComputerSystem.Reset`,
+        {
+          method: 'POST',
+          headers: {
+            authorization: `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ ResetType: 'On' }),
         },
-        body: JSON.stringify({ ResetType: 'On' }),
-      },
-    );
-    assert.ok(res.status < 300, `power on ${name}: HTTP ${res.status}`);
-    await eventually(async () => (await emu.powerState(name)) === 'On', `${name} on`);
+      );
+      assert.ok(res.status < 300, `power on ${name}: HTTP ${res.status}`);
+    };
+    await ask();
+    let asked = Date.now();
+    await eventually(async () => {
+      if ((await emu.powerState(name)) === 'On') return true;
+      if (Date.now() - asked > 15_000) {
+        await ask();
+        asked = Date.now();
+      }
+      return false;
+    }, `${name} on`);
   };
   const { create, get, programmed, deleted, plan } = instanceDriver({
     client: () => cp.client(),

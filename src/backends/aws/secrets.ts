@@ -6,14 +6,17 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  AddTagsToResourceCommand,
   DeleteParametersCommand,
   GetParametersByPathCommand,
   type Parameter,
   PutParameterCommand,
+  RemoveTagsFromResourceCommand,
 } from '@aws-sdk/client-ssm';
 import { BackendError, type RuntimeDesired } from '../../datum/backend.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode } from './errors.ts';
+import { TAG_RELEASED_BY, tagValue } from './tags.ts';
 
 export interface SecretRef {
   /** SSM parameter name. */
@@ -148,13 +151,44 @@ export class SecretStore {
     if (names.length > 0) await this.remove(s, names);
   }
 
-  private async list(s: AwsSession, base: string): Promise<Map<string, Parameter>> {
+  /**
+   * Deletion policy Retain: a released EC2 instance reads these at every boot, so they are kept (Retain never
+   * deletes), with our ownership tags (`ownerKeys`) replaced by the release mark; their names go into the
+   * Retained Event so they can be deleted with the instance. Idempotent.
+   */
+  async release(s: AwsSession, instanceId: string, ownerKeys: string[]): Promise<string[]> {
+    const base = instancePath(s.settings.ssmPrefix, instanceId);
+    this.cache.delete(base);
+    const names = [...(await this.list(s, base, false)).keys()].sort();
+    // Marked before untagged: an interrupted release leaves them findable either way.
+    for (const name of names) {
+      await s.send(
+        s.clients.ssm,
+        new AddTagsToResourceCommand({
+          ResourceType: 'Parameter',
+          ResourceId: name,
+          Tags: [{ Key: TAG_RELEASED_BY, Value: tagValue(s.managedBy) }],
+        }),
+      );
+      await s.send(
+        s.clients.ssm,
+        new RemoveTagsFromResourceCommand({
+          ResourceType: 'Parameter',
+          ResourceId: name,
+          TagKeys: ownerKeys,
+        }),
+      );
+    }
+    return names;
+  }
+
+  private async list(s: AwsSession, base: string, decrypt = true): Promise<Map<string, Parameter>> {
     const out = new Map<string, Parameter>();
     let NextToken: string | undefined;
     do {
       const page = await s.send(
         s.clients.ssm,
-        new GetParametersByPathCommand({ Path: base, Recursive: true, WithDecryption: true, NextToken }),
+        new GetParametersByPathCommand({ Path: base, Recursive: true, WithDecryption: decrypt, NextToken }),
       );
       for (const p of page.Parameters ?? []) if (p.Name) out.set(p.Name, p);
       NextToken = page.NextToken;

@@ -20,6 +20,11 @@ export const TAG_RANGE = 'datum.net/ipv4-range';
 export const TAG_ADOPTED = 'datum.net/adopted';
 /** On instances: hash of everything that needs a relaunch to change. */
 export const TAG_SPEC = 'datum.net/launch-spec';
+/**
+ * Left by deletion policy Retain on what it lets go that only this installation could clean up later (an
+ * instance's security groups, its SSM parameters): the managed-by value of the installation that released it.
+ */
+export const TAG_RELEASED_BY = 'datum.net/released-by';
 
 /** AWS tag values allow letters, digits, spaces and `+ - = . _ : / @`, at most 256 characters. */
 export function tagValue(v: string): string {

@@ -266,8 +266,8 @@ async function clearGroups(s: AwsSession, vpcId: string): Promise<void> {
     }
   }
   if (blocking.length === 0) return;
-  const message = `VPC ${vpcId} cannot be deleted while security groups this installation does not own are in it: ${blocking.join(', ')}; delete them (or remove the rules referencing them) and the deletion goes on`;
-  s.log.warn('network deletion waits for security groups that are not ours', { vpc: vpcId, blocking });
+  const message = `VPC ${vpcId} cannot be deleted while these security groups are in it (not this installation's, or still referenced by another group's rule): ${blocking.join(', ')}; delete them (or the rules referencing them) and the deletion goes on`;
+  s.log.warn('network deletion waits for security groups it may not delete', { vpc: vpcId, blocking });
   throw new BackendError('DependencyNotReady', message, { retryAfterMs: 30_000 });
 }
 

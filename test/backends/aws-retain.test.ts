@@ -1,7 +1,9 @@
 /**
  * Deletion policy Retain and what it leaves behind, on moto through the real SDK (backend level):
  * - released: the instance, its security group (marked `datum.net/released-by`) and its SSM parameters
- *   (kept, untagged, marked, and named in `released`, so in the Retained Event);
+ *   (kept, untagged, marked with the instance that reads them, and named in `released`, so in the Retained
+ *   Event); deleted when that instance, adopted back, is terminated by the adopter's deletion; a parameter
+ *   released with another instance stays;
  * - adopted back by another Instance: the released group, detached by the adoption, is deleted; a group a
  *   person made and one another installation released, attached to the same interface, are detached but
  *   never deleted;
@@ -41,6 +43,7 @@ import {
 } from './aws-fixtures.ts';
 
 const RELEASED_BY = 'datum.net/released-by';
+const RELEASED_WITH = 'datum.net/released-with';
 const tagsOf = (tags: Tag[] | undefined) => Object.fromEntries((tags ?? []).map((t) => [t.Key, t.Value]));
 
 describe('aws: deletion policy Retain leaves nothing only we could clean up', () => {
@@ -109,18 +112,20 @@ describe('aws: deletion policy Retain leaves nothing only we could clean up', ()
       sensitive: true,
     };
     const kept = instance('kept-1', { runtime: vmRuntime([secretFile]) });
-    const gone = instance('gone-1');
+    const gone = instance('gone-1', { runtime: vmRuntime([secretFile]) });
     const keptEc2 = (await h.backend.ensureInstance(h.ctx, kept)).providerId;
     const goneEc2 = (await h.backend.ensureInstance(h.ctx, gone)).providerId;
     const vpcId = (await ec2Of(keptEc2)).VpcId!;
     const nic = (await ec2Of(keptEc2)).NetworkInterfaces![0]!;
     const keptGroup = nic.Groups![0]!.GroupId!;
     const goneGroup = (await ec2Of(goneEc2)).NetworkInterfaces![0]!.Groups![0]!.GroupId!;
-    const params = async () =>
+    const params = async (id = 'kept-1') =>
       (
-        await ssm.send(new GetParametersByPathCommand({ Path: '/datum-provider/kept-1', Recursive: true }))
+        await ssm.send(new GetParametersByPathCommand({ Path: `/datum-provider/${id}`, Recursive: true }))
       ).Parameters?.map((p) => p.Name!) ?? [];
     const [param] = await params();
+    const goneParams = await params('gone-1');
+    assert.equal(goneParams.length, 1);
     assert.ok(param, 'the secret file lives in an SSM parameter');
     const paramTags = async () =>
       tagsOf(
@@ -142,6 +147,7 @@ describe('aws: deletion policy Retain leaves nothing only we could clean up', ()
     assert.deepEqual(await params(), [param], 'the parameter is kept');
     assert.equal((await paramTags())[TAG_MANAGED_BY], undefined, 'the parameter is untagged');
     assert.equal((await paramTags())[RELEASED_BY], h.managedBy, 'and marked as released by us');
+    assert.equal((await paramTags())[RELEASED_WITH], keptEc2, 'with the instance that reads it');
     assert.equal((await ec2Of(keptEc2)).State?.Name, 'running');
     assert.deepEqual(
       await h.backend.release(h.ctx, 'instance', kept.id),
@@ -149,7 +155,8 @@ describe('aws: deletion policy Retain leaves nothing only we could clean up', ()
       'a repeated release changes nothing and still names the kept parameter',
     );
     // gone-1 is released too, then its instance terminated by its new owner: its group has no user left.
-    await h.backend.release(h.ctx, 'instance', gone.id);
+    const goneReleased = (await h.backend.release(h.ctx, 'instance', gone.id)).released;
+    assert.ok(goneReleased.includes(goneParams[0]!), 'gone-1 parameter named too');
     await h.moto.send(new TerminateInstancesCommand({ InstanceIds: [goneEc2] }));
 
     // Someone adds their own group and one another installation released to the kept instance.
@@ -179,8 +186,11 @@ describe('aws: deletion policy Retain leaves nothing only we could clean up', ()
       'groups that are not ours are never deleted',
     );
 
-    // The adopter goes (policy Delete), then the subnet, then the network.
+    // The adopter goes (policy Delete) and takes the instance: the parameter released with it has no reader
+    // left and goes too; gone-1's (its instance terminated by someone else) stays, for its owner to delete.
     await untilGone(() => h.backend.deleteInstance(h.ctx, adopter.id), 20);
+    assert.deepEqual(await params(), [], 'the parameter released with the terminated instance is deleted');
+    assert.deepEqual(await params('gone-1'), goneParams, 'a parameter released with another instance stays');
     await untilGone(() => h.backend.deleteSubnet(h.ctx, 'sub-1'), 20);
     const blocked = await h.backend.deleteNetwork(h.ctx, network().id).then(
       () => assert.fail('the network deletion must wait for the groups that are not ours'),
@@ -205,7 +215,5 @@ describe('aws: deletion policy Retain leaves nothing only we could clean up', ()
       .then((o) => o.Vpcs?.length ?? 0)
       .catch(() => 0);
     assert.equal(vpcs, 0, 'the VPC is deleted');
-    // The retained parameter stays until the platform team deletes it (the instance is gone now).
-    assert.deepEqual(await params(), [param]);
   });
 });

@@ -47,7 +47,11 @@ export async function releaseResources(
 ): Promise<{ released: string[] }> {
   const released = await releaseTagged(s, id);
   // Parameters after the instance: the Event lists the instance first, then what it still reads.
-  if (kind === 'instance') released.push(...(await store.release(s, id, OURS)));
+  if (kind === 'instance') {
+    const readers = released.filter((r) => r.startsWith('i-'));
+    // One live instance per id is the rule; with duplicates nobody can tell which reads them: no reader mark.
+    released.push(...(await store.release(s, id, OURS, readers.length === 1 ? readers[0] : undefined)));
+  }
   if (released.length > 0) s.log.info('released resources (deletion policy Retain)', { id, released });
   return { released };
 }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import {
   AddTagsToResourceCommand,
   DeleteParametersCommand,
+  DescribeParametersCommand,
   GetParametersByPathCommand,
   type Parameter,
   PutParameterCommand,
@@ -16,7 +17,7 @@ import {
 import { BackendError, type RuntimeDesired } from '../../datum/backend.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode } from './errors.ts';
-import { TAG_RELEASED_BY, tagValue } from './tags.ts';
+import { TAG_RELEASED_BY, TAG_RELEASED_WITH, tagValue } from './tags.ts';
 
 export interface SecretRef {
   /** SSM parameter name. */
@@ -154,9 +155,16 @@ export class SecretStore {
   /**
    * Deletion policy Retain: a released EC2 instance reads these at every boot, so they are kept (Retain never
    * deletes), with our ownership tags (`ownerKeys`) replaced by the release mark; their names go into the
-   * Retained Event so they can be deleted with the instance. Idempotent.
+   * Retained Event so they can be deleted with the instance. `reader` (the released EC2 instance) is marked
+   * too: if that instance is adopted back and later terminated by us, `deleteReleasedWith` removes them.
+   * Idempotent.
    */
-  async release(s: AwsSession, instanceId: string, ownerKeys: string[]): Promise<string[]> {
+  async release(
+    s: AwsSession,
+    instanceId: string,
+    ownerKeys: string[],
+    reader: string | undefined,
+  ): Promise<string[]> {
     const base = instancePath(s.settings.ssmPrefix, instanceId);
     this.cache.delete(base);
     const names = [...(await this.list(s, base, false)).keys()].sort();
@@ -167,7 +175,10 @@ export class SecretStore {
         new AddTagsToResourceCommand({
           ResourceType: 'Parameter',
           ResourceId: name,
-          Tags: [{ Key: TAG_RELEASED_BY, Value: tagValue(s.managedBy) }],
+          Tags: [
+            { Key: TAG_RELEASED_BY, Value: tagValue(s.managedBy) },
+            ...(reader ? [{ Key: TAG_RELEASED_WITH, Value: reader }] : []),
+          ],
         }),
       );
       await s.send(
@@ -178,6 +189,35 @@ export class SecretStore {
           TagKeys: ownerKeys,
         }),
       );
+    }
+    return names;
+  }
+
+  /**
+   * The EC2 instance `ec2Id` is terminated: parameters we released with it (our release mark, its id, under
+   * our prefix) have no reader left and are deleted. Returns their names.
+   */
+  async deleteReleasedWith(s: AwsSession, ec2Id: string): Promise<string[]> {
+    const names: string[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await s.send(
+        s.clients.ssm,
+        new DescribeParametersCommand({
+          ParameterFilters: [
+            { Key: `tag:${TAG_RELEASED_BY}`, Values: [tagValue(s.managedBy)] },
+            { Key: `tag:${TAG_RELEASED_WITH}`, Values: [ec2Id] },
+          ],
+          NextToken,
+        }),
+      );
+      for (const p of page.Parameters ?? [])
+        if (p.Name?.startsWith(`${s.settings.ssmPrefix}/`)) names.push(p.Name);
+      NextToken = page.NextToken;
+    } while (NextToken);
+    if (names.length > 0) {
+      await this.remove(s, names);
+      s.log.info('deleted parameters released with a terminated instance', { ec2: ec2Id, names });
     }
     return names;
   }

@@ -25,6 +25,8 @@ export const TAG_SPEC = 'datum.net/launch-spec';
  * instance's security groups, its SSM parameters): the managed-by value of the installation that released it.
  */
 export const TAG_RELEASED_BY = 'datum.net/released-by';
+/** On SSM parameters released with an instance: the EC2 instance that still reads them at boot. */
+export const TAG_RELEASED_WITH = 'datum.net/released-with';
 
 /** AWS tag values allow letters, digits, spaces and `+ - = . _ : / @`, at most 256 characters. */
 export function tagValue(v: string): string {

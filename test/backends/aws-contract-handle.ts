@@ -3,9 +3,9 @@
  * cell runs. The crash test runs a provider process (`--backend aws`) against the same emulator.
  */
 import { randomUUID } from 'node:crypto';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
-import { TAG_UID } from '../../src/backends/aws/tags.ts';
+import { TAG_MANAGED_BY, TAG_UID } from '../../src/backends/aws/tags.ts';
 import type { PowerState } from '../../src/datum/backend.ts';
 import { startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
 import { providerCommand } from '../../src/testkit/contract/crash.ts';
@@ -74,9 +74,23 @@ export async function makeAwsContractHandle(): Promise<ContractHandle> {
       });
     },
     async cleanup() {
-      ec2.destroy();
-      await backend.close();
-      await emu.stop();
+      try {
+        // The adopt check retains an instance and adopts it back: the security group released with it must
+        // not outlive the adoption (untagged, it would block DeleteVpc on AWS). Groups the suite's live
+        // objects still own are tagged; nothing else made groups on this emulator.
+        const groups = (await ec2.send(new DescribeSecurityGroupsCommand({}))).SecurityGroups ?? [];
+        const leaked = groups.filter(
+          (g) => g.GroupName !== 'default' && !g.Tags?.some((t) => t.Key === TAG_MANAGED_BY),
+        );
+        if (leaked.length > 0)
+          throw new Error(
+            `security groups left untagged on the platform: ${leaked.map((g) => `${g.GroupId} (${g.GroupName})`).join(', ')}`,
+          );
+      } finally {
+        ec2.destroy();
+        await backend.close();
+        await emu.stop();
+      }
     },
   };
 }

@@ -22,6 +22,7 @@ const allows = (action: string) => policy.Statement.filter((s) => list(s.Action)
 const condition = (s: Statement, key: string) =>
   Object.values(s.Condition ?? {}).find((c) => key in c)?.[key];
 const TAG = 'datum.net/managed-by';
+const RELEASED = 'datum.net/released-by';
 
 /** `ec2:X` / `ssm:X` for every `new XCommand` in the backend's sources. */
 function backendActions(): string[] {
@@ -102,8 +103,32 @@ describe('deploy/aws/iam-policy.json', () => {
     const spec = allows('ec2:CreateTags').find((x) => x.Sid === 'MarkTheLaunchSpecOfOurInstances')!;
     assert.equal(condition(spec, `ec2:ResourceTag/${TAG}`), 'INSTALLATION_ID');
     assert.deepEqual(condition(spec, 'aws:TagKeys'), ['datum.net/launch-spec']);
+    // Retain marks a security group it lets go, only while it is ours, only with the release mark.
+    const mark = allows('ec2:CreateTags').find((x) => x.Sid === 'MarkTheSecurityGroupsWeRelease')!;
+    assert.deepEqual(list(mark.Resource), ['arn:aws:ec2:*:*:security-group/*']);
+    assert.equal(condition(mark, `ec2:ResourceTag/${TAG}`), 'INSTALLATION_ID');
+    assert.equal(condition(mark, `aws:RequestTag/${RELEASED}`), 'INSTALLATION_ID');
+    assert.deepEqual(condition(mark, 'aws:TagKeys'), [RELEASED]);
     // Every other CreateTags is bound to a create call.
-    for (const other of allows('ec2:CreateTags').filter((x) => x !== s && x !== adopt && x !== spec))
+    for (const other of allows('ec2:CreateTags').filter(
+      (x) => x !== s && x !== adopt && x !== spec && x !== mark,
+    ))
       assert.ok(condition(other, 'ec2:CreateAction'), `${other.Sid}: tags only while creating`);
+  });
+
+  it('deletes a security group it no longer owns only when this installation released it', () => {
+    const granting = allows('ec2:DeleteSecurityGroup').filter(
+      (s) => condition(s, `aws:ResourceTag/${TAG}`) !== 'INSTALLATION_ID',
+    );
+    assert.deepEqual(
+      granting.map((s) => s.Sid),
+      ['DeleteOnlySecurityGroupsWeReleased'],
+    );
+    const s = granting[0]!;
+    assert.deepEqual(list(s.Resource), ['arn:aws:ec2:*:*:security-group/*']);
+    assert.equal(condition(s, `ec2:ResourceTag/${RELEASED}`), 'INSTALLATION_ID', 'our release mark');
+    assert.equal(condition(s, `ec2:ResourceTag/${TAG}`), 'true', 'and nobody owns it now (Null)');
+    // Retain keeps an instance's SSM parameters, untagged: the policy lets it remove their tags.
+    assert.ok(allows('ssm:RemoveTagsFromResource').length > 0);
   });
 });

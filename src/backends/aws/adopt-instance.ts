@@ -21,6 +21,7 @@ import {
 } from '../../datum/backend.ts';
 import type { AwsSession } from './clients.ts';
 import { isNotFound } from './errors.ts';
+import { deleteReleasedGroups } from './firewall.ts';
 import { findInstances, POWER } from './instance.ts';
 import { type LaunchPlan, type PlacedInterface, planLaunch, resolveTypeAndImage } from './launch.ts';
 import { collectSecrets } from './secrets.ts';
@@ -145,9 +146,10 @@ export async function acceptAdopted(
       'Unsupported',
       `adopted instance ${i.InstanceId} differs where EC2 cannot change it in place (${diffs.join('; ')}); an adopted instance is never replaced: make the Instance match it`,
     );
+  const detached = new Set<string>();
   for (const nic of i.NetworkInterfaces ?? []) {
     const want = placed[nic.Attachment?.DeviceIndex ?? 0]?.groupId;
-    if (want && (nic.Groups?.length !== 1 || nic.Groups[0]?.GroupId !== want))
+    if (want && (nic.Groups?.length !== 1 || nic.Groups[0]?.GroupId !== want)) {
       await s.send(
         s.clients.ec2,
         new ModifyNetworkInterfaceAttributeCommand({
@@ -155,7 +157,11 @@ export async function acceptAdopted(
           Groups: [want],
         }),
       );
+      for (const g of nic.Groups ?? []) if (g.GroupId && g.GroupId !== want) detached.add(g.GroupId);
+    }
   }
+  // A group we released with this instance (Retain) now guards nothing; left, it would block DeleteVpc.
+  await deleteReleasedGroups(s, [...detached]);
   await s.send(
     s.clients.ec2,
     new CreateTagsCommand({ Resources: [i.InstanceId!], Tags: [{ Key: TAG_SPEC, Value: plan.specHash }] }),

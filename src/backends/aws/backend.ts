@@ -125,10 +125,10 @@ export class AwsBackend implements Backend {
 
   async release(
     ctx: BackendContext,
-    _kind: 'instance' | 'subnet' | 'network',
+    kind: 'instance' | 'subnet' | 'network',
     id: string,
   ): Promise<{ released: string[] }> {
-    return releaseResources(this.session(ctx), id);
+    return releaseResources(this.session(ctx), this.secrets, kind, id);
   }
 
   async close(): Promise<void> {

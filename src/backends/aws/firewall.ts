@@ -23,7 +23,7 @@ import { CidrError, formatCidr, parseCidr, subtract } from '../common/cidr.ts';
 import { createOrAdopt } from './adopt.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode, isNotFound } from './errors.ts';
-import { ownedFilters, tagSpecs } from './tags.ts';
+import { ownedFilters, TAG_MANAGED_BY, TAG_RELEASED_BY, tagMap, tagSpecs, tagValue } from './tags.ts';
 
 /** AWS's default quota of inbound rules per security group. */
 export const RULES_PER_GROUP = 60;
@@ -40,6 +40,49 @@ const key = (p: Perm) => `${p.proto}|${p.from ?? ''}|${p.to ?? ''}|${p.cidr}`;
 export function groupName(instanceId: string, index: number): string {
   const h = createHash('sha256').update(instanceId).digest('hex').slice(0, 20);
   return `datum-${h}-${index}`;
+}
+
+const GROUP_NAME = /^datum-[0-9a-f]{20}-\d+$/;
+
+/**
+ * A group this installation made for an instance and then let go with it (deletion policy Retain): our name
+ * pattern, our release mark, and nobody's managed-by tag. Only such a group is deleted once nothing uses it;
+ * a group a person made, or another installation owns or released, never is.
+ */
+export function releasedByUs(s: AwsSession, g: SecurityGroup): boolean {
+  const tags = tagMap(g.Tags);
+  return (
+    GROUP_NAME.test(g.GroupName ?? '') &&
+    tags[TAG_RELEASED_BY] === tagValue(s.managedBy) &&
+    tags[TAG_MANAGED_BY] === undefined
+  );
+}
+
+/**
+ * Deletes the groups among `groupIds` that we released and that are no longer attached (an adopted instance
+ * had them until its interfaces got our groups). Best effort: one still in use elsewhere, or referenced by
+ * another group's rule, stays, and the network's teardown tries again. Returns the ids deleted.
+ */
+export async function deleteReleasedGroups(s: AwsSession, groupIds: string[]): Promise<string[]> {
+  if (groupIds.length === 0) return [];
+  const deleted: string[] = [];
+  try {
+    const out = await s.send(s.clients.ec2, new DescribeSecurityGroupsCommand({ GroupIds: groupIds }));
+    for (const g of (out.SecurityGroups ?? []).filter((x) => releasedByUs(s, x))) {
+      try {
+        await s.send(s.clients.ec2, new DeleteSecurityGroupCommand({ GroupId: g.GroupId }));
+        deleted.push(g.GroupId!);
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        s.log.warn('released security group not deleted yet', { group: g.GroupId, err: String(err) });
+      }
+    }
+  } catch (err) {
+    if (!isNotFound(err)) s.log.warn('released security groups not looked up', { err: String(err) });
+  }
+  if (deleted.length > 0)
+    s.log.info('deleted security groups released earlier and now detached', { deleted });
+  return deleted;
 }
 
 /** The permissions an interface's rules ask for, deduplicated. */

@@ -215,6 +215,9 @@ export async function deleteInstance(s: AwsSession, store: SecretStore, id: stri
   if (live.length > 0) {
     const running = live.filter((i) => i.State?.Name !== 'shutting-down').map((i) => i.InstanceId!);
     if (running.length > 0) await terminate(s, running);
+    // An adopted instance may be one we released earlier: the parameters it read at boot go with it.
+    for (const i of live.filter((x) => tagMap(x.Tags)[TAG_ADOPTED]))
+      await store.deleteReleasedWith(s, i.InstanceId!);
     return { gone: false };
   }
   if (!(await deleteGroups(s, id))) return { gone: false };

@@ -33,7 +33,18 @@ import { CidrError, formatCidr, parseCidr, primaryVpcBlock } from '../common/cid
 import { createOrAdopt } from './adopt.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode, isNotFound } from './errors.ts';
-import { ownedFilters, ownerTags, TAG_ID, TAG_KIND, TAG_MANAGED_BY, TAG_RANGE, tagSpecs } from './tags.ts';
+import { releasedByUs } from './firewall.ts';
+import {
+  ownedFilters,
+  ownerTags,
+  TAG_ID,
+  TAG_KIND,
+  TAG_MANAGED_BY,
+  TAG_RANGE,
+  tagMap,
+  tagSpecs,
+  tagValue,
+} from './tags.ts';
 
 const DEFAULT_ROUTE = '0.0.0.0/0';
 
@@ -207,20 +218,7 @@ export async function deleteNetwork(s: AwsSession, id: string): Promise<DeleteRe
 
 async function deleteOneVpc(s: AwsSession, vpcId: string, networkId: string): Promise<boolean> {
   if ((await subnetsIn(s, vpcId)) > 0) return false;
-  // Our security groups left in the VPC (instance firewalls whose instance delete was interrupted).
-  const sgs = await s.send(
-    s.clients.ec2,
-    new DescribeSecurityGroupsCommand({
-      Filters: [{ Name: 'vpc-id', Values: [vpcId] }, ...ownedFilters(s.managedBy, 'firewall')],
-    }),
-  );
-  for (const g of sgs.SecurityGroups ?? []) {
-    try {
-      await s.send(s.clients.ec2, new DeleteSecurityGroupCommand({ GroupId: g.GroupId }));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-  }
+  await clearGroups(s, vpcId);
   const igws = await s.send(
     s.clients.ec2,
     new DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [vpcId] }] }),
@@ -235,6 +233,42 @@ async function deleteOneVpc(s: AwsSession, vpcId: string, networkId: string): Pr
     throw err;
   }
   return true;
+}
+
+/**
+ * AWS refuses DeleteVpc while any non-default security group is in the VPC. Deletes ours (instance firewalls
+ * whose instance delete was interrupted) and those we released with a retained instance that is gone now (no
+ * subnet is left, so nothing uses them). Any other group is someone else's: it is never deleted, and the
+ * deletion waits with an error naming it instead of failing on DeleteVpc without saying why.
+ */
+async function clearGroups(s: AwsSession, vpcId: string): Promise<void> {
+  const out = await s.send(
+    s.clients.ec2,
+    new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+  );
+  const blocking: string[] = [];
+  for (const g of out.SecurityGroups ?? []) {
+    if (g.GroupName === 'default') continue;
+    const ours = tagMap(g.Tags)[TAG_MANAGED_BY] === tagValue(s.managedBy);
+    if (!ours && !releasedByUs(s, g)) {
+      blocking.push(`${g.GroupId} (${g.GroupName})`);
+      continue;
+    }
+    try {
+      await s.send(s.clients.ec2, new DeleteSecurityGroupCommand({ GroupId: g.GroupId }));
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      if (err instanceof BackendError && err.reason === 'DependencyNotReady') {
+        blocking.push(`${g.GroupId} (${g.GroupName}, still referenced)`);
+        continue;
+      }
+      throw err;
+    }
+  }
+  if (blocking.length === 0) return;
+  const message = `VPC ${vpcId} cannot be deleted while these security groups are in it (not this installation's, or still referenced by another group's rule): ${blocking.join(', ')}; delete them (or the rules referencing them) and the deletion goes on`;
+  s.log.warn('network deletion waits for security groups it may not delete', { vpc: vpcId, blocking });
+  throw new BackendError('DependencyNotReady', message, { retryAfterMs: 30_000 });
 }
 
 async function deleteDefaultRoute(s: AwsSession, vpcId: string): Promise<void> {

@@ -6,14 +6,18 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  AddTagsToResourceCommand,
   DeleteParametersCommand,
+  DescribeParametersCommand,
   GetParametersByPathCommand,
   type Parameter,
   PutParameterCommand,
+  RemoveTagsFromResourceCommand,
 } from '@aws-sdk/client-ssm';
 import { BackendError, type RuntimeDesired } from '../../datum/backend.ts';
 import type { AwsSession } from './clients.ts';
 import { errorCode } from './errors.ts';
+import { TAG_RELEASED_BY, TAG_RELEASED_WITH, tagValue } from './tags.ts';
 
 export interface SecretRef {
   /** SSM parameter name. */
@@ -148,13 +152,83 @@ export class SecretStore {
     if (names.length > 0) await this.remove(s, names);
   }
 
-  private async list(s: AwsSession, base: string): Promise<Map<string, Parameter>> {
+  /**
+   * Deletion policy Retain: a released EC2 instance reads these at every boot, so they are kept (Retain never
+   * deletes), with our ownership tags (`ownerKeys`) replaced by the release mark; their names go into the
+   * Retained Event so they can be deleted with the instance. `reader` (the released EC2 instance) is marked
+   * too: if that instance is adopted back and later terminated by us, `deleteReleasedWith` removes them.
+   * Idempotent.
+   */
+  async release(
+    s: AwsSession,
+    instanceId: string,
+    ownerKeys: string[],
+    reader: string | undefined,
+  ): Promise<string[]> {
+    const base = instancePath(s.settings.ssmPrefix, instanceId);
+    this.cache.delete(base);
+    const names = [...(await this.list(s, base, false)).keys()].sort();
+    // Marked before untagged: an interrupted release leaves them findable either way.
+    for (const name of names) {
+      await s.send(
+        s.clients.ssm,
+        new AddTagsToResourceCommand({
+          ResourceType: 'Parameter',
+          ResourceId: name,
+          Tags: [
+            { Key: TAG_RELEASED_BY, Value: tagValue(s.managedBy) },
+            ...(reader ? [{ Key: TAG_RELEASED_WITH, Value: reader }] : []),
+          ],
+        }),
+      );
+      await s.send(
+        s.clients.ssm,
+        new RemoveTagsFromResourceCommand({
+          ResourceType: 'Parameter',
+          ResourceId: name,
+          TagKeys: ownerKeys,
+        }),
+      );
+    }
+    return names;
+  }
+
+  /**
+   * The EC2 instance `ec2Id` is terminated: parameters we released with it (our release mark, its id, under
+   * our prefix) have no reader left and are deleted. Returns their names.
+   */
+  async deleteReleasedWith(s: AwsSession, ec2Id: string): Promise<string[]> {
+    const names: string[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await s.send(
+        s.clients.ssm,
+        new DescribeParametersCommand({
+          ParameterFilters: [
+            { Key: `tag:${TAG_RELEASED_BY}`, Values: [tagValue(s.managedBy)] },
+            { Key: `tag:${TAG_RELEASED_WITH}`, Values: [ec2Id] },
+          ],
+          NextToken,
+        }),
+      );
+      for (const p of page.Parameters ?? [])
+        if (p.Name?.startsWith(`${s.settings.ssmPrefix}/`)) names.push(p.Name);
+      NextToken = page.NextToken;
+    } while (NextToken);
+    if (names.length > 0) {
+      await this.remove(s, names);
+      s.log.info('deleted parameters released with a terminated instance', { ec2: ec2Id, names });
+    }
+    return names;
+  }
+
+  private async list(s: AwsSession, base: string, decrypt = true): Promise<Map<string, Parameter>> {
     const out = new Map<string, Parameter>();
     let NextToken: string | undefined;
     do {
       const page = await s.send(
         s.clients.ssm,
-        new GetParametersByPathCommand({ Path: base, Recursive: true, WithDecryption: true, NextToken }),
+        new GetParametersByPathCommand({ Path: base, Recursive: true, WithDecryption: decrypt, NextToken }),
       );
       for (const p of page.Parameters ?? []) if (p.Name) out.set(p.Name, p);
       NextToken = page.NextToken;

@@ -20,6 +20,13 @@ export const TAG_RANGE = 'datum.net/ipv4-range';
 export const TAG_ADOPTED = 'datum.net/adopted';
 /** On instances: hash of everything that needs a relaunch to change. */
 export const TAG_SPEC = 'datum.net/launch-spec';
+/**
+ * Left by deletion policy Retain on what it lets go that only this installation could clean up later (an
+ * instance's security groups, its SSM parameters): the managed-by value of the installation that released it.
+ */
+export const TAG_RELEASED_BY = 'datum.net/released-by';
+/** On SSM parameters released with an instance: the EC2 instance that still reads them at boot. */
+export const TAG_RELEASED_WITH = 'datum.net/released-with';
 
 /** AWS tag values allow letters, digits, spaces and `+ - = . _ : / @`, at most 256 characters. */
 export function tagValue(v: string): string {

@@ -1,17 +1,25 @@
 /**
  * A fault-injecting HTTP proxy in front of moto (node:http, loopback only). It parses the operation of every
- * request, applies the scripted fault plan, emulates ClientToken idempotency and transitional instance states,
- * and logs every request: the log is the source of truth for invariants (e.g. "one RunInstances created").
+ * request, applies the scripted fault plan, emulates ClientToken idempotency, transitional instance states and
+ * DeleteVpc's refusal while security groups remain, and logs every request: the log is the source of truth for invariants (e.g. "one RunInstances created").
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeFault, type ErrorReply, FaultPlan, type FaultRule, faultReply } from './faults.ts';
+import {
+  describeFault,
+  type ErrorReply,
+  errorReply,
+  FaultPlan,
+  type FaultRule,
+  faultReply,
+} from './faults.ts';
 import {
   type CachedReply,
   ClientTokenCache,
   filterStates,
   instanceIdsInRunResponse,
   StateRealism,
+  securityGroupsIn,
 } from './realism.ts';
 
 export interface ProxyLogEntry {
@@ -163,6 +171,14 @@ export async function startFaultProxy(target: string, opts: FaultProxyOptions = 
       reply = await forward(req, wanted ? Buffer.from(params.toString()) : body);
       if (reply.status === 200) reply.body = realism.rewriteDescribe(reply.body);
       if (wanted && reply.status === 200) reply.body = filterStates(reply.body, wanted);
+    } else if (action === 'DeleteVpc' && params && (await vpcHasGroups(req, params.get('VpcId') ?? ''))) {
+      // Real EC2 refuses while a non-default security group is in the VPC; moto would orphan it.
+      reply = errorReply(
+        400,
+        'DependencyViolation',
+        `The vpc '${params.get('VpcId')}' has dependencies and cannot be deleted.`,
+        false,
+      );
     } else {
       reply = await forward(req, body);
     }
@@ -181,6 +197,23 @@ export async function startFaultProxy(target: string, opts: FaultProxyOptions = 
       return;
     }
     send(reply);
+  }
+
+  /** Whether moto holds a security group other than `default` in `vpcId` (asked with the caller's headers). */
+  async function vpcHasGroups(req: IncomingMessage, vpcId: string): Promise<boolean> {
+    const ask = async (extra: Record<string, string>) => {
+      const q = new URLSearchParams({
+        Action: 'DescribeSecurityGroups',
+        Version: '2016-11-15',
+        'Filter.1.Name': 'vpc-id',
+        'Filter.1.Value.1': vpcId,
+        ...extra,
+      });
+      const r = await forward(req, Buffer.from(q.toString()));
+      return r.status === 200 ? securityGroupsIn(r.body) : 0;
+    };
+    const all = await ask({});
+    return all > 0 && all > (await ask({ 'Filter.2.Name': 'group-name', 'Filter.2.Value.1': 'default' }));
   }
 
   function observe(

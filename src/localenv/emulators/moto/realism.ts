@@ -1,7 +1,8 @@
 /**
  * The parts of real EC2 behaviour moto lacks, emulated on the wire by the proxy:
  * - ClientToken idempotency for RunInstances (moto stores the token but launches again on every call);
- * - transitional states: `pending` for the first K describes after a launch, `shutting-down` after terminate.
+ * - transitional states: `pending` for the first K describes after a launch, `shutting-down` after terminate;
+ * - DeleteVpc refused (`DependencyViolation`) while a security group other than `default` is in the VPC.
  */
 import { type ErrorReply, errorReply } from './faults.ts';
 
@@ -29,6 +30,11 @@ export function launchFingerprint(params: URLSearchParams): string {
 export function instanceIdsInRunResponse(body: string): string[] {
   const set = body.match(/<instancesSet>[\s\S]*<\/instancesSet>/)?.[0] ?? '';
   return [...set.matchAll(/<instanceId>(i-[0-9a-zA-Z]+)<\/instanceId>/g)].map((m) => m[1]!);
+}
+
+/** Security groups in a DescribeSecurityGroups answer (a description is written per group, not per rule). */
+export function securityGroupsIn(body: string): number {
+  return body.match(/<groupDescription>/g)?.length ?? 0;
 }
 
 export class ClientTokenCache {

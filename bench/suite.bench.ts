@@ -2,7 +2,7 @@
  * The benchmark suite: each subject (our provider, a controller-runtime Go baseline, the plain-HTTP floor) in a
  * separate process against its own fresh control plane, through the same scenarios; JSON + a table out.
  *   node bench/suite.bench.ts [--quick] [--subjects ours,go,floor] [--storm 1000,5000] [--idle 10000]
- *     [--idle-seconds 60] [--workers 8] [--latency-ms 0] [--namespaces 8] [--out DIR] [--cpu-prof DIR]
+ *     [--idle-seconds 60] [--workers 8] [--latency-ms 0] [--namespaces 8] [--rounds 1] [--out DIR] [--cpu-prof DIR]
  * See bench/README.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import { ProcessGroup } from '../src/localenv/process.ts';
 import { startEnv } from './harness/env.ts';
 import { instanceNames, Tracker } from './harness/load.ts';
 import { renderTable, type SubjectResult, type SuiteResult } from './harness/report.ts';
+import { combineRounds, roundOrder } from './harness/rounds.ts';
 import {
   createStorm,
   idleAtScale,
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '8' },
     'latency-ms': { type: 'string', default: '0' },
     namespaces: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '1' },
     out: { type: 'string' },
     'cpu-prof': { type: 'string' },
   },
@@ -46,6 +48,7 @@ const idleN = Number(values.idle ?? (quick ? 40 : 10_000));
 const idleSeconds = Number(values['idle-seconds'] ?? (quick ? 2 : 60));
 const workers = Number(values.workers);
 const timeoutMs = quick ? 120_000 : 1_800_000;
+const rounds = Math.max(1, Number(values.rounds));
 let subjects = (values.subjects ?? 'ours,go,floor').split(',') as SubjectName[];
 const notes: string[] = [];
 
@@ -77,13 +80,20 @@ const result: SuiteResult = {
     backendLatencyMs: Number(values['latency-ms']),
     namespaces: Number(values.namespaces),
     projectClusters: 1,
+    rounds,
   },
   notes,
   subjects: {},
 };
 
-for (const name of subjects) {
-  process.stdout.write(`== ${name}\n`);
+const byRound = new Map<SubjectName, SubjectResult[]>(subjects.map((n) => [n, []]));
+for (let round = 0; round < rounds; round++)
+  for (const name of roundOrder(subjects, round)) byRound.get(name)!.push(await runSubject(name, round));
+for (const name of subjects) result.subjects[name] = combineRounds(byRound.get(name)!);
+
+/** One subject through every scenario, in its own control plane. */
+async function runSubject(name: SubjectName, round: number): Promise<SubjectResult> {
+  process.stdout.write(`== ${name}${rounds > 1 ? ` (round ${round + 1} of ${rounds})` : ''}\n`);
   const group = new ProcessGroup();
   const env = await startEnv({ namespaces: Number(values.namespaces) });
   const tracker = new Tracker(env.admin);
@@ -96,7 +106,6 @@ for (const name of subjects) {
     cpuProfDir: name === 'ours' ? values['cpu-prof'] : undefined,
   };
   const res: SubjectResult = { scenarios: {} };
-  result.subjects[name] = res;
   const r = res.scenarios as Record<string, unknown>;
   try {
     await tracker.start();
@@ -131,6 +140,7 @@ for (const name of subjects) {
     await env.stop();
     await group.stopAll(res.error ? [logDir] : []);
   }
+  return res;
 }
 
 const table = renderTable(result);

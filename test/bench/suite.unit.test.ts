@@ -8,6 +8,7 @@ import { AuditCounter } from '../../bench/harness/audit.ts';
 import { percentiles } from '../../bench/harness/load.ts';
 import { sampleProc } from '../../bench/harness/procstat.ts';
 import { renderTable } from '../../bench/harness/report.ts';
+import { combineRounds, median, roundOrder } from '../../bench/harness/rounds.ts';
 
 const ev = (id: string, verb: string, resource: string, subresource?: string, stage = 'ResponseComplete') =>
   `${JSON.stringify({ auditID: id, stage, verb, objectRef: { resource, subresource } })}\n`;
@@ -82,5 +83,22 @@ describe('bench suite', () => {
     assert.match(t, /- ours: patch instances 2\.00/);
     assert.match(t, /note: go baseline skipped/);
     assert.match(t, /floor FAILED: Error: boom$/m);
+  });
+
+  it('rotates the subjects each round and reports the median of every figure', () => {
+    assert.deepEqual(
+      [0, 1, 2, 3].map((r) => roundOrder(['ours', 'go', 'floor'], r).join(',')),
+      ['ours,go,floor', 'go,floor,ours', 'floor,ours,go', 'ours,go,floor'],
+    );
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    const round = (wall: number) => ({
+      scenarios: { createStorm1000: { wallSeconds: wall, byResource: { 'patch instances': wall } } },
+    });
+    const c = combineRounds([round(10), round(7), round(8)]);
+    assert.equal(c.scenarios.createStorm1000!.wallSeconds, 8);
+    assert.deepEqual(c.scenarios.createStorm1000!.byResource, { 'patch instances': 10 }, 'the first round’s');
+    assert.equal(c.rounds?.length, 3, 'every round kept');
+    assert.equal(combineRounds([round(5)]).scenarios.createStorm1000!.wallSeconds, 5);
   });
 });

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
-import { INSTANCE, SUBNET } from '../../src/datum/api/resources.ts';
+import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../../src/datum/api/resources.ts';
+import { networkContextName } from '../../src/datum/classic.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
 import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
@@ -114,5 +115,49 @@ describe('transient backend errors on programmed objects', () => {
       /datum_provider_transient_errors_total\{kind="Instance",reason="ProgrammingInProgress"\} [3-9]/,
     );
     assert.match(metrics, /kind="Subnet"/);
+  });
+
+  it('a teardown the platform blocks says why on the object, and finishes once unblocked', async () => {
+    const c = cp.client();
+    const ns = 'project-u';
+    const where = await seedProject(c, ns, {
+      name: 'dfw',
+      className: defaultSettings().locationClassName,
+      city: 'DFW',
+    });
+    const ctx = networkContextName('default', where);
+    await eventually(
+      async () => condOf(await c.get(NETWORK_CONTEXT, ctx, ns), 'Programmed')?.status === 'True',
+      'NetworkContext Programmed',
+    );
+    const blocker = 'security group sg-0abc (ops-debug) is not ours and still in the network';
+    backend.injectFault({
+      op: 'deleteNetwork',
+      mode: 'error',
+      reason: 'DependencyNotReady',
+      message: blocker,
+      times: 1_000, // until cleared below: the platform keeps refusing
+    });
+    await c.delete(NETWORK_CONTEXT, ctx, ns);
+    const held = await eventually(async () => {
+      const p = condOf(await c.get(NETWORK_CONTEXT, ctx, ns), 'Programmed');
+      return p?.reason === 'DependencyNotReady' ? p : undefined;
+    }, 'the blocked teardown on the NetworkContext');
+    assert.equal(held.status, 'False');
+    assert.equal(held.message, `deletion waits: ${blocker}`);
+    const refused = backend.calls.filter((k) => k.op === 'deleteNetwork').length;
+    backend.clearFaults();
+    await eventually(
+      () =>
+        c.get(NETWORK_CONTEXT, ctx, ns).then(
+          () => false,
+          () => true,
+        ),
+      'the NetworkContext gone once the platform lets go',
+    );
+    assert.ok(
+      backend.calls.filter((k) => k.op === 'deleteNetwork').length > refused,
+      'asked again after the refusals, and that delete went through',
+    );
   });
 });

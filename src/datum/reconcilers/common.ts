@@ -259,8 +259,11 @@ export function hasCondition(obj: KubeObject, type: string, status: string): boo
 export const CREDENTIALS_RECHECK_MS = 30_000;
 
 /**
- * A teardown whose ProviderConfig no longer serves the object's project: the deletion waits, finalizer held,
- * and the object says why (ProviderConfigNotPermitted); any other error goes back to the caller.
+ * A teardown that cannot finish says why on the object, finalizer held:
+ * - its ProviderConfig no longer serves the object's project (ProviderConfigNotPermitted): rechecked later;
+ * - the platform refuses for a lasting reason (e.g. DependencyNotReady: something not ours still uses the
+ *   network): the condition carries the backend's reason and message, and the error goes back to the caller
+ *   for the queue's backoff. Throttling and transient trouble go back unrecorded (no write per blip).
  */
 export async function holdTeardown(
   p: ProviderContext,
@@ -270,6 +273,18 @@ export async function holdTeardown(
   err: unknown,
   conditionType: string,
 ): Promise<{ requeueAfter: number }> {
+  if (err instanceof BackendError && err.reason !== 'Throttled' && err.reason !== 'Transient') {
+    const changed = await writeStatus(
+      cluster,
+      r,
+      obj,
+      [cond(conditionType, 'False', err.reason, `deletion waits: ${err.message}`, obj.metadata.generation)],
+      {},
+      p.redactor,
+    );
+    if (changed) cluster.recorder.event(obj, 'Warning', err.reason, p.redactor.redact(err.message));
+    throw err;
+  }
   if (!(err instanceof CredentialsError) || err.reason !== REASON.ProviderConfigNotPermitted) throw err;
   const changed = await writeStatus(
     cluster,

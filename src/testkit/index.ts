@@ -7,5 +7,6 @@ export { providerCommand } from './contract/crash.ts';
 export * from './contract/fixtures.ts';
 export { fixturesContext, interfaceHandle } from './contract/interface-handle.ts';
 export * from './contract/instance-driver.ts';
+export * from './contract/provider-under-test.ts';
 export * from './contract/suite.ts';
 export * from './token-webhook.ts';

@@ -18,23 +18,21 @@ import {
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { createAwsBackend } from '../../src/backends/aws/index.ts';
-import { INSTANCE, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
+import { INSTANCE, SUBNET } from '../../src/datum/api/resources.ts';
 import type { Subnet } from '../../src/datum/api/types.ts';
 import type { Backend } from '../../src/datum/backend.ts';
-import { registerProvider } from '../../src/datum/provider.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { subnetId } from '../../src/datum/reconcilers/common.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { ADOPT_ANNOTATION, MANAGEMENT_POLICY_ANNOTATION } from '../../src/datum/reconcilers/management.ts';
 import { PAUSED_ANNOTATION, PAUSED_CONDITION } from '../../src/datum/reconcilers/pause.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import type { ControlPlane } from '../../src/localenv/controlplane.ts';
 import { type Ec2Emulator, startEc2Emulator } from '../../src/localenv/emulators/moto/index.ts';
-import { createLogger } from '../../src/runtime/log/logger.ts';
-import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import type { Manager } from '../../src/runtime/manager/manager.ts';
+import { seedProject } from '../../src/testkit/contract/fixtures.ts';
 import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
+import { startProviderUnderTest } from '../../src/testkit/contract/provider-under-test.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
 
 const NS = 'project-a';
 const AMI = 'ami-0fedcba9876543210';
@@ -51,27 +49,16 @@ describe('aws: adopt, ObserveOnly and plan', () => {
 
   before(async () => {
     emu = await startEc2Emulator({ pendingDescribes: 1 });
-    cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
-    const c = cp.client();
-    await ensureNamespace(c, 'provider-system');
-    await c.create(SECRET, {
-      metadata: { name: 'aws', namespace: 'provider-system' },
-      stringData: { accessKeyId: 'AKIDADOPT', secretAccessKey: 'adopt-secret-key' },
-    });
-    await c.create(PROVIDER_CONFIG, {
-      metadata: { name: 'default' },
-      spec: {
-        credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'aws' } },
-        region: emu.region,
-      },
-    });
     backend = createAwsBackend({
       backendConfig: { endpoint: emu.endpoint, containerHostImage: `${AMI}#/dev/xvda` },
     });
-    mgr = new Manager({ log: createLogger({ level: 'error', sink: () => {} }) });
-    await mgr.engage('single', cp.connection);
-    registerProvider(mgr, { backend, settings, home: c });
-    await mgr.start();
+    ({ cp, mgr } = await startProviderUnderTest({
+      backend,
+      settings,
+      credentials: { accessKeyId: 'AKIDADOPT', secretAccessKey: 'adopt-secret-key' },
+      region: emu.region,
+    }));
+    const c = cp.client();
     ec2 = new EC2Client({
       region: emu.region,
       endpoint: emu.motoEndpoint,

@@ -16,20 +16,18 @@ import { after, before, describe, it } from 'node:test';
 import { createGcpBackend, type GcpBackend } from '../../src/backends/gcp/index.ts';
 import { INSTANCE, SUBNET } from '../../src/datum/api/resources.ts';
 import type { Subnet } from '../../src/datum/api/types.ts';
-import { registerProvider } from '../../src/datum/provider.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { DELETION_POLICY_ANNOTATION } from '../../src/datum/reconcilers/deletion-policy.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { ADOPT_ANNOTATION, MANAGEMENT_POLICY_ANNOTATION } from '../../src/datum/reconcilers/management.ts';
 import { PAUSED_ANNOTATION, PAUSED_CONDITION } from '../../src/datum/reconcilers/pause.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import type { ControlPlane } from '../../src/localenv/controlplane.ts';
 import { type GceEmulator, startGceEmulator } from '../../src/localenv/emulators/gcplocal/index.ts';
-import { createLogger } from '../../src/runtime/log/logger.ts';
-import { Manager } from '../../src/runtime/manager/manager.ts';
+import type { Manager } from '../../src/runtime/manager/manager.ts';
 import { seedProject } from '../../src/testkit/contract/fixtures.ts';
 import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
+import { startProviderUnderTest } from '../../src/testkit/contract/provider-under-test.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
 
 const NS = 'project-a';
 const settings = { ...defaultSettings(), sweepIntervalSeconds: 3600 };
@@ -61,12 +59,6 @@ describe('gcp: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
   before(async () => {
     emu = await startGceEmulator();
     zone = `${emu.region}-a`;
-    cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
-    const c = cp.client();
-    await c.create(PROVIDER_CONFIG, {
-      metadata: { name: 'default' },
-      spec: { credentials: { source: 'InjectedIdentity' }, region: emu.region },
-    });
     backend = createGcpBackend({
       backendConfig: {
         endpoint: emu.endpoint,
@@ -75,10 +67,8 @@ describe('gcp: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
         managedBy: 'adopt-test',
       },
     });
-    mgr = new Manager({ log: createLogger({ level: 'error', sink: () => {} }) });
-    await mgr.engage('single', cp.connection);
-    registerProvider(mgr, { backend, settings, home: c });
-    await mgr.start();
+    ({ cp, mgr } = await startProviderUnderTest({ backend, settings, region: emu.region }));
+    const c = cp.client();
     where = await seedProject(c, NS, { name: 'dfw', className: settings.locationClassName, city: 'DFW' });
     await eventually(async () => {
       const s = await c.get<Subnet>(SUBNET, 'default-project-a-dfw-0', NS);

@@ -21,22 +21,20 @@ import {
   ProxmoxClient,
 } from '../../src/backends/proxmox/index.ts';
 import { guestName } from '../../src/backends/proxmox/names.ts';
-import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
+import { INSTANCE } from '../../src/datum/api/resources.ts';
 import type { InstanceDesired } from '../../src/datum/backend.ts';
 import { planInstances } from '../../src/datum/plan.ts';
-import { registerProvider } from '../../src/datum/provider.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { DELETION_POLICY_ANNOTATION } from '../../src/datum/reconcilers/deletion-policy.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { ADOPT_ANNOTATION, MANAGEMENT_POLICY_ANNOTATION } from '../../src/datum/reconcilers/management.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import type { ControlPlane } from '../../src/localenv/controlplane.ts';
 import { type FakePve, startFakePve } from '../../src/localenv/emulators/fakepve/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
-import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import type { Manager } from '../../src/runtime/manager/manager.ts';
+import { seedProject } from '../../src/testkit/contract/fixtures.ts';
 import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
-import { OUR_CRDS } from '../../src/testkit/contract/suite.ts';
+import { startProviderUnderTest } from '../../src/testkit/contract/provider-under-test.ts';
 import { proxmoxConfig } from './proxmox-fixtures.ts';
 
 const NS = 'project-a';
@@ -64,22 +62,13 @@ describe('proxmox: adopt, ObserveOnly and plan', { timeout: 240_000 }, () => {
   before(async () => {
     pve = await startFakePve();
     config = proxmoxConfig(pve, managedBy);
-    cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
-    const c = cp.client();
-    await ensureNamespace(c, 'provider-system');
-    await c.create(SECRET, {
-      metadata: { name: 'pve', namespace: 'provider-system' },
-      stringData: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret },
-    });
-    await c.create(PROVIDER_CONFIG, {
-      metadata: { name: 'default' },
-      spec: { credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'pve' } } },
-    });
     backend = createProxmoxBackend({ backendConfig: config });
-    mgr = new Manager({ log: createLogger({ level: 'error', sink: () => {} }) });
-    await mgr.engage('single', cp.connection);
-    registerProvider(mgr, { backend, settings, home: c });
-    await mgr.start();
+    ({ cp, mgr } = await startProviderUnderTest({
+      backend,
+      settings,
+      credentials: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret },
+    }));
+    const c = cp.client();
     where = await seedProject(c, NS, { name: 'dfw', className: settings.locationClassName, city: 'DFW' });
   });
 

@@ -15,19 +15,18 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createProxmoxBackend, type ProxmoxBackend } from '../../src/backends/proxmox/index.ts';
 import { guestName } from '../../src/backends/proxmox/names.ts';
-import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
+import { INSTANCE } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
 import { BackendError, type InstanceDesired } from '../../src/datum/backend.ts';
-import { registerProvider } from '../../src/datum/provider.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import type { ControlPlane } from '../../src/localenv/controlplane.ts';
 import { type FakePve, startFakePve } from '../../src/localenv/emulators/fakepve/index.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
-import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
+import type { Manager } from '../../src/runtime/manager/manager.ts';
+import { instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { startProviderUnderTest } from '../../src/testkit/contract/provider-under-test.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
 import { proxmoxConfig } from './proxmox-fixtures.ts';
 
 const NS = 'project-r';
@@ -45,22 +44,13 @@ describe('proxmox: the API restarts while Instances converge', { timeout: 180_00
   before(async () => {
     pve = await startFakePve();
     config = proxmoxConfig(pve, managedBy);
-    cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
-    const c = cp.client();
-    await ensureNamespace(c, 'provider-system');
-    await c.create(SECRET, {
-      metadata: { name: 'pve', namespace: 'provider-system' },
-      stringData: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret },
-    });
-    await c.create(PROVIDER_CONFIG, {
-      metadata: { name: 'default' },
-      spec: { credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'pve' } } },
-    });
     backend = createProxmoxBackend({ backendConfig: config });
-    mgr = new Manager({ log: createLogger({ level: 'error', sink: () => {} }) });
-    await mgr.engage('single', cp.connection);
-    registerProvider(mgr, { backend, settings, home: c });
-    await mgr.start();
+    ({ cp, mgr } = await startProviderUnderTest({
+      backend,
+      settings,
+      credentials: { tokenId: pve.tokenId, tokenSecret: pve.tokenSecret },
+    }));
+    const c = cp.client();
     where = await seedProject(c, NS, { name: 'dfw', className: settings.locationClassName, city: 'DFW' });
   });
 

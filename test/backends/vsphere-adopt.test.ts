@@ -14,20 +14,18 @@ import { after, before, describe, it } from 'node:test';
 import { VsphereBackend } from '../../src/backends/vsphere/index.ts';
 import { customValues, type VimClient } from '../../src/backends/vsphere/vim.ts';
 import { text } from '../../src/backends/vsphere/xml.ts';
-import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
+import { INSTANCE } from '../../src/datum/api/resources.ts';
 import type { InstanceDesired } from '../../src/datum/backend.ts';
-import { registerProvider } from '../../src/datum/provider.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { DELETION_POLICY_ANNOTATION } from '../../src/datum/reconcilers/deletion-policy.ts';
 import { ADOPT_ANNOTATION, MANAGEMENT_POLICY_ANNOTATION } from '../../src/datum/reconcilers/management.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import type { ControlPlane } from '../../src/localenv/controlplane.ts';
 import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
-import { createLogger } from '../../src/runtime/log/logger.ts';
-import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import type { Manager } from '../../src/runtime/manager/manager.ts';
+import { seedProject } from '../../src/testkit/contract/fixtures.ts';
 import { instanceDriver } from '../../src/testkit/contract/instance-driver.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
+import { startProviderUnderTest } from '../../src/testkit/contract/provider-under-test.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
 import {
   admin,
   backendConfig,
@@ -82,24 +80,13 @@ describe('vsphere: adopt, ObserveOnly and plan through the provider', () => {
   let where: { name: string; namespace: string };
 
   before(async () => {
-    cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
-    const c = cp.client();
-    await ensureNamespace(c, 'provider-system');
-    await c.create(SECRET, {
-      metadata: { name: 'vsphere', namespace: 'provider-system' },
-      stringData: { username: sim.username, password: sim.password },
-    });
-    await c.create(PROVIDER_CONFIG, {
-      metadata: { name: 'default' },
-      spec: {
-        credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'vsphere' } },
-      },
-    });
     backend = new VsphereBackend({ config: backendConfig(sim) });
-    mgr = new Manager({ log: createLogger({ level: 'error', sink: () => {} }) });
-    await mgr.engage('single', cp.connection);
-    registerProvider(mgr, { backend, settings, home: c });
-    await mgr.start();
+    ({ cp, mgr } = await startProviderUnderTest({
+      backend,
+      settings,
+      credentials: { username: sim.username, password: sim.password },
+    }));
+    const c = cp.client();
     where = await seedProject(c, NS, { name: 'dfw', className: settings.locationClassName, city: 'DFW' });
   });
   after(async () => {

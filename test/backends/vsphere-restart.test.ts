@@ -12,19 +12,17 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VsphereBackend } from '../../src/backends/vsphere/index.ts';
 import type { VimClient } from '../../src/backends/vsphere/vim.ts';
-import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
+import { INSTANCE } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
 import { BackendError } from '../../src/datum/backend.ts';
-import { registerProvider } from '../../src/datum/provider.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/localenv/controlplane.ts';
+import type { ControlPlane } from '../../src/localenv/controlplane.ts';
 import { startVcsim, type Vcsim } from '../../src/localenv/emulators/vcsim/index.ts';
-import { createLogger } from '../../src/runtime/log/logger.ts';
-import { Manager } from '../../src/runtime/manager/manager.ts';
-import { ensureNamespace, instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
+import type { Manager } from '../../src/runtime/manager/manager.ts';
+import { instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { startProviderUnderTest } from '../../src/testkit/contract/provider-under-test.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
 import { admin, backendConfig, vmState } from './vsphere-fixtures.ts';
 
 const NS = 'project-r';
@@ -41,24 +39,13 @@ describe('vsphere: vCenter restarts under the provider', () => {
   before(async () => {
     // Clones take a while, so the restart can land while one is in flight.
     sim = await startVcsim({ methodDelayMs: { CloneVm: 1000, PowerOn: 50, LockHandoff: 0 } });
-    cp = await ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic, OUR_CRDS] });
-    const c = cp.client();
-    await ensureNamespace(c, 'provider-system');
-    await c.create(SECRET, {
-      metadata: { name: 'vsphere', namespace: 'provider-system' },
-      stringData: { username: sim.username, password: sim.password },
-    });
-    await c.create(PROVIDER_CONFIG, {
-      metadata: { name: 'default' },
-      spec: {
-        credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'vsphere' } },
-      },
-    });
     backend = new VsphereBackend({ config: backendConfig(sim) });
-    mgr = new Manager({ log: createLogger({ level: 'error', sink: () => {} }) });
-    await mgr.engage('single', cp.connection);
-    registerProvider(mgr, { backend, settings, home: c });
-    await mgr.start();
+    ({ cp, mgr } = await startProviderUnderTest({
+      backend,
+      settings,
+      credentials: { username: sim.username, password: sim.password },
+    }));
+    const _c = cp.client();
     vim = admin(sim);
   });
   after(async () => {

@@ -19,11 +19,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
-import { INSTANCE, SECRET } from '../../src/datum/api/resources.ts';
+import { INSTANCE } from '../../src/datum/api/resources.ts';
 import type { Instance } from '../../src/datum/api/types.ts';
 import { PROJECT_PROVIDER_CONFIG_LABEL } from '../../src/datum/project-providerconfig.ts';
 import { registerProvider } from '../../src/datum/provider.ts';
-import { PROVIDER_CONFIG } from '../../src/datum/providerconfig.ts';
 import { instanceId } from '../../src/datum/reconcilers/instance-desired.ts';
 import { PAUSED_ANNOTATION, PAUSED_CONDITION } from '../../src/datum/reconcilers/pause.ts';
 import { defaultSettings } from '../../src/datum/settings.ts';
@@ -31,29 +30,15 @@ import type { HttpClient } from '../../src/runtime/client/client.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
 import { MiloDiscovery, PROJECT } from '../../src/runtime/multicluster/providers.ts';
-import { ensureNamespace, instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/testkit/index.ts';
-import { type MiloProxy, startMiloProxy } from '../runtime/fixtures/milo-proxy.ts';
-import { PROJECT_CRD } from '../runtime/fixtures/project-crd.ts';
+import { instanceObject, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
+import type { ControlPlane } from '../../src/testkit/index.ts';
+import type { MiloProxy } from '../runtime/fixtures/milo-proxy.ts';
+import { createProject, startTwoTenants, type TwoTenants } from './two-tenants.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const CLASS = defaultSettings().locationClassName;
 const TOKEN = { a: 'plan-token-of-a-5d1e', b: 'plan-token-of-b-c07a' };
-const ready = {
-  status: {
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'Test',
-        message: '',
-        lastTransitionTime: '2026-01-01T00:00:00Z',
-      },
-    ],
-  },
-};
-
 interface Run {
   code: number;
   stdout: string;
@@ -61,6 +46,7 @@ interface Run {
 }
 
 describe('datum-provider plan (Milo mode): every project with its own ProviderConfig', () => {
+  let tenants: TwoTenants | undefined;
   let home: ControlPlane; // discovery + home + project A
   let cpB: ControlPlane;
   let milo: MiloProxy;
@@ -93,34 +79,9 @@ describe('datum-provider plan (Milo mode): every project with its own ProviderCo
   };
 
   before(async () => {
-    [home, cpB] = await Promise.all([
-      ControlPlane.start({ crdDirs: [PROJECT_CRD, OUR_CRDS, DATUM_CRDS.compute, DATUM_CRDS.networkClassic] }),
-      ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic] }),
-    ]);
+    tenants = await startTwoTenants(TOKEN);
+    ({ home, cpB, milo } = tenants);
     const h = home.client();
-    await ensureNamespace(h, 'provider-system');
-    for (const p of ['a', 'b'] as const)
-      await h.create(SECRET, {
-        metadata: { name: `creds-${p}`, namespace: 'provider-system' },
-        stringData: { token: TOKEN[p] },
-      });
-    // A's ProviderConfig also lists the city DFW: B's Location there would select it, and must be refused.
-    await h.create(PROVIDER_CONFIG, {
-      metadata: { name: 'tenant-a' },
-      spec: {
-        credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'creds-a' } },
-        locations: { cityCodes: ['DFW'] },
-        projects: ['proj-a'],
-      },
-    });
-    await h.create(PROVIDER_CONFIG, {
-      metadata: { name: 'tenant-b' },
-      spec: {
-        credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'creds-b' } },
-        projects: ['proj-b'],
-      },
-    });
-    milo = await startMiloProxy(home.connection, { 'proj-a': home.connection, 'proj-b': cpB.connection });
     const discoveryKubeconfig = join(dir, 'milo.kubeconfig');
     writeFileSync(
       discoveryKubeconfig,
@@ -149,11 +110,8 @@ describe('datum-provider plan (Milo mode): every project with its own ProviderCo
     registerProvider(mgr, { backend, settings, home: h });
     mgr.add(new MiloDiscovery(mgr, { discovery: { server: milo.server } }));
     await mgr.start();
-    for (const name of ['proj-a', 'proj-b', 'proj-c']) {
-      await h.create(PROJECT, { metadata: { name } });
-      // proj-c never becomes Ready: neither discovery nor plan may reach for it.
-      if (name !== 'proj-c') await h.patchStatus(PROJECT, name, undefined, { type: 'merge', patch: ready });
-    }
+    // proj-c never becomes Ready: neither discovery nor plan may reach for it.
+    for (const name of ['proj-a', 'proj-b', 'proj-c']) await createProject(h, name, name !== 'proj-c');
 
     const a = home.client();
     const b = cpB.client();
@@ -186,8 +144,7 @@ describe('datum-provider plan (Milo mode): every project with its own ProviderCo
 
   after(async () => {
     await mgr?.stop();
-    await milo?.close();
-    await Promise.all([home?.stop(), cpB?.stop()]);
+    await tenants?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

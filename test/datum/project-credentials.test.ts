@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { InMemoryBackend } from '../../src/backends/inmemory/backend.ts';
-import { INSTANCE, NETWORK_CONTEXT, SECRET, SUBNET } from '../../src/datum/api/resources.ts';
+import { INSTANCE, NETWORK_CONTEXT, SUBNET } from '../../src/datum/api/resources.ts';
 import type { BackendContext } from '../../src/datum/backend.ts';
 import { networkContextName, subnetName } from '../../src/datum/classic.ts';
 import { PROJECT_PROVIDER_CONFIG_LABEL } from '../../src/datum/project-providerconfig.ts';
@@ -27,11 +27,11 @@ import type { KubeObject } from '../../src/runtime/client/types.ts';
 import { createLogger } from '../../src/runtime/log/logger.ts';
 import { Manager } from '../../src/runtime/manager/manager.ts';
 import { MiloDiscovery, PROJECT } from '../../src/runtime/multicluster/providers.ts';
-import { createInstance, ensureNamespace, seedProject } from '../../src/testkit/contract/fixtures.ts';
-import { condOf, eventually, OUR_CRDS } from '../../src/testkit/contract/suite.ts';
-import { ControlPlane, DATUM_CRDS } from '../../src/testkit/index.ts';
-import { type MiloProxy, startMiloProxy } from '../runtime/fixtures/milo-proxy.ts';
-import { PROJECT_CRD } from '../runtime/fixtures/project-crd.ts';
+import { createInstance, seedProject } from '../../src/testkit/contract/fixtures.ts';
+import { condOf, eventually } from '../../src/testkit/contract/suite.ts';
+import type { ControlPlane } from '../../src/testkit/index.ts';
+import type { MiloProxy } from '../runtime/fixtures/milo-proxy.ts';
+import { createProject, startTwoTenants, type TwoTenants } from './two-tenants.ts';
 
 const TOKEN = { a: 'token-of-project-a-7f3c', b: 'token-of-project-b-91d2' };
 const CLASS = defaultSettings().locationClassName;
@@ -68,20 +68,6 @@ function recording(inner: InMemoryBackend): { backend: InMemoryBackend; calls: C
   return { backend, calls };
 }
 
-const ready = {
-  status: {
-    conditions: [
-      {
-        type: 'Ready',
-        status: 'True',
-        reason: 'Test',
-        message: '',
-        lastTransitionTime: '2026-01-01T00:00:00Z',
-      },
-    ],
-  },
-};
-
 /** The Instance, NetworkContext and Subnet of a seeded namespace (see seedProject). */
 async function objectsOf(c: HttpClient, ns: string, loc: string, instance: string): Promise<KubeObject[]> {
   const ctx = networkContextName('default', { name: loc, namespace: ns });
@@ -96,6 +82,7 @@ const programmed = (o: KubeObject) => condOf(o, 'Programmed')?.status === 'True'
 const uidOf = (id: string | undefined) => id?.replace(/^(inst|net|subnet)-/, '');
 
 describe('per-project credentials (Milo mode)', () => {
+  let tenants: TwoTenants | undefined;
   let home: ControlPlane; // discovery + home + project A
   let cpB: ControlPlane;
   let milo: MiloProxy;
@@ -106,37 +93,9 @@ describe('per-project credentials (Milo mode)', () => {
   const { backend, calls } = recording(inner);
 
   before(async () => {
-    [home, cpB] = await Promise.all([
-      ControlPlane.start({
-        crdDirs: [PROJECT_CRD, OUR_CRDS, DATUM_CRDS.compute, DATUM_CRDS.networkClassic],
-      }),
-      ControlPlane.start({ crdDirs: [DATUM_CRDS.compute, DATUM_CRDS.networkClassic] }),
-    ]);
+    tenants = await startTwoTenants(TOKEN);
+    ({ home, cpB, milo } = tenants);
     const h = home.client();
-    await ensureNamespace(h, 'provider-system');
-    for (const p of ['a', 'b'] as const) {
-      await h.create(SECRET, {
-        metadata: { name: `creds-${p}`, namespace: 'provider-system' },
-        stringData: { token: TOKEN[p] },
-      });
-    }
-    // A's ProviderConfig also lists the city DFW: B's Location there would select it, and must not get it.
-    await h.create(PROVIDER_CONFIG, {
-      metadata: { name: 'tenant-a' },
-      spec: {
-        credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'creds-a' } },
-        locations: { cityCodes: ['DFW'] },
-        projects: ['proj-a'],
-      },
-    });
-    await h.create(PROVIDER_CONFIG, {
-      metadata: { name: 'tenant-b' },
-      spec: {
-        credentials: { source: 'Secret', secretRef: { namespace: 'provider-system', name: 'creds-b' } },
-        projects: ['proj-b'],
-      },
-    });
-    milo = await startMiloProxy(home.connection, { 'proj-a': home.connection, 'proj-b': cpB.connection });
     mgr = new Manager({ log: createLogger({ level: 'debug', sink: (l) => logs.push(l) }) });
     // A is mapped in the settings; B is unmapped (served by the default, which is B's own ProviderConfig).
     provider = registerProvider(mgr, {
@@ -151,16 +110,12 @@ describe('per-project credentials (Milo mode)', () => {
     });
     mgr.add(new MiloDiscovery(mgr, { discovery: { server: milo.server } }));
     await mgr.start();
-    for (const name of ['proj-a', 'proj-b']) {
-      await h.create(PROJECT, { metadata: { name } });
-      await h.patchStatus(PROJECT, name, undefined, { type: 'merge', patch: ready });
-    }
+    for (const name of ['proj-a', 'proj-b']) await createProject(h, name);
   });
 
   after(async () => {
     await mgr?.stop();
-    await milo?.close();
-    await Promise.all([home?.stop(), cpB?.stop()]);
+    await tenants?.stop();
   });
 
   it("serves each project with its own credentials, and refuses another project's ProviderConfig", async () => {

@@ -109,10 +109,19 @@ describe('writes per Instance', () => {
         const i = await c.get(INSTANCE, name, NS);
         return condOf(i, 'Programmed')?.status === 'True' && condOf(i, 'Running')?.status === 'True';
       }, `${name} Programmed and Running`);
-    await mgr.cluster('project-w').recorder.flush();
-    const storm = writesSince(start);
+    // A reconcile records its Event just after its status write, which the wait above may already have seen:
+    // wait until every Instance's Event is stored, then check there is nothing more than the expected writes.
+    const mineOf = (writes: string[], name: string) =>
+      writes.filter((w) => w.endsWith(` ${name}`) || w.includes(` ${name}.`));
+    const storm = await eventually(async () => {
+      await mgr!.cluster('project-w').recorder.flush();
+      const got = writesSince(start);
+      return names.every((n) => mineOf(got.writes, n).some((w) => w.startsWith('create events')))
+        ? got
+        : undefined;
+    }, 'every Instance’s Event stored');
     for (const name of names) {
-      const mine = storm.writes.filter((w) => w.endsWith(` ${name}`) || w.includes(` ${name}.`));
+      const mine = mineOf(storm.writes, name);
       assert.deepEqual(
         mine.map((w) => w.split(' ').slice(0, 2).join(' ')).sort(),
         ['create events', 'create instances', 'patch instances', 'patch instances/status'],
